@@ -1,0 +1,113 @@
+# stripe-operator: a Kubernetes operator that makes Stripe billing declarative.
+# `make help` lists the targets. `make run` and `make test` do all their own set-up on a fresh machine.
+
+IMG ?= stripe-operator:dev
+
+# Tools are installed into bin/ at pinned versions; the control plane is cached outside the checkout.
+LOCALBIN ?= $(shell pwd)/bin
+CONTROLLER_TOOLS_VERSION ?= v0.23.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+# go test flags; `make test GOTESTFLAGS=-v` for more output.
+GOTESTFLAGS ?=
+
+SHELL = /usr/bin/env bash -o pipefail
+.SHELLFLAGS = -ec
+
+.PHONY: all
+all: build
+
+##@ General
+
+.PHONY: help
+help: ## Display this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "\nUsage:\n  make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: manifests
+manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/ and the code.
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+
+.PHONY: generate
+generate: controller-gen ## Generate the DeepCopy methods of the API types.
+	$(CONTROLLER_GEN) object:headerFile="hack/boilerplate.go.txt" paths="./..."
+
+.PHONY: fmt
+fmt: ## Run go fmt.
+	go fmt ./...
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint.
+	$(GOLANGCI_LINT) run
+
+.PHONY: lint-fix
+lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
+	$(GOLANGCI_LINT) run --fix
+
+.PHONY: verify
+verify: manifests generate ## Regenerate code and manifests and fail on any difference; fail on an untidy go.mod.
+	hack/verify.sh
+
+.PHONY: control-plane
+control-plane: ## Build (or reuse) kube-apiserver, etcd and kubectl from source; print their directory.
+	@hack/control-plane.sh
+
+.PHONY: test
+test: manifests generate fmt vet ## Run every test against a real API server built from source.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test $(GOTESTFLAGS) -count=1 ./...
+
+##@ Build
+
+.PHONY: build
+build: manifests generate fmt vet ## Build the operator binary into bin/.
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/stripe-operator ./cmd/stripe-operator
+
+.PHONY: run
+run: manifests generate ## Start a local control plane, install the CRDs, apply the samples and run the operator.
+	hack/run.sh
+
+.PHONY: docker-build
+docker-build: ## Build the container image (needs a Docker engine).
+	docker build -t $(IMG) .
+
+##@ Deployment
+
+.PHONY: install
+install: manifests ## Install the CRDs into the cluster in ~/.kube/config (or KUBECONFIG).
+	kubectl apply --server-side -f config/crd/bases
+
+.PHONY: uninstall
+uninstall: manifests ## Remove the CRDs from the cluster.
+	kubectl delete --ignore-not-found -f config/crd/bases
+
+##@ Tools
+
+$(LOCALBIN):
+	mkdir -p $(LOCALBIN)
+
+.PHONY: controller-gen
+controller-gen: $(CONTROLLER_GEN) ## Install controller-gen at its pinned version.
+$(CONTROLLER_GEN): | $(LOCALBIN)
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint at its pinned version.
+$(GOLANGCI_LINT): | $(LOCALBIN)
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+# go-install-tool installs package $(2) at version $(3) as $(1), the versioned name, so a version bump reinstalls.
+define go-install-tool
+@set -e; \
+echo "Installing $(2)@$(3)"; \
+tmp=$$(mktemp -d); \
+GOBIN=$$tmp go install $(2)@$(3); \
+mv -f $$tmp/$$(basename $(2)) $(1); \
+rm -rf $$tmp
+endef

@@ -1,0 +1,167 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// Condition types. Ready, Reconciling and Stalled follow kstatus, so kubectl wait, kstatus, Argo CD and Flux read them.
+const (
+	// ConditionReady is True when the Stripe object matches the spec.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True (abnormal-true) while the operator has work in flight for the object.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True (abnormal-true) when a person must act before the operator can make progress.
+	ConditionStalled = "Stalled"
+	// ConditionPaymentFailed is True on a Subscription whose latest payment failed; its message says why.
+	ConditionPaymentFailed = "PaymentFailed"
+)
+
+// Condition reasons. Every condition the operator writes uses one of these.
+const (
+	// ReasonSynced: the Stripe object matches the spec.
+	ReasonSynced = "Synced"
+	// ReasonCreating: the Stripe object is being created.
+	ReasonCreating = "Creating"
+	// ReasonUpdating: the Stripe object is being brought in line with the spec.
+	ReasonUpdating = "Updating"
+	// ReasonDeleting: the object is being deleted under its deletion policy.
+	ReasonDeleting = "Deleting"
+	// ReasonDependencyNotReady: a referenced Customer, Product or Price has no Stripe ID yet.
+	ReasonDependencyNotReady = "DependencyNotReady"
+	// ReasonRateLimited: Stripe answered 429; the shared rate budget is backing off.
+	ReasonRateLimited = "RateLimited"
+	// ReasonStripeUnavailable: Stripe answered 5xx, timed out or could not be reached; retried with backoff.
+	ReasonStripeUnavailable = "StripeUnavailable"
+	// ReasonRequestInProgress: Stripe reported the same idempotency key in use, or a lock timeout; retried shortly.
+	ReasonRequestInProgress = "RequestInProgress"
+	// ReasonInvalidRequest: Stripe refused the request as invalid; the message carries Stripe's message and param.
+	ReasonInvalidRequest = "InvalidRequest"
+	// ReasonReferenceNotFound: a Stripe ID named in the spec does not exist in Stripe.
+	ReasonReferenceNotFound = "ReferenceNotFound"
+	// ReasonAuthenticationFailed: Stripe refused the API key (401).
+	ReasonAuthenticationFailed = "AuthenticationFailed"
+	// ReasonPermissionDenied: the restricted key lacks a permission (403); the message names it.
+	ReasonPermissionDenied = "PermissionDenied"
+	// ReasonCredentialsNotFound: no usable credentials Secret was found for the object's namespace.
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonLiveModeNotAllowed: the credentials hold a live-mode key and the operator was not started to allow it.
+	ReasonLiveModeNotAllowed = "LiveModeNotAllowed"
+	// ReasonDeletedInStripe: the Stripe object was deleted outside the operator; it is not re-created silently.
+	ReasonDeletedInStripe = "DeletedInStripe"
+	// ReasonPaymentSucceeded: the latest invoice was paid (PaymentFailed=False).
+	ReasonPaymentSucceeded = "PaymentSucceeded"
+)
+
+// Annotations that users set on billing objects.
+const (
+	// AnnotationReconcileRequestedAt asks for a reconcile now when its value changes (any string, a timestamp by
+	// convention), the same shape as Flux's reconcile.fluxcd.io/requestedAt.
+	AnnotationReconcileRequestedAt = "billing.stripe-operator.io/reconcile-requested-at"
+	// AnnotationResyncInterval overrides the operator's periodic resync interval for one object (a Go duration,
+	// for example "6h").
+	AnnotationResyncInterval = "billing.stripe-operator.io/resync-interval"
+	// AnnotationRecreate, set to the Stripe ID shown in status.id, asks the operator to create a new Stripe object
+	// for an object whose Stripe counterpart was deleted outside the operator (reason DeletedInStripe).
+	AnnotationRecreate = "billing.stripe-operator.io/recreate"
+)
+
+// Finalizers the operator adds.
+const (
+	// Finalizer holds a billing object until its deletion policy has been carried out in Stripe.
+	Finalizer = "billing.stripe-operator.io/finalizer"
+	// CredentialsInUseFinalizer holds a credentials Secret while billing objects still need it.
+	CredentialsInUseFinalizer = "billing.stripe-operator.io/credentials-in-use"
+)
+
+// Stripe metadata keys stamped on every object the operator creates, so each can be traced back to its resource.
+// User metadata may not use the k8s_ prefix.
+const (
+	MetadataUID       = "k8s_uid"
+	MetadataNamespace = "k8s_namespace"
+	MetadataName      = "k8s_name"
+	MetadataKind      = "k8s_kind"
+	MetadataCluster   = "k8s_cluster"
+)
+
+// Metadata is a set of Stripe metadata key-value pairs. Stripe allows 50 keys; 5 are reserved for the operator's
+// k8s_ stamp, so a spec may carry 45. Keys are at most 40 characters without square brackets, values at most 500.
+//
+// +kubebuilder:validation:MaxProperties=45
+// +kubebuilder:validation:XValidation:rule="self.all(k, size(k) >= 1 && size(k) <= 40)",message="metadata keys must be 1 to 40 characters long"
+// +kubebuilder:validation:XValidation:rule="self.all(k, !k.contains('[') && !k.contains(']'))",message="metadata keys must not contain '[' or ']'"
+// +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('k8s_'))",message="metadata keys starting with 'k8s_' are reserved for the operator"
+// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 500)",message="metadata values must be at most 500 characters long"
+type Metadata map[string]string
+
+// LocalObjectReference names an object of the expected kind in the same namespace.
+type LocalObjectReference struct {
+	// name of the referenced object in the same namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// PendingCreate records a create that was sent to Stripe and whose result has not been recorded yet. It is written
+// before the request, so after a crash the operator replays the same idempotency key (within Stripe's 24 h window) or
+// finds the object by its k8s_uid metadata, and never creates a second one.
+type PendingCreate struct {
+	// idempotencyKey sent with the create request.
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	IdempotencyKey string `json:"idempotencyKey"`
+
+	// generation of the object the create was made for.
+	// +required
+	Generation int64 `json:"generation"`
+
+	// startedAt is when the first attempt began; recovery lists Stripe objects created since then.
+	// +required
+	StartedAt metav1.Time `json:"startedAt"`
+}
+
+// StripeStatus is the status every billing kind shares.
+type StripeStatus struct {
+	// id is the Stripe ID of the object (cus_..., prod_..., price_..., sub_...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id,omitempty"`
+
+	// observedGeneration is the generation the operator last reconciled successfully.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions: Ready, Reconciling and Stalled (kstatus), and kind-specific ones such as PaymentFailed.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=16
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// pendingCreate is set while a create request may have reached Stripe without its result being recorded.
+	// +optional
+	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
+
+	// lastSyncedAt is when the operator last read or wrote the Stripe object successfully.
+	// +optional
+	LastSyncedAt *metav1.Time `json:"lastSyncedAt,omitempty"`
+
+	// lastEventID is the newest Stripe event folded into this status.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	LastEventID string `json:"lastEventID,omitempty"`
+
+	// lastEventCreated is the creation time of that event, in Unix seconds as Stripe reports it.
+	// +optional
+	LastEventCreated int64 `json:"lastEventCreated,omitempty"`
+}
+
+// StripeObject is implemented by every billing kind, so the generic reconcile loop can work on any of them.
+// +kubebuilder:object:generate=false
+type StripeObject interface {
+	metav1.Object
+	runtime.Object
+	// GetStripeStatus returns the shared status of the object, for reading and writing.
+	GetStripeStatus() *StripeStatus
+}

@@ -1,0 +1,287 @@
+package v1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CollectionMethod says how Stripe collects payment for the subscription's invoices.
+// +kubebuilder:validation:Enum=charge_automatically;send_invoice
+type CollectionMethod string
+
+// Collection methods.
+const (
+	ChargeAutomatically CollectionMethod = "charge_automatically"
+	SendInvoice         CollectionMethod = "send_invoice"
+)
+
+// PaymentBehavior says what Stripe does when the first payment of a new subscription needs action or fails.
+// +kubebuilder:validation:Enum=allow_incomplete;default_incomplete;error_if_incomplete;pending_if_incomplete
+type PaymentBehavior string
+
+// Payment behaviours.
+const (
+	AllowIncomplete     PaymentBehavior = "allow_incomplete"
+	DefaultIncomplete   PaymentBehavior = "default_incomplete"
+	ErrorIfIncomplete   PaymentBehavior = "error_if_incomplete"
+	PendingIfIncomplete PaymentBehavior = "pending_if_incomplete"
+)
+
+// ProrationBehavior says how Stripe prorates a change of items or quantities.
+// +kubebuilder:validation:Enum=create_prorations;none;always_invoice
+type ProrationBehavior string
+
+// Proration behaviours.
+const (
+	CreateProrations ProrationBehavior = "create_prorations"
+	ProrationNone    ProrationBehavior = "none"
+	AlwaysInvoice    ProrationBehavior = "always_invoice"
+)
+
+// PriceChangePolicy says what a subscription does when a Price it references rolls to a successor.
+// +kubebuilder:validation:Enum=Keep;Migrate
+type PriceChangePolicy string
+
+const (
+	// PriceChangeKeep leaves existing items on the price they were signed up with (the default, as Stripe behaves).
+	PriceChangeKeep PriceChangePolicy = "Keep"
+	// PriceChangeMigrate moves existing items to the successor price, prorated per prorationBehavior.
+	PriceChangeMigrate PriceChangePolicy = "Migrate"
+)
+
+// SubscriptionDeletionPolicy says what happens to the Stripe subscription when the Subscription is deleted.
+// +kubebuilder:validation:Enum=Cancel;CancelAtPeriodEnd;Orphan
+type SubscriptionDeletionPolicy string
+
+const (
+	// SubscriptionCancel cancels the Stripe subscription immediately (the default).
+	SubscriptionCancel SubscriptionDeletionPolicy = "Cancel"
+	// SubscriptionCancelAtPeriodEnd lets the current period run out, then Stripe ends the subscription.
+	SubscriptionCancelAtPeriodEnd SubscriptionDeletionPolicy = "CancelAtPeriodEnd"
+	// SubscriptionOrphan leaves the Stripe subscription running.
+	SubscriptionOrphan SubscriptionDeletionPolicy = "Orphan"
+)
+
+// SubscriptionItem is one price on the subscription.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.priceRef) != has(self.priceID)",message="each item needs exactly one of priceRef or priceID"
+type SubscriptionItem struct {
+	// priceRef names a Price in this namespace.
+	// +optional
+	PriceRef *LocalObjectReference `json:"priceRef,omitempty"`
+
+	// priceID is the Stripe ID of a price not managed in this cluster.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^price_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	PriceID string `json:"priceID,omitempty"`
+
+	// quantity of the price (default 1); leave it unset for metered prices.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=999999999
+	Quantity *int64 `json:"quantity,omitempty"`
+}
+
+// SubscriptionAdopt names an existing Stripe subscription to take over instead of creating one.
+type SubscriptionAdopt struct {
+	// id of the Stripe subscription to adopt.
+	// +required
+	// +kubebuilder:validation:Pattern=`^sub_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+}
+
+// SubscriptionSpec is the desired Stripe subscription.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.customerRef) != has(self.customerID)",message="exactly one of customerRef or customerID is required"
+// +kubebuilder:validation:XValidation:rule="has(self.customerRef) == has(oldSelf.customerRef) && (!has(self.customerRef) || self.customerRef == oldSelf.customerRef) && (!has(self.customerID) || self.customerID == oldSelf.customerID)",message="the subscription's customer is immutable: Stripe cannot move a subscription to another customer"
+// +kubebuilder:validation:XValidation:rule="!has(self.daysUntilDue) || self.collectionMethod == 'send_invoice'",message="daysUntilDue is only valid with collectionMethod send_invoice"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",message="adopt is immutable once set"
+type SubscriptionSpec struct {
+	// customerRef names the Customer in this namespace that pays for the subscription (immutable).
+	// +optional
+	CustomerRef *LocalObjectReference `json:"customerRef,omitempty"`
+
+	// customerID is the Stripe ID of a customer not managed in this cluster (immutable).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^cus_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	CustomerID string `json:"customerID,omitempty"`
+
+	// items are the prices the subscription bills, 1 to 20, each price at most once.
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, has(x.priceRef) ? (has(y.priceRef) && y.priceRef.name == x.priceRef.name) : (has(y.priceID) && y.priceID == x.priceID)))",message="each price may appear only once in items"
+	Items []SubscriptionItem `json:"items"`
+
+	// trialPeriodDays gives a new subscription a free trial of this many days (applied at creation only).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=730
+	TrialPeriodDays *int64 `json:"trialPeriodDays,omitempty"`
+
+	// collectionMethod is charge_automatically (default: charge the default payment method) or send_invoice.
+	// +optional
+	// +kubebuilder:default=charge_automatically
+	CollectionMethod CollectionMethod `json:"collectionMethod,omitempty"`
+
+	// daysUntilDue is the number of days a customer has to pay an invoice; only with collectionMethod send_invoice.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=730
+	DaysUntilDue *int64 `json:"daysUntilDue,omitempty"`
+
+	// paymentBehavior says what happens when the first payment needs action or fails (applied at creation only):
+	// allow_incomplete (default), default_incomplete, error_if_incomplete or pending_if_incomplete.
+	// +optional
+	// +kubebuilder:default=allow_incomplete
+	PaymentBehavior PaymentBehavior `json:"paymentBehavior,omitempty"`
+
+	// defaultPaymentMethod overrides the customer's default payment method for this subscription.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^pm_[A-Za-z0-9_]+$`
+	// +kubebuilder:validation:MaxLength=255
+	DefaultPaymentMethod string `json:"defaultPaymentMethod,omitempty"`
+
+	// cancelAtPeriodEnd ends the subscription when the current period runs out.
+	// +optional
+	CancelAtPeriodEnd bool `json:"cancelAtPeriodEnd,omitempty"`
+
+	// prorationBehavior applies to changes of items and quantities: create_prorations (default), none or always_invoice.
+	// +optional
+	// +kubebuilder:default=create_prorations
+	ProrationBehavior ProrationBehavior `json:"prorationBehavior,omitempty"`
+
+	// priceChangePolicy says what happens when a referenced Price rolls to a successor: Keep (default) leaves existing
+	// items on the old price; Migrate moves them to the new one.
+	// +optional
+	// +kubebuilder:default=Keep
+	PriceChangePolicy PriceChangePolicy `json:"priceChangePolicy,omitempty"`
+
+	// metadata is copied to the Stripe subscription, next to the operator's k8s_ stamp.
+	// +optional
+	Metadata Metadata `json:"metadata,omitempty"`
+
+	// deletionPolicy says what happens in Stripe when this object is deleted: Cancel (default, immediately),
+	// CancelAtPeriodEnd or Orphan.
+	// +optional
+	// +kubebuilder:default=Cancel
+	DeletionPolicy SubscriptionDeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// adopt takes over an existing Stripe subscription instead of creating one.
+	// +optional
+	Adopt *SubscriptionAdopt `json:"adopt,omitempty"`
+}
+
+// SubscriptionItemStatus is one item of the Stripe subscription.
+type SubscriptionItemStatus struct {
+	// id of the subscription item (si_...).
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+	// priceID the item bills.
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	PriceID string `json:"priceID"`
+	// quantity of the item.
+	// +optional
+	Quantity int64 `json:"quantity,omitempty"`
+}
+
+// InvoiceSummary summarises the subscription's latest invoice.
+type InvoiceSummary struct {
+	// id of the invoice (in_...).
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+	// status of the invoice: draft, open, paid, uncollectible or void.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Status string `json:"status,omitempty"`
+	// amountDue in the currency's minor unit.
+	// +optional
+	AmountDue int64 `json:"amountDue,omitempty"`
+	// currency of the invoice.
+	// +optional
+	// +kubebuilder:validation:MaxLength=3
+	Currency string `json:"currency,omitempty"`
+	// hostedInvoiceURL is where the customer can see and pay the invoice.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	HostedInvoiceURL string `json:"hostedInvoiceURL,omitempty"`
+}
+
+// SubscriptionStatus is what Stripe holds for the subscription.
+type SubscriptionStatus struct {
+	StripeStatus `json:",inline"`
+
+	// customerID is the Stripe customer the subscription belongs to.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	CustomerID string `json:"customerID,omitempty"`
+
+	// stripeStatus is Stripe's status: trialing, active, incomplete, incomplete_expired, past_due, unpaid, canceled or paused.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	StripeState string `json:"stripeStatus,omitempty"`
+
+	// currentPeriodStart is the start of the period that has been invoiced.
+	// +optional
+	CurrentPeriodStart *metav1.Time `json:"currentPeriodStart,omitempty"`
+
+	// currentPeriodEnd is the end of that period; the next invoice comes then.
+	// +optional
+	CurrentPeriodEnd *metav1.Time `json:"currentPeriodEnd,omitempty"`
+
+	// cancelAtPeriodEnd is Stripe's flag: the subscription ends at currentPeriodEnd.
+	// +optional
+	CancelAtPeriodEnd bool `json:"cancelAtPeriodEnd,omitempty"`
+
+	// items are the subscription's items in Stripe.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Items []SubscriptionItemStatus `json:"items,omitempty"`
+
+	// latestInvoice summarises the most recent invoice.
+	// +optional
+	LatestInvoice *InvoiceSummary `json:"latestInvoice,omitempty"`
+}
+
+// Subscription is a Stripe subscription of a customer to one or more prices.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ssub,categories=stripe
+// +kubebuilder:printcolumn:name="Stripe ID",type=string,JSONPath=`.status.id`
+// +kubebuilder:printcolumn:name="Stripe Status",type=string,JSONPath=`.status.stripeStatus`
+// +kubebuilder:printcolumn:name="Period End",type=date,JSONPath=`.status.currentPeriodEnd`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Subscription struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the desired Stripe subscription.
+	// +required
+	Spec SubscriptionSpec `json:"spec"`
+
+	// status is what Stripe holds.
+	// +optional
+	Status SubscriptionStatus `json:"status,omitempty"`
+}
+
+// GetStripeStatus implements StripeObject.
+func (s *Subscription) GetStripeStatus() *StripeStatus { return &s.Status.StripeStatus }
+
+// SubscriptionList is a list of Subscriptions.
+//
+// +kubebuilder:object:root=true
+type SubscriptionList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Subscription `json:"items"`
+}

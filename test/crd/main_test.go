@@ -1,0 +1,27 @@
+// Package crd tests the generated CustomResourceDefinitions against a real kube-apiserver: the samples are accepted,
+// bad objects are refused with messages a user understands, the status subresource works, and kubectl prints the
+// columns.
+package crd
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test control plane:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
+	}
+	os.Exit(code)
+}
