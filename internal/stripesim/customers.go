@@ -1,0 +1,191 @@
+package stripesim
+
+import (
+	"strconv"
+	"strings"
+)
+
+var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "payment_method",
+	"invoice_settings"}
+
+func (c *call) customerFields(cu *customer, creating bool) {
+	f, p := &c.f, c.form
+	allowed := customerParams
+	if creating {
+		allowed = append(allowed[:len(allowed):len(allowed)], "test_clock")
+	}
+	f.unknown(p, allowed...)
+	setStr := func(dst **string, name string, maxLen int) {
+		v := f.optStr(p, name)
+		if v == nil {
+			return
+		}
+		if len(*v) > maxLen {
+			f.fail(name, "Invalid %s: must be at most %d characters", name, maxLen)
+		}
+		*dst = nilIfEmpty(*v)
+	}
+	setStr(&cu.Email, "email", 512)
+	setStr(&cu.Name, "name", 256)
+	setStr(&cu.Description, "description", 350)
+	setStr(&cu.Phone, "phone", 20)
+	if cu.Email != nil && !strings.Contains(*cu.Email, "@") {
+		f.fail("email", "Invalid email address: %s", *cu.Email)
+	}
+	if a := p.get("address"); a != nil {
+		if a.value != nil && *a.value == "" {
+			cu.Address = nil
+		} else {
+			f.unknownIn(a, "address", "line1", "line2", "city", "state", "postal_code", "country")
+			addr := &address{}
+			if cu.Address != nil {
+				*addr = *cu.Address
+			}
+			for name, dst := range map[string]**string{"line1": &addr.Line1, "line2": &addr.Line2,
+				"city": &addr.City, "state": &addr.State, "postal_code": &addr.PostalCode, "country": &addr.Country} {
+				if v := f.optStr(a, name); v != nil {
+					*dst = nilIfEmpty(*v)
+				}
+			}
+			cu.Address = addr
+		}
+	}
+	cu.Metadata = f.metadata(p, cu.Metadata)
+	if pm := f.optStr(p, "payment_method"); pm != nil {
+		c.checkPaymentMethod("payment_method", *pm)
+	}
+	if is := p.get("invoice_settings"); is != nil {
+		f.unknownIn(is, "invoice_settings", "default_payment_method")
+		if pm := f.optStr(is, "default_payment_method"); pm != nil {
+			if *pm != "" {
+				c.checkPaymentMethod("invoice_settings[default_payment_method]", *pm)
+			}
+			cu.DefaultPaymentMethod = nilIfEmpty(*pm)
+		}
+	}
+	if creating {
+		if tc := f.optStr(p, "test_clock"); tc != nil && *tc != "" {
+			if !strings.HasPrefix(*tc, "clock_") {
+				f.fail("test_clock", "No such test clock: '%s'", *tc)
+			}
+			cu.TestClock = tc
+		}
+	}
+}
+
+// checkPaymentMethod accepts payment method IDs (pm_...), which include Stripe's test tokens such as pm_card_visa.
+func (c *call) checkPaymentMethod(param, id string) {
+	if !strings.HasPrefix(id, "pm_") {
+		if c.f.err == nil {
+			c.f.err = noSuch("PaymentMethod", param, id)
+		}
+	}
+}
+
+func nilIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (c *call) createCustomer() (any, *apiError) {
+	cu := &customer{meta: c.nextMeta("cus")}
+	c.customerFields(cu, true)
+	if c.f.err != nil {
+		c.st.seq--
+		return nil, c.f.err
+	}
+	c.st.customers[cu.ID] = cu
+	return c.st.renderCustomer(cu), nil
+}
+
+func (c *call) customer(param string) (*customer, *apiError) {
+	cu, ok := c.st.customers[c.id]
+	if !ok {
+		return nil, noSuch("customer", param, c.id)
+	}
+	return cu, nil
+}
+
+func (c *call) getCustomer() (any, *apiError) {
+	c.f.unknown(c.form)
+	cu, err := c.customer("id")
+	if err != nil {
+		return nil, err
+	}
+	return c.st.renderCustomer(cu), nil
+}
+
+func (c *call) updateCustomer() (any, *apiError) {
+	cu, err := c.customer("id")
+	if err != nil {
+		return nil, err
+	}
+	if cu.Deleted {
+		return nil, noSuch("customer", "id", c.id)
+	}
+	next := *cu
+	c.customerFields(&next, false)
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	*cu = next
+	return c.st.renderCustomer(cu), nil
+}
+
+// deleteCustomer deletes the customer for good, which cancels its subscriptions; the customer stays retrievable
+// with deleted: true.
+func (c *call) deleteCustomer() (any, *apiError) {
+	c.f.unknown(c.form)
+	cu, err := c.customer("id")
+	if err != nil {
+		return nil, err
+	}
+	if cu.Deleted {
+		return nil, noSuch("customer", "id", c.id)
+	}
+	cu.Deleted = true
+	for _, sub := range c.st.subscriptions {
+		if sub.Customer == cu.ID && sub.Status != statusCanceled && sub.Status != statusIncompleteExpired {
+			c.cancelNow(sub)
+		}
+	}
+	return c.st.renderCustomer(cu), nil
+}
+
+func (c *call) listCustomers() (any, *apiError) {
+	c.listParams("email", "test_clock")
+	email, hasEmail := c.f.str(c.form, "email")
+	clock, hasClock := c.f.str(c.form, "test_clock")
+	var objs []*customer
+	for _, cu := range c.st.customers {
+		if cu.Deleted || (hasEmail && (cu.Email == nil || *cu.Email != email)) ||
+			(hasClock && (cu.TestClock == nil || *cu.TestClock != clock)) {
+			continue
+		}
+		objs = append(objs, cu)
+	}
+	return list(c, "/v1/customers", objs, c.st.renderCustomer), nil
+}
+
+func (c *call) searchCustomers() (any, *apiError) {
+	var objs []*customer
+	for _, cu := range c.st.customers {
+		if !cu.Deleted {
+			objs = append(objs, cu)
+		}
+	}
+	return search(c, "/v1/customers/search", objs, []string{"email", "name", "phone", "created"},
+		func(cu *customer) map[string]string {
+			return map[string]string{"email": deref(cu.Email), "name": deref(cu.Name), "phone": deref(cu.Phone),
+				"created": strconv.FormatInt(cu.Created, 10)}
+		}, c.st.renderCustomer), nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,207 @@
+package stripesim
+
+import (
+	"net/http"
+	"regexp"
+	"strconv"
+)
+
+var currencyRE = regexp.MustCompile(`^[a-z]{3}$`)
+
+// maxIntervalCount is Stripe's limit of one year between bills.
+var maxIntervalCount = map[string]int64{"day": 365, "week": 52, "month": 12, "year": 1}
+
+// priceMutable are the parameters a price update accepts; amount, currency, recurrence and product are immutable,
+// so sending them is an unknown parameter, as Stripe answers.
+var priceMutable = []string{"active", "metadata", "nickname", "lookup_key", "transfer_lookup_key", "tax_behavior",
+	"currency_options"}
+
+func (c *call) createPrice() (any, *apiError) {
+	f, p := &c.f, c.form
+	f.unknown(p, "currency", "unit_amount", "product", "recurring", "lookup_key", "transfer_lookup_key",
+		"nickname", "tax_behavior", "active", "metadata")
+	pr := &price{meta: c.nextMeta("price"), Active: true, TaxBehavior: "unspecified"}
+	defer func() {
+		if f.err != nil {
+			c.st.seq--
+		}
+	}()
+	cur, ok := f.str(p, "currency")
+	if !ok {
+		return nil, missingParam("currency")
+	}
+	if !currencyRE.MatchString(cur) {
+		f.fail("currency", "Invalid currency: %s. Stripe currently supports these currencies: usd, eur, gbp, ...",
+			cur)
+	}
+	pr.Currency = cur
+	amount, ok := f.integer(p, "unit_amount")
+	if !ok && f.err == nil {
+		return nil, missingParam("unit_amount")
+	}
+	if amount < 0 || amount > 99999999 {
+		f.fail("unit_amount", "Invalid integer: %d. unit_amount must be between 0 and 99999999.", amount)
+	}
+	pr.UnitAmount = amount
+	prodID, ok := f.str(p, "product")
+	if !ok && f.err == nil {
+		return nil, missingParam("product")
+	}
+	if prod, exists := c.st.products[prodID]; f.err == nil && (!exists || prod.Deleted) {
+		return nil, noSuch("product", "product", prodID)
+	}
+	pr.Product = prodID
+	if rec := p.get("recurring"); rec != nil {
+		f.unknownIn(rec, "recurring", "interval", "interval_count", "usage_type")
+		r := &recurring{IntervalCount: 1, UsageType: "licensed"}
+		iv, ok := f.enum(rec, "interval", "day", "week", "month", "year")
+		if !ok && f.err == nil {
+			return nil, missingParam("recurring[interval]")
+		}
+		r.Interval = iv
+		if n, ok := f.integer(rec, "interval_count"); ok {
+			r.IntervalCount = n
+		}
+		if r.IntervalCount < 1 || r.IntervalCount > maxIntervalCount[iv] {
+			f.fail("recurring[interval_count]", "The maximum billing frequency is one year (1 year, 12 months, "+
+				"52 weeks or 365 days).")
+		}
+		if ut, ok := f.enum(rec, "usage_type", "licensed", "metered"); ok {
+			r.UsageType = ut
+		}
+		pr.Recurring = r
+	}
+	transferFrom := c.priceMutableFields(pr)
+	if f.err != nil {
+		return nil, f.err
+	}
+	if transferFrom != nil {
+		transferFrom.LookupKey = nil
+	}
+	c.st.prices[pr.ID] = pr
+	return c.st.renderPrice(pr), nil
+}
+
+// priceMutableFields applies the fields both create and update accept. It returns the price whose lookup key moves
+// to pr (transfer_lookup_key), for the caller to clear once the request has succeeded.
+func (c *call) priceMutableFields(pr *price) (transferFrom *price) {
+	f, p := &c.f, c.form
+	if v := f.optStr(p, "nickname"); v != nil {
+		pr.Nickname = nilIfEmpty(*v)
+	}
+	if v, ok := f.enum(p, "tax_behavior", "inclusive", "exclusive", "unspecified"); ok {
+		if pr.TaxBehavior != "unspecified" && v != pr.TaxBehavior {
+			f.fail("tax_behavior", "tax_behavior cannot be changed once it is set to inclusive or exclusive.")
+		}
+		pr.TaxBehavior = v
+	}
+	if v, ok := f.boolean(p, "active"); ok {
+		if !v && pr.Active {
+			if prod := c.st.products[pr.Product]; prod != nil && prod.DefaultPrice != nil &&
+				*prod.DefaultPrice == pr.ID {
+				f.fail("active", "This price cannot be archived because it is the default price of its product.")
+			}
+		}
+		pr.Active = v
+	}
+	pr.Metadata = f.metadata(p, pr.Metadata)
+	transfer, _ := f.boolean(p, "transfer_lookup_key")
+	if v := f.optStr(p, "lookup_key"); v != nil {
+		if len(*v) > 200 {
+			f.fail("lookup_key", "Invalid lookup_key: must be at most 200 characters")
+		}
+		if *v != "" && f.err == nil {
+			for _, other := range c.st.prices {
+				if other.ID == pr.ID || other.LookupKey == nil || *other.LookupKey != *v {
+					continue
+				}
+				if !transfer {
+					f.err = &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest,
+						Code: codeResourceExists, Param: "lookup_key", Message: "A price (`" + other.ID +
+							"`) already uses that lookup key. Use transfer_lookup_key to move it to this price."}
+					return nil
+				}
+				transferFrom = other
+			}
+		}
+		pr.LookupKey = nilIfEmpty(*v)
+	}
+	return transferFrom
+}
+
+func (c *call) price() (*price, *apiError) {
+	pr, ok := c.st.prices[c.id]
+	if !ok {
+		return nil, noSuch("price", "id", c.id)
+	}
+	return pr, nil
+}
+
+func (c *call) getPrice() (any, *apiError) {
+	c.f.unknown(c.form)
+	pr, err := c.price()
+	if err != nil {
+		return nil, err
+	}
+	return c.st.renderPrice(pr), nil
+}
+
+func (c *call) updatePrice() (any, *apiError) {
+	c.f.unknown(c.form, priceMutable...)
+	pr, err := c.price()
+	if err != nil {
+		return nil, err
+	}
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	next := *pr
+	transferFrom := c.priceMutableFields(&next)
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	if transferFrom != nil {
+		transferFrom.LookupKey = nil
+	}
+	*pr = next
+	return c.st.renderPrice(pr), nil
+}
+
+func (c *call) listPrices() (any, *apiError) {
+	c.listParams("active", "currency", "product", "type", "lookup_keys", "recurring")
+	active, hasActive := c.f.boolean(c.form, "active")
+	cur, hasCur := c.f.str(c.form, "currency")
+	prod, hasProd := c.f.str(c.form, "product")
+	typ, hasType := c.f.enum(c.form, "type", "one_time", "recurring")
+	keys := map[string]bool{}
+	for _, n := range c.form.get("lookup_keys").list() {
+		if n.value != nil {
+			keys[*n.value] = true
+		}
+	}
+	var objs []*price
+	for _, pr := range c.st.prices {
+		isRecurring := pr.Recurring != nil
+		if (hasActive && pr.Active != active) || (hasCur && pr.Currency != cur) || (hasProd && pr.Product != prod) ||
+			(hasType && isRecurring != (typ == "recurring")) ||
+			(len(keys) > 0 && (pr.LookupKey == nil || !keys[*pr.LookupKey])) {
+			continue
+		}
+		objs = append(objs, pr)
+	}
+	return list(c, "/v1/prices", objs, c.st.renderPrice), nil
+}
+
+func (c *call) searchPrices() (any, *apiError) {
+	return search(c, "/v1/prices/search", values(c.st.prices),
+		[]string{"active", "currency", "lookup_key", "product", "type", "created"},
+		func(pr *price) map[string]string {
+			typ := "one_time"
+			if pr.Recurring != nil {
+				typ = "recurring"
+			}
+			return map[string]string{"active": strconv.FormatBool(pr.Active), "currency": pr.Currency,
+				"lookup_key": deref(pr.LookupKey), "product": pr.Product, "type": typ,
+				"created": strconv.FormatInt(pr.Created, 10)}
+		}, c.st.renderPrice), nil
+}

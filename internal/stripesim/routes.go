@@ -1,0 +1,44 @@
+package stripesim
+
+// routes registers the API endpoints: pattern, the resource a restricted key needs permission on, read or write.
+func (s *Sim) routes() {
+	type route struct {
+		pattern  string
+		resource string
+		write    bool
+		h        func(*call) (any, *apiError)
+	}
+	for _, r := range []route{
+		{"POST /v1/customers", "customer", write, (*call).createCustomer},
+		{"GET /v1/customers", "customer", read, (*call).listCustomers},
+		{"GET /v1/customers/search", "customer", read, (*call).searchCustomers},
+		{"GET /v1/customers/{id}", "customer", read, (*call).getCustomer},
+		{"POST /v1/customers/{id}", "customer", write, (*call).updateCustomer},
+		{"DELETE /v1/customers/{id}", "customer", write, (*call).deleteCustomer},
+
+		{"POST /v1/products", "product", write, (*call).createProduct},
+		{"GET /v1/products", "product", read, (*call).listProducts},
+		{"GET /v1/products/search", "product", read, (*call).searchProducts},
+		{"GET /v1/products/{id}", "product", read, (*call).getProduct},
+		{"POST /v1/products/{id}", "product", write, (*call).updateProduct},
+		{"DELETE /v1/products/{id}", "product", write, (*call).deleteProduct},
+
+		{"POST /v1/prices", "price", write, (*call).createPrice},
+		{"GET /v1/prices", "price", read, (*call).listPrices},
+		{"GET /v1/prices/search", "price", read, (*call).searchPrices},
+		{"GET /v1/prices/{id}", "price", read, (*call).getPrice},
+		{"POST /v1/prices/{id}", "price", write, (*call).updatePrice},
+
+		{"POST /v1/subscriptions", "subscription", write, (*call).createSubscription},
+		{"GET /v1/subscriptions", "subscription", read, (*call).listSubscriptions},
+		{"GET /v1/subscriptions/search", "subscription", read, (*call).searchSubscriptions},
+		{"GET /v1/subscriptions/{id}", "subscription", read, (*call).getSubscription},
+		{"POST /v1/subscriptions/{id}", "subscription", write, (*call).updateSubscription},
+		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
+
+		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
+	} {
+		s.endpoint(r.pattern, r.resource, r.write, r.h)
+	}
+	s.mux.HandleFunc("/v1/", s.notFound)
+}
