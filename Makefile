@@ -60,14 +60,24 @@ control-plane: ## Build (or reuse) kube-apiserver, etcd and kubectl from source;
 	@hack/control-plane.sh
 
 .PHONY: test
-test: manifests generate fmt vet ## Run every test against a real API server built from source.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test $(GOTESTFLAGS) -count=1 ./...
+test: manifests generate fmt vet ## Run every test against a real API server built from source, and stripe-mock.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" STRIPE_MOCK="$$(hack/stripe-mock.sh)" \
+		go test $(GOTESTFLAGS) -count=1 ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks and print their figures.
+	go test -run '^$$' -bench . -benchtime 3s ./internal/stripesim/
 
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the operator binary into bin/.
+build: manifests generate fmt vet ## Build the operator and the simulator into bin/.
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/stripe-operator ./cmd/stripe-operator
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/stripesim ./cmd/stripesim
+
+.PHONY: stripesim
+stripesim: ## Run the Stripe simulator on 127.0.0.1:12111 (STRIPESIM_FLAGS for more flags).
+	go run ./cmd/stripesim -addr 127.0.0.1:12111 $(STRIPESIM_FLAGS)
 
 .PHONY: run
 run: manifests generate ## Start a local control plane, install the CRDs, apply the samples and run the operator.

@@ -118,6 +118,10 @@ func (c *call) getCustomer() (any, *apiError) {
 }
 
 func (c *call) updateCustomer() (any, *apiError) {
+	// Parameters are validated before the object is looked up, as Stripe does.
+	if c.f.unknown(c.form, customerParams...); c.f.err != nil {
+		return nil, c.f.err
+	}
 	cu, err := c.customer("id")
 	if err != nil {
 		return nil, err

@@ -147,13 +147,13 @@ func (c *call) getPrice() (any, *apiError) {
 }
 
 func (c *call) updatePrice() (any, *apiError) {
-	c.f.unknown(c.form, priceMutable...)
+	// Parameters are validated before the object is looked up, as Stripe does.
+	if c.f.unknown(c.form, priceMutable...); c.f.err != nil {
+		return nil, c.f.err
+	}
 	pr, err := c.price()
 	if err != nil {
 		return nil, err
-	}
-	if c.f.err != nil {
-		return nil, c.f.err
 	}
 	next := *pr
 	transferFrom := c.priceMutableFields(&next)

@@ -11,12 +11,15 @@ var (
 	taxCodeRE             = regexp.MustCompile(`^txcd_[0-9]{8}$`)
 )
 
+// productUpdateParams are the parameters of a product update; create takes them all but default_price (last).
+var productUpdateParams = []string{"name", "description", "active", "metadata", "tax_code", "unit_label",
+	"statement_descriptor", "default_price"}
+
 func (c *call) productFields(pr *product, creating bool) {
 	f, p := &c.f, c.form
-	allowed := []string{"name", "description", "active", "metadata", "tax_code", "unit_label",
-		"statement_descriptor"}
-	if !creating {
-		allowed = append(allowed, "default_price")
+	allowed := productUpdateParams
+	if creating {
+		allowed = productUpdateParams[:len(productUpdateParams)-1]
 	}
 	f.unknown(p, allowed...)
 	if v, ok := f.str(p, "name"); ok {
@@ -104,6 +107,9 @@ func (c *call) getProduct() (any, *apiError) {
 }
 
 func (c *call) updateProduct() (any, *apiError) {
+	if c.f.unknown(c.form, productUpdateParams...); c.f.err != nil {
+		return nil, c.f.err
+	}
 	pr, err := c.product()
 	if err != nil {
 		return nil, err

@@ -41,6 +41,16 @@ type Options struct {
 	Seed uint64
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Record keeps every request the simulator executed successfully, for replay against stripe-mock.
+	Record bool
+}
+
+// Request is a recorded API request: what a client sent, without its credentials.
+type Request struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	// Params is the form-encoded body of a POST, or the query string of a GET or DELETE.
+	Params string `json:"params"`
 }
 
 // Sim is the simulator. It is an http.Handler.
@@ -58,6 +68,7 @@ type Sim struct {
 	faults   []*Fault
 	faultSeq int
 	stats    map[string]map[int]int64
+	recorded []Request
 }
 
 type storeKey struct {
@@ -214,6 +225,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 	}
 
 	status, body := s.execute(sk, form, r.PathValue("id"), h)
+	if s.opts.Record && status < 300 {
+		s.record(Request{Method: r.Method, Path: r.URL.Path, Params: values.Encode()})
+	}
 	if idemKey != "" {
 		s.idempotencyEnd(sk, idemKey, status, body, requestID)
 	}
@@ -367,6 +381,19 @@ func (s *Sim) randFloat() float64 {
 func (c *call) nextMeta(prefix string) meta {
 	c.st.seq++
 	return meta{ID: c.sim.newID(prefix), Created: c.now, Seq: c.st.seq, Metadata: map[string]string{}}
+}
+
+func (s *Sim) record(r Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recorded = append(s.recorded, r)
+}
+
+// Recorded returns the requests executed successfully so far (with Options.Record).
+func (s *Sim) Recorded() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.recorded...)
 }
 
 // count records a response in the request statistics.

@@ -439,6 +439,16 @@ func TestListPaginationAndCreatedFilter(t *testing.T) {
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("paginated list\n got %v\nwant %v", got, want)
 	}
+	// ending_before pages backwards: the page just newer than the cursor.
+	bp := &stripe.CustomerListParams{}
+	bp.EndingBefore = stripe.String(want[3])
+	bp.Limit = stripe.Int64(2)
+	bp.Single = true
+	page := sc.Customers.List(bp).CustomerList()
+	if page == nil || len(page.Data) != 2 || page.Data[0].ID != want[1] || page.Data[1].ID != want[2] ||
+		!page.HasMore {
+		t.Errorf("ending_before page: %+v", page)
+	}
 	// created[gte] keeps the customers created since a time: a strongly consistent list for recovery.
 	first := must(sc.Customers.Get(ids[5], nil)).Created
 	lp := &stripe.CustomerListParams{CreatedRange: &stripe.RangeQueryParams{GreaterThanOrEqual: first}}

@@ -207,7 +207,9 @@ func (c *call) getSubscription() (any, *apiError) {
 
 func (c *call) updateSubscription() (any, *apiError) {
 	f, p := &c.f, c.form
-	f.unknown(p, subscriptionUpdateParams...)
+	if f.unknown(p, subscriptionUpdateParams...); f.err != nil {
+		return nil, f.err
+	}
 	sub, err := c.subscription("id")
 	if err != nil {
 		return nil, err

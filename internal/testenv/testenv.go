@@ -55,12 +55,17 @@ func Assets() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
+	return runScript("control-plane.sh")
+}
+
+// runScript runs a hack/ script and returns the last line it printed to stdout.
+func runScript(name string) (string, error) {
 	var stdout, stderr bytes.Buffer
-	script := filepath.Join(RepoRoot(), "hack", "control-plane.sh")
+	script := filepath.Join(RepoRoot(), "hack", name)
 	cmd := exec.CommandContext(context.Background(), "bash", script) //nolint:gosec // G204: our own script
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/control-plane.sh: %w: %s", err, stderr.String())
+		return "", fmt.Errorf("hack/%s: %w: %s", name, err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	return lines[len(lines)-1], nil
