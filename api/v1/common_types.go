@@ -51,6 +51,8 @@ const (
 	ReasonDeletedInStripe = "DeletedInStripe"
 	// ReasonPaymentSucceeded: the latest invoice was paid (PaymentFailed=False).
 	ReasonPaymentSucceeded = "PaymentSucceeded"
+	// ReasonPaymentFailed: Stripe refused a payment (a card error); the message says why.
+	ReasonPaymentFailed = "PaymentFailed"
 )
 
 // Annotations that users set on billing objects.
@@ -155,6 +157,11 @@ type StripeStatus struct {
 	// lastEventCreated is the creation time of that event, in Unix seconds as Stripe reports it.
 	// +optional
 	LastEventCreated int64 `json:"lastEventCreated,omitempty"`
+
+	// lastHandledReconcileAt is the value of the reconcile-requested-at annotation the operator last acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 }
 
 // StripeObject is implemented by every billing kind, so the generic reconcile loop can work on any of them.

@@ -190,10 +190,16 @@ func (o Op) write() bool {
 	return true
 }
 
+// Params is what Call sets the context (and, for writes, the idempotency key) on: a request's *stripego.Params, or
+// a list request's *stripego.ListParams.
+type Params interface {
+	*stripego.Params | *stripego.ListParams
+}
+
 // Call runs fn, one Stripe request made with c.API: it waits for the budget, sets params' context and (for writes)
 // idempotency key, records metrics, logs writes with their request ID, feeds 429s back to the budget, and returns
 // a classified *Error on failure.
-func Call[T any](ctx context.Context, c *Client, op Op, params *stripego.Params, fn func() (T, error)) (T, error) {
+func Call[T any, P Params](ctx context.Context, c *Client, op Op, params P, fn func() (T, error)) (T, error) {
 	var zero T
 	if op.write() && op.IdempotencyKey == "" {
 		return zero, fmt.Errorf("stripe %s %s: a write needs an idempotency key", op.Resource, op.Operation)
@@ -207,9 +213,14 @@ func Call[T any](ctx context.Context, c *Client, op Op, params *stripego.Params,
 	if err != nil {
 		return zero, &Error{Class: ClassUnavailable, Message: "waiting for the rate budget: " + err.Error(), Err: err}
 	}
-	params.Context = ctx
-	if op.write() {
-		params.SetIdempotencyKey(op.IdempotencyKey)
+	switch p := any(params).(type) {
+	case *stripego.Params:
+		p.Context = ctx
+		if op.write() {
+			p.SetIdempotencyKey(op.IdempotencyKey)
+		}
+	case *stripego.ListParams:
+		p.Context = ctx
 	}
 	start := time.Now()
 	res, err := fn()

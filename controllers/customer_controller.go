@@ -1,0 +1,185 @@
+package controllers
+
+import (
+	"context"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=customers,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=customers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=customers/finalizers,verbs=update
+
+const resCustomer = "customer"
+
+// customerExternal maps a Customer to a Stripe customer.
+type customerExternal struct{}
+
+func (customerExternal) Kind() string { return "Customer" }
+
+func (customerExternal) Dependencies(context.Context, *billingv1.Customer) (bool, string, error) {
+	return true, "", nil
+}
+
+func (customerExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Customer) (string, error) {
+	if obj.Spec.Adopt == nil {
+		return "", nil
+	}
+	return obj.Spec.Adopt.ID, nil
+}
+
+// customerParams renders the fields of the spec that differ from cur (all of them when cur is nil), and whether
+// any did. Metadata is the user's metadata plus the stamp; keys Stripe has that the spec dropped are unset.
+func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *stripego.Customer) (
+	*stripego.CustomerParams, map[string]string) {
+	p := &stripego.CustomerParams{}
+	changed := map[string]string{}
+	str := func(name, want, have string, set func(*string)) {
+		if cur == nil && want == "" || cur != nil && want == have {
+			return
+		}
+		set(stripego.String(want))
+		changed[name] = have + "->" + want
+	}
+	var have stripego.Customer
+	if cur != nil {
+		have = *cur
+	}
+	str("email", spec.Email, have.Email, func(v *string) { p.Email = v })
+	str("name", spec.Name, have.Name, func(v *string) { p.Name = v })
+	str("description", spec.Description, have.Description, func(v *string) { p.Description = v })
+	str("phone", spec.Phone, have.Phone, func(v *string) { p.Phone = v })
+	if want, got := addressOf(spec.Address), addressFrom(have.Address); want != got && (cur != nil || want != "") {
+		if spec.Address == nil {
+			p.Address = &stripego.AddressParams{Line1: stripego.String(""), Line2: stripego.String(""),
+				City: stripego.String(""), State: stripego.String(""), PostalCode: stripego.String(""),
+				Country: stripego.String("")}
+		} else {
+			a := spec.Address
+			p.Address = &stripego.AddressParams{Line1: stripego.String(a.Line1), Line2: stripego.String(a.Line2),
+				City: stripego.String(a.City), State: stripego.String(a.State),
+				PostalCode: stripego.String(a.PostalCode), Country: stripego.String(a.Country)}
+		}
+		changed["address"] = got + "->" + want
+	}
+	var havePM string
+	if have.InvoiceSettings != nil && have.InvoiceSettings.DefaultPaymentMethod != nil {
+		havePM = have.InvoiceSettings.DefaultPaymentMethod.ID
+	}
+	if pm := spec.DefaultPaymentMethod; pm != havePM && (cur != nil || pm != "") {
+		if pm != "" {
+			p.PaymentMethod = stripego.String(pm)
+		}
+		p.InvoiceSettings = &stripego.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripego.String(pm)}
+		changed["default_payment_method"] = havePM + "->" + pm
+	}
+	if cur == nil && spec.TestClock != "" {
+		p.TestClock = stripego.String(spec.TestClock)
+	}
+	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
+	return p, changed
+}
+
+func addressOf(a *billingv1.Address) string {
+	if a == nil {
+		return ""
+	}
+	return a.Line1 + "|" + a.Line2 + "|" + a.City + "|" + a.State + "|" + a.PostalCode + "|" + a.Country
+}
+
+func addressFrom(a *stripego.Address) string {
+	if a == nil {
+		return ""
+	}
+	s := a.Line1 + "|" + a.Line2 + "|" + a.City + "|" + a.State + "|" + a.PostalCode + "|" + a.Country
+	if s == "|||||" {
+		return ""
+	}
+	return s
+}
+
+func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *billingv1.Customer, id string,
+	prio stripe.Priority, stamp map[string]string) (Observation, error) {
+	cur, err := getCustomer(ctx, c, id, prio)
+	if stripe.IsNotFound(err) {
+		return Observation{}, nil
+	}
+	if err != nil {
+		return Observation{}, err
+	}
+	if cur.Deleted {
+		return Observation{}, nil
+	}
+	_, changed := customerParams(&obj.Spec, stamp, cur)
+	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+}
+
+func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Customer, error) {
+	p := &stripego.CustomerParams{}
+	return stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "retrieve", Priority: prio}, &p.Params,
+		func() (*stripego.Customer, error) { return c.API.Customers.Get(id, p) })
+}
+
+func (customerExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Customer, key string,
+	stamp map[string]string) (string, error) {
+	p, _ := customerParams(&obj.Spec, stamp, nil)
+	cus, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "create", IdempotencyKey: key},
+		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.New(p) })
+	if err != nil {
+		return "", err
+	}
+	return cus.ID, nil
+}
+
+func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Customer,
+	stamp map[string]string) error {
+	cur, err := getCustomer(ctx, c, obj.Status.ID, stripe.PriorityHigh)
+	if err != nil {
+		return err
+	}
+	p, changed := customerParams(&obj.Spec, stamp, cur)
+	if len(changed) == 0 {
+		return nil
+	}
+	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
+	_, err = stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "update", IdempotencyKey: key},
+		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.Update(obj.Status.ID, p) })
+	return err
+}
+
+func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Customer,
+	since time.Time) (string, error) {
+	p := &stripego.CustomerListParams{CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
+	return findByUID(ctx, c, resCustomer, &p.ListParams, string(obj.UID), nil,
+		func() ([]stripeObject, bool, error) {
+			it := c.API.Customers.List(p)
+			if err := it.Err(); err != nil {
+				return nil, false, err
+			}
+			l := it.CustomerList()
+			out := make([]stripeObject, 0, len(l.Data))
+			for _, cu := range l.Data {
+				out = append(out, stripeObject{ID: cu.ID, Metadata: cu.Metadata})
+			}
+			return out, l.HasMore, nil
+		})
+}
+
+func (customerExternal) Replaced(context.Context, *stripe.Client, *billingv1.Customer, string) error {
+	return nil
+}
+
+func (customerExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Customer) error {
+	if obj.Spec.DeletionPolicy != billingv1.CustomerDelete {
+		return nil
+	}
+	p := &stripego.CustomerParams{}
+	key := stripe.IdempotencyKey(string(obj.UID), "delete", obj.Generation)
+	_, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "delete", IdempotencyKey: key},
+		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.Del(obj.Status.ID, p) })
+	return err
+}

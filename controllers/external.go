@@ -1,0 +1,428 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// Observation is what Observe found in Stripe.
+type Observation struct {
+	// Exists is false when Stripe answers 404 or reports the object deleted.
+	Exists bool
+	// UpToDate is true when Stripe matches the spec.
+	UpToDate bool
+	// Replace asks for a successor object (a Price whose immutable fields changed): the loop creates it with the
+	// crash-safe create, then calls Replaced.
+	Replace bool
+}
+
+// External is the per-kind part of a controller: it maps spec to Stripe parameters and the Stripe object to status.
+// The generic Reconciler owns finalizers, crash-safe create, conditions, events and requeues.
+type External[T billingv1.StripeObject] interface {
+	// Kind is the Kubernetes kind, stamped into Stripe metadata.
+	Kind() string
+	// Dependencies reports whether the objects this one references have Stripe IDs. No Stripe call is made while
+	// they do not.
+	Dependencies(ctx context.Context, obj T) (ready bool, msg string, err error)
+	// Observe reads the Stripe object named by status.id (or, when adopting, by adoptID) and fills status.
+	// stamp is the metadata the operator stamps, for the comparison.
+	Observe(ctx context.Context, c *stripe.Client, obj T, id string, p stripe.Priority,
+		stamp map[string]string) (Observation, error)
+	// Create creates the Stripe object with the idempotency key and the metadata stamp, fills status, and returns
+	// its ID.
+	Create(ctx context.Context, c *stripe.Client, obj T, key string, stamp map[string]string) (string, error)
+	// Find lists the objects created since `since` that carry obj's UID stamp and are not obj's current or previous
+	// objects, and returns the newest one's ID, or "".
+	Find(ctx context.Context, c *stripe.Client, obj T, since time.Time) (string, error)
+	// AdoptID returns the Stripe ID named by spec.adopt (looking it up if needed), or "" when there is none.
+	AdoptID(ctx context.Context, c *stripe.Client, obj T) (string, error)
+	// Update brings the Stripe object in line with the spec, sending only what differs.
+	Update(ctx context.Context, c *stripe.Client, obj T, stamp map[string]string) error
+	// Replaced finishes a replacement: status.id already names the successor, oldID the object it replaces.
+	Replaced(ctx context.Context, c *stripe.Client, obj T, oldID string) error
+	// Delete carries out the deletion policy in Stripe; a missing object is success.
+	Delete(ctx context.Context, c *stripe.Client, obj T) error
+}
+
+// Options are the loop's settings, shared by every kind.
+type Options struct {
+	// ResyncInterval is how often an in-sync object is re-read from Stripe (jittered by ±10%).
+	ResyncInterval time.Duration
+	// ClusterName is stamped into Stripe metadata as k8s_cluster.
+	ClusterName string
+	// ReplayWindow is how long a pending create may replay its idempotency key (below Stripe's 24 h).
+	ReplayWindow time.Duration
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Reconciler is the generic external-resource loop for one kind.
+type Reconciler[T billingv1.StripeObject] struct {
+	Client      client.Client
+	Recorder    events.EventRecorder
+	Credentials *credentials.Resolver
+	External    External[T]
+	Options     Options
+	// New returns an empty object of the kind.
+	New func() T
+}
+
+func (r *Reconciler[T]) now() time.Time {
+	if r.Options.Now != nil {
+		return r.Options.Now()
+	}
+	return time.Now()
+}
+
+// Reconcile implements reconcile.Reconciler: get, ensure the finalizer, snapshot, one deferred status patch, then
+// delete or reconcile.
+func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	obj := r.New()
+	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues(r.External.Kind(), klog.KObj(obj))
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	if obj.GetDeletionTimestamp().IsZero() && !controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
+		controllerutil.AddFinalizer(obj, billingv1.Finalizer)
+		if err := r.Client.Update(ctx, obj); err != nil {
+			return ctrl.Result{}, ignoreConflict(err)
+		}
+	}
+
+	base := obj.DeepCopyObject().(T)
+	before := readyOf(obj)
+	defer func() {
+		if err := r.patchStatus(ctx, base, obj); err != nil {
+			retErr = errors.Join(retErr, err)
+			return
+		}
+		r.recordTransition(obj, before)
+	}()
+
+	if !obj.GetDeletionTimestamp().IsZero() {
+		return r.reconcileDelete(ctx, obj)
+	}
+	return r.reconcileNormal(ctx, obj, &base)
+}
+
+func ignoreConflict(err error) error {
+	if apierrors.IsConflict(err) {
+		return nil
+	}
+	return err
+}
+
+func (r *Reconciler[T]) patchStatus(ctx context.Context, base, obj T) error {
+	if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return ignoreConflict(fmt.Errorf("patching status: %w", err))
+	}
+	return nil
+}
+
+// recordTransition emits an Event when Ready changes status or reason.
+func (r *Reconciler[T]) recordTransition(obj T, before readyState) {
+	after := readyOf(obj)
+	if after == before || r.Recorder == nil || after.status == "" {
+		return
+	}
+	typ := corev1.EventTypeNormal
+	if isStalled(obj) {
+		typ = corev1.EventTypeWarning
+	}
+	msg := ""
+	for _, c := range obj.GetStripeStatus().Conditions {
+		if c.Type == billingv1.ConditionReady {
+			msg = c.Message
+		}
+	}
+	r.Recorder.Eventf(obj, nil, typ, after.reason, "Reconcile", "%s", msg)
+}
+
+// resyncAfter is the jittered resync interval for obj.
+func (r *Reconciler[T]) resyncAfter(obj T) time.Duration {
+	d := r.Options.ResyncInterval
+	if v, ok := obj.GetAnnotations()[billingv1.AnnotationResyncInterval]; ok {
+		if parsed, err := time.ParseDuration(v); err == nil && parsed >= time.Minute {
+			d = parsed
+		}
+	}
+	if d <= 0 {
+		d = 10 * time.Hour
+	}
+	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64())) //nolint:gosec // G404: jitter only
+}
+
+// inSync reports whether obj needs no Stripe call now: Ready for this generation, nothing pending, synced within
+// the resync interval, and no reconcile requested since.
+func (r *Reconciler[T]) inSync(obj T) (bool, time.Duration) {
+	st := obj.GetStripeStatus()
+	requested := obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
+	if readyOf(obj).status != metav1.ConditionTrue || st.ObservedGeneration != obj.GetGeneration() ||
+		st.PendingCreate != nil || st.LastSyncedAt == nil || requested != st.LastHandledReconcileAt {
+		return false, 0
+	}
+	remaining := st.LastSyncedAt.Add(r.Options.ResyncInterval).Sub(r.now())
+	return remaining > 0, remaining
+}
+
+func (r *Reconciler[T]) stamp(obj T) map[string]string {
+	return map[string]string{
+		billingv1.MetadataUID: string(obj.GetUID()), billingv1.MetadataNamespace: obj.GetNamespace(),
+		billingv1.MetadataName: obj.GetName(), billingv1.MetadataKind: r.External.Kind(),
+		billingv1.MetadataCluster: r.Options.ClusterName,
+	}
+}
+
+func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ctrl.Result, error) {
+	if ok, remaining := r.inSync(obj); ok {
+		return ctrl.Result{RequeueAfter: remaining}, nil
+	}
+	ready, msg, err := r.External.Dependencies(ctx, obj)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !ready {
+		setReconciling(obj, billingv1.ReasonDependencyNotReady, msg)
+		return ctrl.Result{}, nil
+	}
+	creds, err := r.Credentials.For(ctx, obj.GetNamespace())
+	if err != nil {
+		return r.handle(obj, nil, err)
+	}
+	prio := stripe.PriorityHigh
+	if st := obj.GetStripeStatus(); st.ObservedGeneration == obj.GetGeneration() && st.ID != "" &&
+		readyOf(obj).status == metav1.ConditionTrue {
+		prio = stripe.PriorityLow // a periodic resync of an object in sync
+	}
+	sc := creds.Client
+	st := obj.GetStripeStatus()
+
+	adopting := false
+	if st.ID == "" && st.PendingCreate == nil {
+		id, err := r.External.AdoptID(ctx, sc, obj)
+		if err != nil {
+			return r.handle(obj, creds, err)
+		}
+		st.ID, adopting = id, id != ""
+	}
+	if st.ID != "" && st.PendingCreate == nil {
+		obs, err := r.External.Observe(ctx, sc, obj, st.ID, prio, r.stamp(obj))
+		if err != nil {
+			return r.handle(obj, creds, err)
+		}
+		switch {
+		case !obs.Exists && adopting:
+			setStalled(obj, billingv1.ReasonReferenceNotFound, fmt.Sprintf("spec.adopt names %s, which does not "+
+				"exist in Stripe", st.ID))
+			st.ID = ""
+			return ctrl.Result{}, nil
+		case !obs.Exists:
+			if obj.GetAnnotations()[billingv1.AnnotationRecreate] != st.ID {
+				setStalled(obj, billingv1.ReasonDeletedInStripe, fmt.Sprintf("%s %s was deleted in Stripe; it is "+
+					"not re-created unless annotated %s=%s", r.External.Kind(), st.ID, billingv1.AnnotationRecreate,
+					st.ID))
+				return ctrl.Result{}, nil
+			}
+			st.ID = "" // re-create, as the annotation asks
+		case obs.Replace:
+			return r.create(ctx, obj, base, creds, st.ID)
+		case !obs.UpToDate:
+			setReconciling(obj, billingv1.ReasonUpdating, "Updating the Stripe object")
+			if err := r.External.Update(ctx, sc, obj, r.stamp(obj)); err != nil {
+				return r.handle(obj, creds, err)
+			}
+		}
+	}
+	if st.ID == "" || st.PendingCreate != nil {
+		return r.create(ctx, obj, base, creds, "")
+	}
+	return r.synced(obj), nil
+}
+
+func (r *Reconciler[T]) synced(obj T) ctrl.Result {
+	st := obj.GetStripeStatus()
+	now := metav1.NewTime(r.now())
+	st.LastSyncedAt = &now
+	st.LastHandledReconcileAt = obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
+	setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
+	return ctrl.Result{RequeueAfter: r.resyncAfter(obj)}
+}
+
+// create is the crash-safe create (design.md section 5). replacing is the ID a successor replaces, or "".
+//
+//  1. A pending-create record (idempotency key, generation, start time) is written to status with a
+//     resourceVersion-checked update before the POST.
+//  2. The POST carries the deterministic key.
+//  3. A record left by an earlier attempt means the result may not have been recorded: the objects created since
+//     the attempt are listed (a strongly consistent read) and one carrying the UID stamp is taken; otherwise the
+//     same key is replayed while it is younger than the replay window, or a new key is used after it.
+func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *credentials.Resolved,
+	replacing string) (ctrl.Result, error) {
+	st := obj.GetStripeStatus()
+	sc := creds.Client
+	log := ctrl.LoggerFrom(ctx)
+	now := r.now()
+	if p := st.PendingCreate; p != nil {
+		id, err := r.External.Find(ctx, sc, obj, p.StartedAt.Add(-time.Minute))
+		if err != nil {
+			return r.handle(obj, creds, err)
+		}
+		if id != "" {
+			log.Info("Recovered a Stripe object created by an earlier attempt", "stripeID", id,
+				"idempotencyKey", p.IdempotencyKey)
+			return r.created(ctx, obj, creds, id, replacing)
+		}
+		window := r.Options.ReplayWindow
+		if window == 0 {
+			window = 23 * time.Hour
+		}
+		if p.Generation != obj.GetGeneration() || now.Sub(p.StartedAt.Time) >= window {
+			st.PendingCreate = nil
+		}
+	}
+	if st.PendingCreate == nil {
+		op := "create"
+		if replacing != "" {
+			op = "replace-" + replacing
+		}
+		// The start time makes each pending record's key its own: a re-creation after DeletedInStripe, or a new
+		// attempt after the replay window, must not replay an older create.
+		key := stripe.IdempotencyKey(string(obj.GetUID()), op, obj.GetGeneration(),
+			now.UTC().Format(time.RFC3339Nano))
+		st.PendingCreate = &billingv1.PendingCreate{IdempotencyKey: key, Generation: obj.GetGeneration(),
+			StartedAt: metav1.NewTime(now)}
+		setReconciling(obj, billingv1.ReasonCreating, "Creating the Stripe object")
+		// The record must be stored before the POST: a conflict means another view of the object won, so stop.
+		if err := r.Client.Status().Update(ctx, obj); err != nil {
+			if apierrors.IsConflict(err) {
+				return ctrl.Result{RequeueAfter: time.Second}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("recording the pending create: %w", err)
+		}
+		*base = obj.DeepCopyObject().(T)
+	}
+	id, err := r.External.Create(ctx, sc, obj, st.PendingCreate.IdempotencyKey, r.stamp(obj))
+	if err != nil {
+		if ce := stripe.Classify(err); ce.Class == stripe.ClassIdempotencyMismatch {
+			// The key was used with other parameters: recover by listing on the next pass, then use a new key.
+			log.Info("Idempotency key reused with other parameters; recovering", "idempotencyKey",
+				st.PendingCreate.IdempotencyKey)
+			st.PendingCreate.Generation = -1
+			return ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		return r.handle(obj, creds, err)
+	}
+	return r.created(ctx, obj, creds, id, replacing)
+}
+
+func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.Resolved, id,
+	replacing string) (ctrl.Result, error) {
+	st := obj.GetStripeStatus()
+	st.ID, st.PendingCreate = id, nil
+	if replacing != "" {
+		if err := r.External.Replaced(ctx, creds.Client, obj, replacing); err != nil {
+			return r.handle(obj, creds, err)
+		}
+	}
+	// Read back once, so status reflects Stripe and any spec field the create could not set gets updated.
+	obs, err := r.External.Observe(ctx, creds.Client, obj, id, stripe.PriorityHigh, r.stamp(obj))
+	if err != nil {
+		return r.handle(obj, creds, err)
+	}
+	if obs.Exists && !obs.UpToDate && !obs.Replace {
+		if err := r.External.Update(ctx, creds.Client, obj, r.stamp(obj)); err != nil {
+			return r.handle(obj, creds, err)
+		}
+	}
+	return r.synced(obj), nil
+}
+
+func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	st := obj.GetStripeStatus()
+	if st.ID != "" && !isStalledDeleted(obj) {
+		creds, err := r.Credentials.For(ctx, obj.GetNamespace())
+		if err != nil {
+			return r.handle(obj, nil, err)
+		}
+		setReconciling(obj, billingv1.ReasonDeleting, "Carrying out the deletion policy in Stripe")
+		if err := r.External.Delete(ctx, creds.Client, obj); err != nil && !stripe.IsNotFound(err) {
+			return r.handle(obj, creds, err)
+		}
+	}
+	controllerutil.RemoveFinalizer(obj, billingv1.Finalizer)
+	if err := r.Client.Update(ctx, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(ignoreConflict(err))
+	}
+	return ctrl.Result{}, nil
+}
+
+func isStalledDeleted(obj billingv1.StripeObject) bool {
+	return isStalled(obj) && readyOf(obj).reason == billingv1.ReasonDeletedInStripe
+}
+
+// handle turns an error into conditions and a requeue, per the error table in design.md.
+func (r *Reconciler[T]) handle(obj T, creds *credentials.Resolved, err error) (ctrl.Result, error) {
+	if ce, ok := credentials.AsError(err); ok {
+		setStalled(obj, ce.Reason, ce.Message)
+		return ctrl.Result{}, nil
+	}
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		setReconciling(obj, billingv1.ReasonStripeUnavailable, err.Error())
+		return ctrl.Result{}, err
+	}
+	msg := se.Message
+	if se.Param != "" {
+		msg += " (param " + se.Param + ")"
+	}
+	if se.RequestID != "" {
+		msg += " [" + se.RequestID + "]"
+	}
+	switch se.Class {
+	case stripe.ClassAuthentication:
+		if creds != nil {
+			r.Credentials.Refused(creds)
+		}
+		setStalled(obj, se.Class.Reason(), "Stripe refused the API key (401); fix the credentials Secret: "+msg)
+		return ctrl.Result{}, nil
+	case stripe.ClassInvalidRequest, stripe.ClassNotFound, stripe.ClassPermission:
+		setStalled(obj, se.Class.Reason(), msg)
+		return ctrl.Result{}, nil
+	case stripe.ClassCard:
+		setStalled(obj, billingv1.ReasonPaymentFailed, msg)
+		return ctrl.Result{}, nil
+	case stripe.ClassRateLimited:
+		setReconciling(obj, se.Class.Reason(), "Stripe is rate limiting; the shared budget is backing off")
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	case stripe.ClassInProgress, stripe.ClassIdempotencyMismatch:
+		setReconciling(obj, se.Class.Reason(), msg)
+		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
+	default:
+		setReconciling(obj, se.Class.Reason(), msg)
+		return ctrl.Result{}, se
+	}
+}

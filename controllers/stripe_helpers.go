@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+
+	stripego "github.com/stripe/stripe-go/v76"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// desiredMetadata is the spec's metadata plus the operator's stamp.
+func desiredMetadata(spec billingv1.Metadata, stamp map[string]string) map[string]string {
+	out := make(map[string]string, len(spec)+len(stamp))
+	for k, v := range spec {
+		out[k] = v
+	}
+	for k, v := range stamp {
+		out[k] = v
+	}
+	return out
+}
+
+// metadataDiff adds to p the metadata changes from have to want: changed and new keys, and "" for keys Stripe has
+// that the spec no longer names (Stripe unsets a key sent empty). When creating, every wanted key is sent.
+func metadataDiff(p *stripego.Params, want, have map[string]string, creating bool, changed map[string]string) {
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if v := want[k]; creating || have[k] != v {
+			p.AddMetadata(k, v)
+			if !creating {
+				changed["metadata."+k] = have[k] + "->" + v
+			}
+		}
+	}
+	if creating {
+		return
+	}
+	for k, v := range have {
+		if _, ok := want[k]; !ok {
+			p.AddMetadata(k, "")
+			changed["metadata."+k] = v + "->"
+		}
+	}
+}
+
+// stripeObject is what recovery needs of a listed object.
+type stripeObject struct {
+	ID       string
+	Metadata map[string]string
+}
+
+// findByUID pages through a created-since list (strongly consistent, unlike Search) and returns the newest object
+// stamped with uid that is not in exclude, or "". page fetches one page with lp.
+func findByUID(ctx context.Context, c *stripe.Client, resource string, lp *stripego.ListParams, uid string,
+	exclude []string, page func() ([]stripeObject, bool, error)) (string, error) {
+	lp.Single = true
+	lp.Limit = stripego.Int64(100)
+	for {
+		var more bool
+		objs, err := stripe.Call(ctx, c, stripe.Op{Resource: resource, Operation: "list"}, lp,
+			func() ([]stripeObject, error) {
+				objs, m, err := page()
+				more = m
+				return objs, err
+			})
+		if err != nil {
+			return "", err
+		}
+		for _, o := range objs { // newest first
+			if o.Metadata[billingv1.MetadataUID] == uid && !slices.Contains(exclude, o.ID) {
+				return o.ID, nil
+			}
+		}
+		if !more || len(objs) == 0 {
+			return "", nil
+		}
+		lp.StartingAfter = stripego.String(objs[len(objs)-1].ID)
+	}
+}

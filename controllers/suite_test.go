@@ -1,0 +1,231 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+// The suite runs the controllers against a real API server (envtest, built from source) and stripesim over HTTP.
+
+const (
+	operatorNamespace = "stripe-operator-system"
+	testAPIKey        = "sk_test_controllers_suite_key"
+)
+
+var (
+	env     *testenv.Env
+	sim     *stripesim.Sim
+	simURL  string
+	logs    syncBuffer
+	manager *runningManager
+)
+
+// syncBuffer collects log output from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test control plane:", err)
+		os.Exit(1)
+	}
+	sim = stripesim.New(stripesim.Options{RateLimitOff: true, Record: true, Seed: 7})
+	srv := httptest.NewServer(sim)
+	simURL = srv.URL
+	ctrl.SetLogger(funcr.New(func(prefix, args string) {
+		_, _ = fmt.Fprintln(&logs, prefix, args)
+	}, funcr.Options{Verbosity: 2}))
+
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNamespace}}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := env.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace, Name: credentials.DefaultSecretName},
+		Data:       map[string][]byte{credentials.APIKeyField: []byte(testAPIKey)},
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	manager, err = startManager()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if code != 0 && os.Getenv("DUMP_LOGS") != "" {
+		fmt.Fprintln(os.Stderr, logs.String())
+	}
+	manager.stop()
+	srv.Close()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+type runningManager struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (m *runningManager) stop() {
+	m.cancel()
+	if err := <-m.done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+	}
+}
+
+// startManager starts the operator's controllers in-process, as cmd/stripe-operator wires them.
+func startManager() (*runningManager, error) {
+	skip := true
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:     env.Scheme,
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: config.Controller{SkipNameValidation: &skip},
+	})
+	if err != nil {
+		return nil, err
+	}
+	resolver := &credentials.Resolver{
+		Reader:              mgr.GetClient(),
+		Default:             types.NamespacedName{Namespace: operatorNamespace, Name: credentials.DefaultSecretName},
+		NamespaceSecretName: credentials.DefaultSecretName,
+		Factory:             stripe.NewFactory(stripe.Config{APIBase: simURL, Logger: ctrl.Log.WithName("stripe")}),
+	}
+	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster"}); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &runningManager{cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- mgr.Start(ctx) }()
+	return m, nil
+}
+
+func newNamespace(t *testing.T) (context.Context, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	ns, err := env.Namespace(ctx, "ctrl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, ns
+}
+
+// eventually polls check until it returns nil or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = check(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("after %v: %v", timeout, err)
+}
+
+// waitReady waits until obj is Ready for its current generation and returns it fresh.
+func waitReady[T billingv1.StripeObject](t *testing.T, ctx context.Context, obj T) T {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(obj.GetStripeStatus().Conditions, billingv1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionTrue || c.ObservedGeneration != obj.GetGeneration() {
+			return fmt.Errorf("not ready: %+v", obj.GetStripeStatus().Conditions)
+		}
+		return nil
+	})
+	return obj
+}
+
+// waitCondition waits until obj's Ready condition has the reason, and returns it.
+func waitReason[T billingv1.StripeObject](t *testing.T, ctx context.Context, obj T, reason string) metav1.Condition {
+	t.Helper()
+	var got metav1.Condition
+	eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(obj.GetStripeStatus().Conditions, billingv1.ConditionReady)
+		if c == nil || c.Reason != reason {
+			return fmt.Errorf("Ready reason is not %s: %+v", reason, obj.GetStripeStatus().Conditions)
+		}
+		got = *c
+		return nil
+	})
+	return got
+}
+
+// waitGone waits until obj no longer exists.
+func waitGone(t *testing.T, ctx context.Context, obj client.Object) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() error {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("still there (finalizers %v): %w", obj.GetFinalizers(), err)
+	})
+}
+
+// writes counts the POST and DELETE requests the simulator answered.
+func writes() int64 {
+	var n int64
+	for pattern, byStatus := range sim.Stats() {
+		if strings.HasPrefix(pattern, "POST ") || strings.HasPrefix(pattern, "DELETE ") {
+			for _, c := range byStatus {
+				n += c
+			}
+		}
+	}
+	return n
+}
+
+// simClient is a stripe-go client on the simulator, for checking what Stripe holds.
+func simClient() *stripe.Client {
+	k, _ := stripe.ParseKey(testAPIKey)
+	return stripe.NewFactory(stripe.Config{APIBase: simURL, TestRate: 1000}).Client(k, "checks")
+}
