@@ -25,6 +25,8 @@ func (customerExternal) Dependencies(context.Context, *billingv1.Customer) (bool
 	return true, "", nil
 }
 
+func (customerExternal) Stale(context.Context, *billingv1.Customer) (bool, error) { return false, nil }
+
 func (customerExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Customer) (string, error) {
 	if obj.Spec.Adopt == nil {
 		return "", nil
@@ -120,14 +122,14 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 
 func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Customer, error) {
 	p := &stripego.CustomerParams{}
-	return stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "retrieve", Priority: prio}, &p.Params,
+	return stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpRetrieve, Priority: prio}, &p.Params,
 		func() (*stripego.Customer, error) { return c.API.Customers.Get(id, p) })
 }
 
 func (customerExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Customer, key string,
 	stamp map[string]string) (string, error) {
 	p, _ := customerParams(&obj.Spec, stamp, nil)
-	cus, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "create", IdempotencyKey: key},
+	cus, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpCreate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.New(p) })
 	if err != nil {
 		return "", err
@@ -146,7 +148,7 @@ func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billi
 		return nil
 	}
 	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
-	_, err = stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "update", IdempotencyKey: key},
+	_, err = stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpUpdate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.Update(obj.Status.ID, p) })
 	return err
 }
@@ -161,11 +163,9 @@ func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billing
 				return nil, false, err
 			}
 			l := it.CustomerList()
-			out := make([]stripeObject, 0, len(l.Data))
-			for _, cu := range l.Data {
-				out = append(out, stripeObject{ID: cu.ID, Metadata: cu.Metadata})
-			}
-			return out, l.HasMore, nil
+			return toStripeObjects(l.Data, func(o *stripego.Customer) (string, map[string]string) {
+				return o.ID, o.Metadata
+			}), l.HasMore, nil
 		})
 }
 
@@ -179,7 +179,7 @@ func (customerExternal) Delete(ctx context.Context, c *stripe.Client, obj *billi
 	}
 	p := &stripego.CustomerParams{}
 	key := stripe.IdempotencyKey(string(obj.UID), "delete", obj.Generation)
-	_, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: "delete", IdempotencyKey: key},
+	_, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpDelete, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.Del(obj.Status.ID, p) })
 	return err
 }

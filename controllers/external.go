@@ -40,6 +40,9 @@ type External[T billingv1.StripeObject] interface {
 	// Dependencies reports whether the objects this one references have Stripe IDs. No Stripe call is made while
 	// they do not.
 	Dependencies(ctx context.Context, obj T) (ready bool, msg string, err error)
+	// Stale reports, without calling Stripe, whether status no longer matches what the referenced objects say
+	// (a Price rolled to a successor, a Product re-created): such an object is reconciled even when in sync.
+	Stale(ctx context.Context, obj T) (bool, error)
 	// Observe reads the Stripe object named by status.id (or, when adopting, by adoptID) and fills status.
 	// stamp is the metadata the operator stamps, for the comparison.
 	Observe(ctx context.Context, c *stripe.Client, obj T, id string, p stripe.Priority,
@@ -196,7 +199,13 @@ func (r *Reconciler[T]) stamp(obj T) map[string]string {
 
 func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ctrl.Result, error) {
 	if ok, remaining := r.inSync(obj); ok {
-		return ctrl.Result{RequeueAfter: remaining}, nil
+		stale, err := r.External.Stale(ctx, obj)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if !stale {
+			return ctrl.Result{RequeueAfter: remaining}, nil
+		}
 	}
 	ready, msg, err := r.External.Dependencies(ctx, obj)
 	if err != nil {
@@ -254,6 +263,9 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 			}
 		}
 	}
+	if st.PendingCreate != nil && st.ID != "" {
+		return r.create(ctx, obj, base, creds, st.ID) // a replacement that may have reached Stripe
+	}
 	if st.ID == "" || st.PendingCreate != nil {
 		return r.create(ctx, obj, base, creds, "")
 	}
@@ -302,7 +314,7 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 		}
 	}
 	if st.PendingCreate == nil {
-		op := "create"
+		op := stripe.OpCreate
 		if replacing != "" {
 			op = "replace-" + replacing
 		}

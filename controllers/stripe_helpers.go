@@ -55,6 +55,16 @@ type stripeObject struct {
 	Metadata map[string]string
 }
 
+// toStripeObjects converts a listed page.
+func toStripeObjects[T any](data []T, idOf func(T) (string, map[string]string)) []stripeObject {
+	out := make([]stripeObject, 0, len(data))
+	for _, o := range data {
+		id, md := idOf(o)
+		out = append(out, stripeObject{ID: id, Metadata: md})
+	}
+	return out
+}
+
 // findByUID pages through a created-since list (strongly consistent, unlike Search) and returns the newest object
 // stamped with uid that is not in exclude, or "". page fetches one page with lp.
 func findByUID(ctx context.Context, c *stripe.Client, resource string, lp *stripego.ListParams, uid string,
@@ -63,7 +73,7 @@ func findByUID(ctx context.Context, c *stripe.Client, resource string, lp *strip
 	lp.Limit = stripego.Int64(100)
 	for {
 		var more bool
-		objs, err := stripe.Call(ctx, c, stripe.Op{Resource: resource, Operation: "list"}, lp,
+		objs, err := stripe.Call(ctx, c, stripe.Op{Resource: resource, Operation: stripe.OpList}, lp,
 			func() ([]stripeObject, error) {
 				objs, m, err := page()
 				more = m

@@ -10,7 +10,7 @@ import (
 type ArchiveDeletionPolicy string
 
 const (
-	// Archive sets active=false in Stripe (the default). A product without prices is deleted instead.
+	// Archive sets active=false in Stripe (the default).
 	Archive ArchiveDeletionPolicy = "Archive"
 	// Orphan leaves the Stripe object as it is.
 	Orphan ArchiveDeletionPolicy = "Orphan"

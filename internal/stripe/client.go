@@ -182,9 +182,20 @@ type Op struct {
 	Priority Priority
 }
 
+// Operations.
+const (
+	OpCreate   = "create"
+	OpRetrieve = "retrieve"
+	OpUpdate   = "update"
+	OpDelete   = "delete"
+	OpCancel   = "cancel"
+	OpList     = "list"
+	OpSearch   = "search"
+)
+
 func (o Op) write() bool {
 	switch o.Operation {
-	case "retrieve", "list", "search":
+	case OpRetrieve, OpList, OpSearch:
 		return false
 	}
 	return true
@@ -205,7 +216,7 @@ func Call[T any, P Params](ctx context.Context, c *Client, op Op, params P, fn f
 		return zero, fmt.Errorf("stripe %s %s: a write needs an idempotency key", op.Resource, op.Operation)
 	}
 	b := c.budget
-	if op.Operation == "search" {
+	if op.Operation == OpSearch {
 		b = c.search
 	}
 	waited, err := b.Wait(ctx, op.Priority)

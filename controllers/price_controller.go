@@ -1,0 +1,293 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=prices,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=prices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=prices/finalizers,verbs=update
+
+const resPrice = "price"
+
+// priceExternal maps a Price to a Stripe price. Stripe prices are immutable in amount, currency, recurrence and
+// product: a change to one of those rolls the price to a successor.
+type priceExternal struct {
+	client client.Client
+}
+
+func (priceExternal) Kind() string { return "Price" }
+
+// productID resolves spec.productRef or spec.productID; "" while the referenced Product has no Stripe ID.
+func (e priceExternal) productID(ctx context.Context, obj *billingv1.Price) (string, string, error) {
+	if obj.Spec.ProductID != "" {
+		return obj.Spec.ProductID, "", nil
+	}
+	prod := &billingv1.Product{}
+	err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.ProductRef.Name}, prod)
+	if err = client.IgnoreNotFound(err); err != nil {
+		return "", "", err
+	}
+	if prod.Status.ID == "" {
+		return "", fmt.Sprintf("waiting for Product %s to have a Stripe ID", obj.Spec.ProductRef.Name), nil
+	}
+	return prod.Status.ID, "", nil
+}
+
+func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (bool, string, error) {
+	id, msg, err := e.productID(ctx, obj)
+	return id != "", msg, err
+}
+
+// Stale: the referenced Product now has another Stripe ID than the price's product.
+func (e priceExternal) Stale(ctx context.Context, obj *billingv1.Price) (bool, error) {
+	id, _, err := e.productID(ctx, obj)
+	return id != "" && id != obj.Status.ProductID, err
+}
+
+func (priceExternal) AdoptID(ctx context.Context, c *stripe.Client, obj *billingv1.Price) (string, error) {
+	a := obj.Spec.Adopt
+	if a == nil {
+		return "", nil
+	}
+	if a.ID != "" {
+		return a.ID, nil
+	}
+	p := &stripego.PriceListParams{LookupKeys: stripego.StringSlice([]string{a.LookupKey})}
+	p.Single = true
+	id, err := stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpList}, &p.ListParams,
+		func() (string, error) {
+			it := c.API.Prices.List(p)
+			if err := it.Err(); err != nil {
+				return "", err
+			}
+			if l := it.PriceList(); len(l.Data) > 0 {
+				return l.Data[0].ID, nil
+			}
+			return "", nil
+		})
+	if err == nil && id == "" {
+		return "", &stripe.Error{Class: stripe.ClassNotFound,
+			Message: "spec.adopt.lookupKey " + a.LookupKey + " names no Stripe price"}
+	}
+	return id, err
+}
+
+// immutableDiff says which immutable fields of cur differ from the spec.
+func immutableDiff(spec *billingv1.PriceSpec, productID string, cur *stripego.Price) []string {
+	var diff []string
+	if cur.UnitAmount != spec.UnitAmount {
+		diff = append(diff, "unitAmount")
+	}
+	if string(cur.Currency) != spec.Currency {
+		diff = append(diff, "currency")
+	}
+	if cur.Product == nil || cur.Product.ID != productID {
+		diff = append(diff, "product")
+	}
+	switch r := spec.Recurring; {
+	case r == nil && cur.Recurring != nil, r != nil && cur.Recurring == nil:
+		diff = append(diff, "recurring")
+	case r != nil:
+		count := max(r.IntervalCount, 1)
+		usage := r.UsageType
+		if usage == "" {
+			usage = billingv1.UsageLicensed
+		}
+		if string(cur.Recurring.Interval) != string(r.Interval) || cur.Recurring.IntervalCount != count ||
+			string(cur.Recurring.UsageType) != string(usage) {
+			diff = append(diff, "recurring")
+		}
+	}
+	return diff
+}
+
+// mutableParams renders the mutable fields that differ from cur (all set ones when cur is nil).
+func mutableParams(spec *billingv1.PriceSpec, stamp map[string]string, cur *stripego.Price) (
+	*stripego.PriceParams, map[string]string) {
+	p := &stripego.PriceParams{}
+	changed := map[string]string{}
+	have := stripego.Price{Active: true, TaxBehavior: stripego.PriceTaxBehaviorUnspecified}
+	if cur != nil {
+		have = *cur
+	}
+	if spec.Nickname != have.Nickname {
+		p.Nickname = stripego.String(spec.Nickname)
+		changed["nickname"] = spec.Nickname
+	}
+	if spec.LookupKey != have.LookupKey {
+		p.LookupKey = stripego.String(spec.LookupKey)
+		changed["lookup_key"] = spec.LookupKey
+	}
+	if tb := string(spec.TaxBehavior); tb != "" && tb != string(have.TaxBehavior) {
+		p.TaxBehavior = stripego.String(tb)
+		changed["tax_behavior"] = tb
+	}
+	if active := spec.Active == nil || *spec.Active; active != have.Active {
+		p.Active = stripego.Bool(active)
+		changed["active"] = strconv.FormatBool(active)
+	}
+	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
+	return p, changed
+}
+
+func getPrice(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Price, error) {
+	p := &stripego.PriceParams{}
+	return stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpRetrieve, Priority: prio}, &p.Params,
+		func() (*stripego.Price, error) { return c.API.Prices.Get(id, p) })
+}
+
+func updatePrice(ctx context.Context, c *stripe.Client, id, key string, p *stripego.PriceParams) error {
+	_, err := stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpUpdate, IdempotencyKey: key},
+		&p.Params, func() (*stripego.Price, error) { return c.API.Prices.Update(id, p) })
+	return err
+}
+
+func (e priceExternal) Observe(ctx context.Context, c *stripe.Client, obj *billingv1.Price, id string,
+	prio stripe.Priority, stamp map[string]string) (Observation, error) {
+	cur, err := getPrice(ctx, c, id, prio)
+	if stripe.IsNotFound(err) {
+		return Observation{}, nil
+	}
+	if err != nil {
+		return Observation{}, err
+	}
+	productID, _, err := e.productID(ctx, obj)
+	if err != nil {
+		return Observation{}, err
+	}
+	if cur.Product != nil {
+		obj.Status.ProductID = cur.Product.ID
+	}
+	if len(immutableDiff(&obj.Spec, productID, cur)) > 0 {
+		return Observation{Exists: true, Replace: true}, nil
+	}
+	_, changed := mutableParams(&obj.Spec, stamp, cur)
+	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+}
+
+// Create creates the price, or its successor when status.id still names the price being replaced: the successor
+// takes the lookup key with transfer_lookup_key.
+func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Price, key string,
+	stamp map[string]string) (string, error) {
+	productID, _, err := e.productID(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	p, _ := mutableParams(&obj.Spec, stamp, nil)
+	p.Product = stripego.String(productID)
+	p.Currency = stripego.String(obj.Spec.Currency)
+	p.UnitAmount = stripego.Int64(obj.Spec.UnitAmount)
+	if r := obj.Spec.Recurring; r != nil {
+		p.Recurring = &stripego.PriceRecurringParams{Interval: stripego.String(string(r.Interval)),
+			IntervalCount: stripego.Int64(max(r.IntervalCount, 1))}
+		if r.UsageType != "" {
+			p.Recurring.UsageType = stripego.String(string(r.UsageType))
+		}
+	}
+	if obj.Status.ID != "" && obj.Spec.LookupKey != "" {
+		p.TransferLookupKey = stripego.Bool(true)
+	}
+	pr, err := stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpCreate, IdempotencyKey: key},
+		&p.Params, func() (*stripego.Price, error) { return c.API.Prices.New(p) })
+	if err != nil {
+		return "", err
+	}
+	obj.Status.ProductID = productID
+	return pr.ID, nil
+}
+
+func (priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
+	stamp map[string]string) error {
+	cur, err := getPrice(ctx, c, obj.Status.ID, stripe.PriorityHigh)
+	if err != nil {
+		return err
+	}
+	p, changed := mutableParams(&obj.Spec, stamp, cur)
+	if len(changed) == 0 {
+		return nil
+	}
+	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
+	return updatePrice(ctx, c, obj.Status.ID, key, p)
+}
+
+func (priceExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
+	since time.Time) (string, error) {
+	p := &stripego.PriceListParams{CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
+	exclude := append([]string{obj.Status.ID}, obj.Status.PreviousIDs...)
+	return findByUID(ctx, c, resPrice, &p.ListParams, string(obj.UID), exclude,
+		func() ([]stripeObject, bool, error) {
+			it := c.API.Prices.List(p)
+			if err := it.Err(); err != nil {
+				return nil, false, err
+			}
+			l := it.PriceList()
+			return toStripeObjects(l.Data, func(o *stripego.Price) (string, map[string]string) {
+				return o.ID, o.Metadata
+			}), l.HasMore, nil
+		})
+}
+
+// Replaced finishes a rollover: the product's default_price moves to the successor if it named the old price, the
+// old price is archived, and it is recorded in status.previousIDs.
+func (e priceExternal) Replaced(ctx context.Context, c *stripe.Client, obj *billingv1.Price, oldID string) error {
+	if err := e.moveDefaultPrice(ctx, c, obj, oldID, obj.Status.ID); err != nil {
+		return err
+	}
+	key := stripe.IdempotencyKey(string(obj.UID), "archive-"+oldID, obj.Generation)
+	if err := updatePrice(ctx, c, oldID, key, &stripego.PriceParams{Active: stripego.Bool(false)}); err != nil &&
+		!stripe.IsNotFound(err) {
+		return err
+	}
+	if !slices.Contains(obj.Status.PreviousIDs, oldID) {
+		obj.Status.PreviousIDs = append(obj.Status.PreviousIDs, oldID)
+		if n := len(obj.Status.PreviousIDs); n > 100 {
+			obj.Status.PreviousIDs = obj.Status.PreviousIDs[n-100:]
+		}
+	}
+	return nil
+}
+
+// moveDefaultPrice points the product's default_price from `from` to `to` ("" unsets it), if it names `from`.
+func (e priceExternal) moveDefaultPrice(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
+	from, to string) error {
+	productID := obj.Status.ProductID
+	if productID == "" {
+		return nil
+	}
+	prod, err := getProduct(ctx, c, productID, stripe.PriorityHigh)
+	if err != nil {
+		if stripe.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	if prod.DefaultPrice == nil || prod.DefaultPrice.ID != from {
+		return nil
+	}
+	key := stripe.IdempotencyKey(string(obj.UID), "default-price-"+from+"-"+to, obj.Generation)
+	return updateProduct(ctx, c, productID, key, &stripego.ProductParams{DefaultPrice: stripego.String(to)})
+}
+
+// Delete archives the price (Archive), first unsetting it as its product's default price; Orphan leaves it.
+func (e priceExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Price) error {
+	if obj.Spec.DeletionPolicy == billingv1.Orphan {
+		return nil
+	}
+	if err := e.moveDefaultPrice(ctx, c, obj, obj.Status.ID, ""); err != nil {
+		return err
+	}
+	key := stripe.IdempotencyKey(string(obj.UID), "archive", obj.Generation)
+	return updatePrice(ctx, c, obj.Status.ID, key, &stripego.PriceParams{Active: stripego.Bool(false)})
+}

@@ -1,0 +1,373 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+)
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=subscriptions,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=subscriptions/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=subscriptions/finalizers,verbs=update
+
+const resSubscription = "subscription"
+
+// subscriptionExternal maps a Subscription to a Stripe subscription.
+type subscriptionExternal struct {
+	client client.Client
+}
+
+func (subscriptionExternal) Kind() string { return "Subscription" }
+
+// wantItem is a spec item resolved to Stripe IDs: the price to use, and the earlier prices of the same Price
+// object that an existing item may still bill on.
+type wantItem struct {
+	price    string
+	previous []string
+	quantity *int64
+}
+
+// resolve finds the Stripe IDs the spec references; msg says what is still missing.
+func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscription) (string, []wantItem,
+	string, error) {
+	customerID := obj.Spec.CustomerID
+	if ref := obj.Spec.CustomerRef; ref != nil {
+		cus := &billingv1.Customer{}
+		err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, cus)
+		if err = client.IgnoreNotFound(err); err != nil {
+			return "", nil, "", err
+		}
+		if cus.Status.ID == "" {
+			return "", nil, fmt.Sprintf("waiting for Customer %s to have a Stripe ID", ref.Name), nil
+		}
+		customerID = cus.Status.ID
+	}
+	items := make([]wantItem, 0, len(obj.Spec.Items))
+	for _, it := range obj.Spec.Items {
+		w := wantItem{price: it.PriceID, quantity: it.Quantity}
+		if ref := it.PriceRef; ref != nil {
+			pr := &billingv1.Price{}
+			err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, pr)
+			if err = client.IgnoreNotFound(err); err != nil {
+				return "", nil, "", err
+			}
+			if pr.Status.ID == "" {
+				return "", nil, fmt.Sprintf("waiting for Price %s to have a Stripe ID", ref.Name), nil
+			}
+			w.price, w.previous = pr.Status.ID, pr.Status.PreviousIDs
+		}
+		items = append(items, w)
+	}
+	return customerID, items, "", nil
+}
+
+func (e subscriptionExternal) Dependencies(ctx context.Context, obj *billingv1.Subscription) (bool, string, error) {
+	_, _, msg, err := e.resolve(ctx, obj)
+	return msg == "", msg, err
+}
+
+// Stale: a referenced Price has rolled, so an item is on a price that is neither current nor (under Keep) one of
+// its earlier ones, or an item is missing.
+func (e subscriptionExternal) Stale(ctx context.Context, obj *billingv1.Subscription) (bool, error) {
+	customerID, want, msg, err := e.resolve(ctx, obj)
+	if err != nil || msg != "" {
+		return false, err
+	}
+	if customerID != obj.Status.CustomerID || len(want) != len(obj.Status.Items) {
+		return true, nil
+	}
+	for _, w := range want {
+		found := false
+		for _, have := range obj.Status.Items {
+			if have.PriceID == w.price ||
+				obj.Spec.PriceChangePolicy != billingv1.PriceChangeMigrate && slices.Contains(w.previous, have.PriceID) {
+				found = true
+			}
+		}
+		if !found {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (subscriptionExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Subscription) (string,
+	error) {
+	if obj.Spec.Adopt == nil {
+		return "", nil
+	}
+	return obj.Spec.Adopt.ID, nil
+}
+
+func getSubscription(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (
+	*stripego.Subscription, error) {
+	p := &stripego.SubscriptionParams{}
+	p.AddExpand("latest_invoice")
+	return stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpRetrieve, Priority: prio},
+		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Get(id, p) })
+}
+
+// itemChanges diffs the items by subscription-item ID. An existing item on a Price's earlier price matches that
+// Price: with priceChangePolicy Keep it stays on the old price, with Migrate it moves to the current one.
+func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stripego.SubscriptionItem) (
+	[]*stripego.SubscriptionItemsParams, map[string]string) {
+	var params []*stripego.SubscriptionItemsParams
+	changed := map[string]string{}
+	matched := map[string]bool{}
+	for _, w := range want {
+		var hit *stripego.SubscriptionItem
+		for _, h := range have {
+			if !matched[h.ID] && h.Price != nil && (h.Price.ID == w.price || slices.Contains(w.previous, h.Price.ID)) {
+				hit = h
+				break
+			}
+		}
+		if hit == nil {
+			item := &stripego.SubscriptionItemsParams{Price: stripego.String(w.price)}
+			if w.quantity != nil {
+				item.Quantity = stripego.Int64(*w.quantity)
+			}
+			params = append(params, item)
+			changed["add."+w.price] = "1"
+			continue
+		}
+		matched[hit.ID] = true
+		item := &stripego.SubscriptionItemsParams{ID: stripego.String(hit.ID)}
+		dirty := false
+		if hit.Price.ID != w.price && spec.PriceChangePolicy == billingv1.PriceChangeMigrate {
+			item.Price = stripego.String(w.price)
+			changed["price."+hit.ID] = hit.Price.ID + "->" + w.price
+			dirty = true
+		}
+		if w.quantity != nil && *w.quantity != hit.Quantity {
+			item.Quantity = stripego.Int64(*w.quantity)
+			changed["quantity."+hit.ID] = strconv.FormatInt(*w.quantity, 10)
+			dirty = true
+		}
+		if dirty {
+			params = append(params, item)
+		}
+	}
+	for _, h := range have {
+		if !matched[h.ID] {
+			params = append(params, &stripego.SubscriptionItemsParams{ID: stripego.String(h.ID),
+				Deleted: stripego.Bool(true)})
+			changed["delete."+h.ID] = "1"
+		}
+	}
+	return params, changed
+}
+
+// subscriptionParams renders what differs between the spec and cur (nil: a create).
+func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, want []wantItem,
+	stamp map[string]string, cur *stripego.Subscription) (*stripego.SubscriptionParams, map[string]string) {
+	p := &stripego.SubscriptionParams{}
+	have := stripego.Subscription{CollectionMethod: stripego.SubscriptionCollectionMethodChargeAutomatically}
+	var haveItems []*stripego.SubscriptionItem
+	if cur != nil {
+		have = *cur
+		if cur.Items != nil {
+			haveItems = cur.Items.Data
+		}
+	}
+	items, changed := itemChanges(spec, want, haveItems)
+	p.Items = items
+	if cm := string(spec.CollectionMethod); cm != "" && cm != string(have.CollectionMethod) {
+		p.CollectionMethod = stripego.String(cm)
+		changed["collection_method"] = cm
+	}
+	if d := spec.DaysUntilDue; d != nil && *d != have.DaysUntilDue {
+		p.DaysUntilDue = stripego.Int64(*d)
+		changed["days_until_due"] = strconv.FormatInt(*d, 10)
+	}
+	havePM := ""
+	if have.DefaultPaymentMethod != nil {
+		havePM = have.DefaultPaymentMethod.ID
+	}
+	if pm := spec.DefaultPaymentMethod; pm != havePM {
+		p.DefaultPaymentMethod = stripego.String(pm)
+		changed["default_payment_method"] = pm
+	}
+	if spec.CancelAtPeriodEnd != have.CancelAtPeriodEnd {
+		p.CancelAtPeriodEnd = stripego.Bool(spec.CancelAtPeriodEnd)
+		changed["cancel_at_period_end"] = strconv.FormatBool(spec.CancelAtPeriodEnd)
+	}
+	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
+	if cur == nil {
+		p.Customer = stripego.String(customerID)
+		if spec.TrialPeriodDays != nil {
+			p.TrialPeriodDays = stripego.Int64(*spec.TrialPeriodDays)
+		}
+		if spec.PaymentBehavior != "" {
+			p.PaymentBehavior = stripego.String(string(spec.PaymentBehavior))
+		}
+	}
+	if spec.ProrationBehavior != "" && len(p.Items) > 0 {
+		p.ProrationBehavior = stripego.String(string(spec.ProrationBehavior))
+	}
+	return p, changed
+}
+
+// ended reports a subscription Stripe will not change any more.
+func ended(s *stripego.Subscription) bool {
+	return s.Status == stripego.SubscriptionStatusCanceled || s.Status == stripego.SubscriptionStatusIncompleteExpired
+}
+
+func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription, id string,
+	prio stripe.Priority, stamp map[string]string) (Observation, error) {
+	cur, err := getSubscription(ctx, c, id, prio)
+	if stripe.IsNotFound(err) {
+		return Observation{}, nil
+	}
+	if err != nil {
+		return Observation{}, err
+	}
+	setSubscriptionStatus(obj, cur)
+	if ended(cur) {
+		return Observation{Exists: true, UpToDate: true}, nil // Stripe refuses changes; status tells the truth
+	}
+	customerID, want, _, err := e.resolve(ctx, obj)
+	if err != nil {
+		return Observation{}, err
+	}
+	_, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur)
+	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+}
+
+// setSubscriptionStatus copies Stripe's view into status.
+func setSubscriptionStatus(obj *billingv1.Subscription, s *stripego.Subscription) {
+	st := &obj.Status
+	if s.Customer != nil {
+		st.CustomerID = s.Customer.ID
+	}
+	st.StripeState = string(s.Status)
+	st.CancelAtPeriodEnd = s.CancelAtPeriodEnd
+	st.CurrentPeriodStart, st.CurrentPeriodEnd = unixTime(s.CurrentPeriodStart), unixTime(s.CurrentPeriodEnd)
+	st.Items = nil
+	if s.Items != nil {
+		for _, it := range s.Items.Data {
+			item := billingv1.SubscriptionItemStatus{ID: it.ID, Quantity: it.Quantity}
+			if it.Price != nil {
+				item.PriceID = it.Price.ID
+			}
+			st.Items = append(st.Items, item)
+		}
+	}
+	st.LatestInvoice = nil
+	if in := s.LatestInvoice; in != nil && in.ID != "" {
+		st.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status), AmountDue: in.AmountDue,
+			Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
+	}
+}
+
+func unixTime(sec int64) *metav1.Time {
+	if sec == 0 {
+		return nil
+	}
+	t := metav1.NewTime(time.Unix(sec, 0).UTC())
+	return &t
+}
+
+func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription, key string,
+	stamp map[string]string) (string, error) {
+	customerID, want, msg, err := e.resolve(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	if msg != "" {
+		return "", fmt.Errorf("%s", msg)
+	}
+	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil)
+	p.AddExpand("latest_invoice")
+	sub, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpCreate, IdempotencyKey: key},
+		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.New(p) })
+	if err != nil {
+		return "", err
+	}
+	setSubscriptionStatus(obj, sub)
+	return sub.ID, nil
+}
+
+func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription,
+	stamp map[string]string) error {
+	cur, err := getSubscription(ctx, c, obj.Status.ID, stripe.PriorityHigh)
+	if err != nil {
+		return err
+	}
+	if ended(cur) {
+		setSubscriptionStatus(obj, cur)
+		return nil
+	}
+	customerID, want, _, err := e.resolve(ctx, obj)
+	if err != nil {
+		return err
+	}
+	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur)
+	if len(changed) == 0 {
+		return nil
+	}
+	p.AddExpand("latest_invoice")
+	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
+	sub, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpUpdate, IdempotencyKey: key},
+		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Update(obj.Status.ID, p) })
+	if err != nil {
+		return err
+	}
+	setSubscriptionStatus(obj, sub)
+	return nil
+}
+
+func (subscriptionExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription,
+	since time.Time) (string, error) {
+	p := &stripego.SubscriptionListParams{Status: stripego.String("all"),
+		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
+	return findByUID(ctx, c, resSubscription, &p.ListParams, string(obj.UID), nil,
+		func() ([]stripeObject, bool, error) {
+			it := c.API.Subscriptions.List(p)
+			if err := it.Err(); err != nil {
+				return nil, false, err
+			}
+			l := it.SubscriptionList()
+			return toStripeObjects(l.Data, func(o *stripego.Subscription) (string, map[string]string) {
+				return o.ID, o.Metadata
+			}), l.HasMore, nil
+		})
+}
+
+func (subscriptionExternal) Replaced(context.Context, *stripe.Client, *billingv1.Subscription, string) error {
+	return nil
+}
+
+// Delete cancels now (Cancel), at the period end (CancelAtPeriodEnd), or leaves the subscription (Orphan).
+func (subscriptionExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription) error {
+	switch obj.Spec.DeletionPolicy {
+	case billingv1.SubscriptionOrphan:
+		return nil
+	case billingv1.SubscriptionCancelAtPeriodEnd:
+		p := &stripego.SubscriptionParams{CancelAtPeriodEnd: stripego.Bool(true)}
+		key := stripe.IdempotencyKey(string(obj.UID), "cancel-at-period-end", obj.Generation)
+		_, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpUpdate, IdempotencyKey: key},
+			&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Update(obj.Status.ID, p) })
+		if err != nil && strings.Contains(err.Error(), "canceled subscription") {
+			return nil // already ended
+		}
+		return err
+	default:
+		p := &stripego.SubscriptionCancelParams{}
+		key := stripe.IdempotencyKey(string(obj.UID), "cancel", obj.Generation)
+		_, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpCancel, IdempotencyKey: key},
+			&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Cancel(obj.Status.ID, p) })
+		return err
+	}
+}
