@@ -1,0 +1,64 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+// The tests in this file run after every other test of the package (Go runs files in name order), so they see
+// the whole suite's traffic and logs.
+
+// Every request shape sent to the simulator during the suite (the operator's, plus the few the tests make to play
+// "the Dashboard") is replayed to stripe-mock v0.162.0, which validates it against Stripe's OpenAPI specification.
+func TestZZContractWithStripeMock(t *testing.T) {
+	mock, err := testenv.StartStripeMock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mock.Stop()
+	reqs := sim.Recorded()
+	if len(reqs) < 50 {
+		t.Fatalf("only %d requests recorded; run the whole package", len(reqs))
+	}
+	endpoints := map[string]bool{}
+	for _, r := range reqs {
+		endpoints[r.Method+" "+pathPattern(r.Path)] = true
+	}
+	for _, e := range []string{"POST /v1/customers", "POST /v1/customers/{id}", "DELETE /v1/customers/{id}",
+		"GET /v1/customers", "POST /v1/products", "POST /v1/products/{id}", "POST /v1/prices",
+		"POST /v1/prices/{id}", "POST /v1/subscriptions", "POST /v1/subscriptions/{id}",
+		"DELETE /v1/subscriptions/{id}"} {
+		if !endpoints[e] {
+			t.Errorf("the suite never exercised %s", e)
+		}
+	}
+	for _, err := range stripesim.Replay(t.Context(), mock.URL, "sk_test_123", reqs) {
+		t.Errorf("stripe-mock refused: %v", err)
+	}
+	t.Logf("stripe-mock accepted %d requests over %d endpoints", len(reqs), len(endpoints))
+}
+
+func pathPattern(p string) string {
+	parts := strings.Split(p, "/")
+	if len(parts) > 3 {
+		parts[3] = "{id}"
+	}
+	return strings.Join(parts, "/")
+}
+
+// No API key appears in anything the operator logged during the suite.
+func TestZZNoAPIKeyInLogs(t *testing.T) {
+	out := logs.String()
+	if len(out) < 1000 {
+		t.Fatalf("only %d bytes of logs captured", len(out))
+	}
+	for _, key := range []string{testAPIKey, "sk_test_rolled_key", "rk_test_prices_only", "sk_live_real_money_key",
+		"sk_test_good_key"} {
+		if strings.Contains(out, key) {
+			t.Errorf("the key %s appears in the logs", key)
+		}
+	}
+}
