@@ -230,4 +230,3 @@ func TestKstatus(t *testing.T) {
 		t.Errorf("stalled customer: %s, want Failed", got)
 	}
 }
-
