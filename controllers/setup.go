@@ -107,7 +107,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		Complete(sub); err != nil {
 		return fmt.Errorf("setting up the Subscription controller: %w", err)
 	}
-	return nil
+	return (&credentialsReconciler{client: c, creds: creds}).setup(mgr)
 }
 
 // changePredicate passes what should make the loop act: creation, a spec change (generation), an annotation

@@ -1,0 +1,96 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
+)
+
+// credentialsReconciler keeps the in-use finalizer on a credentials Secret while billing objects that need it
+// exist, so deleting a namespace (which deletes everything in it at once) cannot remove the key before the billing
+// objects' deletion policies have been carried out in Stripe.
+type credentialsReconciler struct {
+	client client.Client
+	creds  *credentials.Resolver
+}
+
+func (r *credentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	secret := &corev1.Secret{}
+	if err := r.client.Get(ctx, req.NamespacedName, secret); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	var opts []client.ListOption
+	switch {
+	case req.NamespacedName == r.creds.Default:
+	case req.Name == r.creds.NamespaceSecretName:
+		opts = append(opts, client.InNamespace(req.Namespace))
+	default:
+		return ctrl.Result{}, nil
+	}
+	inUse, err := r.inUse(ctx, opts...)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	has := controllerutil.ContainsFinalizer(secret, billingv1.CredentialsInUseFinalizer)
+	switch {
+	case inUse && !has && secret.DeletionTimestamp.IsZero():
+		controllerutil.AddFinalizer(secret, billingv1.CredentialsInUseFinalizer)
+	case !inUse && has:
+		controllerutil.RemoveFinalizer(secret, billingv1.CredentialsInUseFinalizer)
+	default:
+		return ctrl.Result{}, nil
+	}
+	if err := r.client.Update(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+		return ctrl.Result{}, ignoreConflict(fmt.Errorf("updating the finalizers of Secret %s: %w", req, err))
+	}
+	return ctrl.Result{}, nil
+}
+
+// inUse reports whether any billing object that still holds the operator's finalizer exists.
+func (r *credentialsReconciler) inUse(ctx context.Context, opts ...client.ListOption) (bool, error) {
+	for _, l := range []client.ObjectList{&billingv1.CustomerList{}, &billingv1.ProductList{},
+		&billingv1.PriceList{}, &billingv1.SubscriptionList{}} {
+		if err := r.client.List(ctx, l, opts...); err != nil {
+			return false, fmt.Errorf("listing billing objects: %w", err)
+		}
+		found := false
+		_ = forEachItem(l, func(o client.Object) {
+			found = found || controllerutil.ContainsFinalizer(o, billingv1.Finalizer)
+		})
+		if found {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// secretsFor maps a billing object to the credentials Secrets that may serve it.
+func (r *credentialsReconciler) secretsFor(_ context.Context, o client.Object) []reconcile.Request {
+	return []reconcile.Request{
+		{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: r.creds.NamespaceSecretName}},
+		{NamespacedName: r.creds.Default},
+	}
+}
+
+func (r *credentialsReconciler) setup(mgr ctrl.Manager) error {
+	b := ctrl.NewControllerManagedBy(mgr).Named("credentials").For(&corev1.Secret{})
+	for _, o := range []client.Object{&billingv1.Customer{}, &billingv1.Product{}, &billingv1.Price{},
+		&billingv1.Subscription{}} {
+		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(r.secretsFor))
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("setting up the credentials controller: %w", err)
+	}
+	return nil
+}
