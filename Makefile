@@ -65,8 +65,9 @@ test: manifests generate fmt vet ## Run every test against a real API server bui
 		go test $(GOTESTFLAGS) -count=1 ./...
 
 .PHONY: bench
-bench: ## Run the benchmarks and print their figures.
+bench: manifests ## Run the benchmarks and print their figures as JSON lines (BENCH_QUICK=1 for a short run).
 	go test -run '^$$' -bench . -benchtime 3s ./internal/stripesim/
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/
 
 ##@ Build
 

@@ -20,9 +20,10 @@ func newProduct(ns, name string) *billingv1.Product {
 		Spec: billingv1.ProductSpec{Name: "Product " + name}}
 }
 
-func newPrice(ns, name, product string, amount int64) *billingv1.Price {
+// newPrice is a monthly price of the Product "plan".
+func newPrice(ns, name string, amount int64) *billingv1.Price {
 	return &billingv1.Price{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: billingv1.PriceSpec{ProductRef: &billingv1.LocalObjectReference{Name: product}, Currency: "usd",
+		Spec: billingv1.PriceSpec{ProductRef: &billingv1.LocalObjectReference{Name: "plan"}, Currency: "usd",
 			UnitAmount: amount, Recurring: &billingv1.Recurring{Interval: billingv1.IntervalMonth},
 			LookupKey: ns + "-" + name}}
 }
@@ -111,7 +112,7 @@ func TestPriceRolloverKeepAndMigrate(t *testing.T) {
 		t.Errorf("%d Stripe writes while dependencies were missing", n)
 	}
 	prod := newProduct(ns, "plan")
-	price := newPrice(ns, "monthly", "plan", 1000)
+	price := newPrice(ns, "monthly", 1000)
 	create(t, newCustomer(ns, "cus"), price, prod)
 	keepSub = waitReady(t, ctx, keepSub)
 	migrateSub = waitReady(t, ctx, migrateSub)
@@ -166,8 +167,8 @@ func TestPriceRolloverKeepAndMigrate(t *testing.T) {
 
 func TestSubscriptionItemsAndDeletionPolicies(t *testing.T) {
 	ctx, ns := newNamespace(t)
-	create(t, newCustomer(ns, "cus"), newProduct(ns, "plan"), newPrice(ns, "a", "plan", 100),
-		newPrice(ns, "b", "plan", 200))
+	create(t, newCustomer(ns, "cus"), newProduct(ns, "plan"), newPrice(ns, "a", 100),
+		newPrice(ns, "b", 200))
 	subs := map[billingv1.SubscriptionDeletionPolicy]*billingv1.Subscription{}
 	for _, policy := range []billingv1.SubscriptionDeletionPolicy{billingv1.SubscriptionCancel,
 		billingv1.SubscriptionCancelAtPeriodEnd, billingv1.SubscriptionOrphan} {

@@ -61,7 +61,8 @@ func (r *credentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 func (r *credentialsReconciler) inUse(ctx context.Context, opts ...client.ListOption) (bool, error) {
 	for _, l := range []client.ObjectList{&billingv1.CustomerList{}, &billingv1.ProductList{},
 		&billingv1.PriceList{}, &billingv1.SubscriptionList{}} {
-		if err := r.client.List(ctx, l, opts...); err != nil {
+		// Read-only use of the cached objects: no deep copy of every billing object on each check.
+		if err := r.client.List(ctx, l, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
 			return false, fmt.Errorf("listing billing objects: %w", err)
 		}
 		found := false

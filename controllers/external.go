@@ -73,6 +73,8 @@ type Options struct {
 	ReplayWindow time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MaxConcurrentReconciles is the number of workers per kind (default 4).
+	MaxConcurrentReconciles int
 }
 
 // Reconciler is the generic external-resource loop for one kind.
@@ -303,7 +305,7 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 		if id != "" {
 			log.Info("Recovered a Stripe object created by an earlier attempt", "stripeID", id,
 				"idempotencyKey", p.IdempotencyKey)
-			return r.created(ctx, obj, creds, id, replacing)
+			return r.created(ctx, obj, creds, id, replacing, false)
 		}
 		window := r.Options.ReplayWindow
 		if window == 0 {
@@ -345,11 +347,13 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 		}
 		return r.handle(obj, creds, err)
 	}
-	return r.created(ctx, obj, creds, id, replacing)
+	return r.created(ctx, obj, creds, id, replacing, true)
 }
 
+// created records the new object. fresh says Create made it in this pass from the current spec, so status is
+// already filled from Stripe's answer; an object recovered from an earlier attempt is read back and updated.
 func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.Resolved, id,
-	replacing string) (ctrl.Result, error) {
+	replacing string, fresh bool) (ctrl.Result, error) {
 	st := obj.GetStripeStatus()
 	st.ID, st.PendingCreate = id, nil
 	if replacing != "" {
@@ -357,7 +361,9 @@ func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.R
 			return r.handle(obj, creds, err)
 		}
 	}
-	// Read back once, so status reflects Stripe and any spec field the create could not set gets updated.
+	if fresh {
+		return r.synced(obj), nil
+	}
 	obs, err := r.External.Observe(ctx, creds.Client, obj, id, stripe.PriorityHigh, r.stamp(obj))
 	if err != nil {
 		return r.handle(obj, creds, err)

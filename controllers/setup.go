@@ -9,6 +9,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -62,12 +63,17 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	}
 
 	c := mgr.GetClient()
+	workers := opts.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	copts := controller.Options{MaxConcurrentReconciles: workers}
 	recorder := mgr.GetEventRecorder("stripe-operator")
 	secrets := secretMapper{client: c, creds: creds}
 
 	cus := &Reconciler[*billingv1.Customer]{Client: c, Recorder: recorder, Credentials: creds,
 		External: customerExternal{}, Options: opts, New: func() *billingv1.Customer { return &billingv1.Customer{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("customer").
+	if err := ctrl.NewControllerManagedBy(mgr).Named("customer").WithOptions(copts).
 		For(&billingv1.Customer{}, builder.WithPredicates(changePredicate())).
 		Watches(&corev1.Secret{}, secrets.handler(&billingv1.CustomerList{})).
 		Complete(cus); err != nil {
@@ -76,7 +82,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 
 	prod := &Reconciler[*billingv1.Product]{Client: c, Recorder: recorder, Credentials: creds,
 		External: productExternal{}, Options: opts, New: func() *billingv1.Product { return &billingv1.Product{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("product").
+	if err := ctrl.NewControllerManagedBy(mgr).Named("product").WithOptions(copts).
 		For(&billingv1.Product{}, builder.WithPredicates(changePredicate())).
 		Watches(&corev1.Secret{}, secrets.handler(&billingv1.ProductList{})).
 		Complete(prod); err != nil {
@@ -85,7 +91,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 
 	price := &Reconciler[*billingv1.Price]{Client: c, Recorder: recorder, Credentials: creds,
 		External: priceExternal{client: c}, Options: opts, New: func() *billingv1.Price { return &billingv1.Price{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("price").
+	if err := ctrl.NewControllerManagedBy(mgr).Named("price").WithOptions(copts).
 		For(&billingv1.Price{}, builder.WithPredicates(changePredicate())).
 		Watches(&billingv1.Product{}, referrers(c, &billingv1.PriceList{}, indexProductRef),
 			builder.WithPredicates(idAssigned())).
@@ -97,7 +103,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	sub := &Reconciler[*billingv1.Subscription]{Client: c, Recorder: recorder, Credentials: creds,
 		External: subscriptionExternal{client: c}, Options: opts,
 		New: func() *billingv1.Subscription { return &billingv1.Subscription{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("subscription").
+	if err := ctrl.NewControllerManagedBy(mgr).Named("subscription").WithOptions(copts).
 		For(&billingv1.Subscription{}, builder.WithPredicates(changePredicate())).
 		Watches(&billingv1.Customer{}, referrers(c, &billingv1.SubscriptionList{}, indexCustomerRef),
 			builder.WithPredicates(idAssigned())).

@@ -4,38 +4,22 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
-	"k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/controllers"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
-	"github.com/stripe-operator/stripe-operator/internal/health"
+	"github.com/stripe-operator/stripe-operator/internal/operator"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
-
-// leaderElectionID names the Lease that replicas compete for.
-const leaderElectionID = "stripe-operator.billing.stripe-operator.io"
 
 // options are the command-line settings of the manager.
 type options struct {
@@ -54,6 +38,7 @@ type options struct {
 	searchRate          float64
 	resyncInterval      time.Duration
 	clusterName         string
+	workers             int
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -82,16 +67,10 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.resyncInterval, "resync-interval", 10*time.Hour,
 		"How often an in-sync object is re-read from Stripe (jittered by 10%); annotation "+
 			billingv1.AnnotationResyncInterval+" overrides it per object.")
+	fs.IntVar(&o.workers, "max-concurrent-reconciles", 4, "Reconcile workers per kind.")
 	fs.StringVar(&o.clusterName, "cluster-name", "",
 		"Stamped into Stripe metadata as k8s_cluster; defaults to the UID of the kube-system namespace.")
 	o.zap.BindFlags(fs)
-}
-
-func newScheme() *runtime.Scheme {
-	s := runtime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(billingv1.AddToScheme(s))
-	return s
 }
 
 func main() {
@@ -108,86 +87,32 @@ func main() {
 }
 
 func run(ctx context.Context, o options) error {
-	log := ctrl.Log.WithName("setup")
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
 		return fmt.Errorf("loading the Kubernetes client configuration: %w", err)
 	}
 	defaultSecret, err := parseNamespacedName(o.credentialsSecret)
 	if err != nil {
-		return err
+		return fmt.Errorf("--credentials-secret: %w", err)
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme: newScheme(),
-		// Only the credentials Secrets are cached, not every Secret in the cluster.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Field: fields.OneTermEqualSelector("metadata.name", o.namespaceSecretName)},
-		}},
-		Metrics:                       metricsserver.Options{BindAddress: o.metricsAddr},
-		HealthProbeBindAddress:        o.probeAddr,
-		LeaderElection:                o.leaderElect,
-		LeaderElectionID:              leaderElectionID,
-		LeaderElectionNamespace:       o.leaderElectionNamespace,
-		LeaderElectionReleaseOnCancel: true,
+	mgr, err := operator.New(ctx, cfg, operator.Config{
+		MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr,
+		LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderElectionNamespace,
+		CredentialsSecret: defaultSecret, NamespaceSecretName: o.namespaceSecretName, AllowLiveMode: o.allowLiveMode,
+		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
+			SearchRate: o.searchRate},
+		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
+			MaxConcurrentReconciles: o.workers},
 	})
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
-	}
-	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
-		return fmt.Errorf("adding the health check: %w", err)
-	}
-	if err := mgr.AddReadyzCheck("informers", cacheSynced(mgr)); err != nil {
-		return fmt.Errorf("adding the readiness check: %w", err)
-	}
-	apiServer, err := health.APIServer(cfg)
-	if err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("apiserver", apiServer); err != nil {
-		return fmt.Errorf("adding the readiness check: %w", err)
-	}
-
-	if defaultSecret.Name != o.namespaceSecretName {
-		return fmt.Errorf("--credentials-secret must be named %q, like the per-namespace Secrets (only Secrets of "+
-			"that name are watched)", o.namespaceSecretName)
-	}
-	if o.clusterName == "" {
-		if o.clusterName, err = clusterUID(ctx, cfg); err != nil {
-			return err
-		}
-	}
-	resolver := &credentials.Resolver{
-		Reader: mgr.GetClient(), Default: defaultSecret, NamespaceSecretName: o.namespaceSecretName,
-		AllowLiveMode: o.allowLiveMode,
-		Factory: stripe.NewFactory(stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate,
-			LiveRate: o.liveRate, SearchRate: o.searchRate, Logger: ctrl.Log.WithName("stripe")}),
-	}
-	if err := controllers.Setup(mgr, resolver, controllers.Options{ResyncInterval: o.resyncInterval,
-		ClusterName: o.clusterName}); err != nil {
-		return err
-	}
-
-	log.Info("Starting the manager", "leaderElection", o.leaderElect, "clusterName", o.clusterName,
+	ctrl.Log.WithName("setup").Info("Starting the manager", "leaderElection", o.leaderElect,
 		"credentialsSecret", defaultSecret.String(), "allowLiveMode", o.allowLiveMode)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
-}
-
-// +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
-
-// clusterUID is the UID of the kube-system namespace: a stable name for the cluster in Stripe metadata.
-func clusterUID(ctx context.Context, cfg *rest.Config) (string, error) {
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		return "", fmt.Errorf("creating a client: %w", err)
-	}
-	ns := &corev1.Namespace{}
-	if err := c.Get(ctx, client.ObjectKey{Name: "kube-system"}, ns); err != nil {
-		return "", fmt.Errorf("reading the kube-system namespace for --cluster-name: %w", err)
-	}
-	return string(ns.UID), nil
 }
 
 func parseNamespacedName(s string) (types.NamespacedName, error) {
@@ -196,15 +121,4 @@ func parseNamespacedName(s string) (types.NamespacedName, error) {
 		return types.NamespacedName{}, fmt.Errorf("%q is not namespace/name", s)
 	}
 	return types.NamespacedName{Namespace: ns, Name: name}, nil
-}
-
-// cacheSynced reports ready once the manager's informers have synced, so a replica takes traffic only when it can
-// read the cluster.
-func cacheSynced(mgr ctrl.Manager) healthz.Checker {
-	return func(req *http.Request) error {
-		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
-			return errors.New("informer caches have not synced")
-		}
-		return nil
-	}
 }

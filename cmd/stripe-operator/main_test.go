@@ -18,6 +18,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/stripe-operator/stripe-operator/internal/operator"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
@@ -134,7 +135,7 @@ func TestBinaryBecomesReadyAndStopsCleanly(t *testing.T) {
 	// Leader election took the Lease in the namespace it was told.
 	lease := &coordinationv1.Lease{}
 	for {
-		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaderElectionID}, lease)
+		err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: operator.LeaderElectionID}, lease)
 		if err == nil && lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {
 			break
 		}
@@ -156,7 +157,7 @@ func TestBinaryBecomesReadyAndStopsCleanly(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("still running 30 s after SIGTERM; logs:\n%s", logs.String())
 	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: leaderElectionID}, lease); err != nil {
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: operator.LeaderElectionID}, lease); err != nil {
 		t.Fatal(err)
 	}
 	if lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" {

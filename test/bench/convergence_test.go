@@ -1,0 +1,203 @@
+// Package bench holds the benchmarks that print the operator's figures as JSON lines (name, value, unit). They run
+// the real API server (envtest), the operator in-process, and stripesim over HTTP; `make bench` runs them.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/controllers"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/operator"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+// figure prints one result as a JSON line.
+func figure(name string, value float64, unit string, extra map[string]any) {
+	m := map[string]any{"name": name, "value": value, "unit": unit}
+	for k, v := range extra {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	fmt.Println(string(b))
+}
+
+func benchN() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_N")); err == nil && n > 0 {
+		return n
+	}
+	if os.Getenv("BENCH_QUICK") != "" {
+		return 200
+	}
+	return 1000
+}
+
+// BenchmarkConvergence creates N Customers and N Subscriptions (over 3 Prices) at once and measures the time until
+// all are Ready, against stripesim rate-limited at 100 requests/s, with the operator's budget set to the same
+// 100/s. The bound is the Stripe writes needed (one create per object) divided by 100/s.
+func BenchmarkConvergence(b *testing.B) {
+	log.SetLogger(logDiscard())
+	n := benchN()
+	const rate = 100
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = env.Stop() }()
+	sim := stripesim.New(stripesim.Options{TestRate: rate, Seed: 1})
+	srv := httptest.NewServer(sim)
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := env.Client
+	ns := "bench"
+	must(b, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	must(b, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns,
+		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte("sk_test_bench")}}))
+	mgr, err := operator.New(ctx, env.Config, operator.Config{
+		MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
+		CredentialsSecret:   types.NamespacedName{Namespace: ns, Name: credentials.DefaultSecretName},
+		NamespaceSecretName: credentials.DefaultSecretName,
+		Stripe:              stripe.Config{APIBase: srv.URL, TestRate: rate},
+		Controllers: controllers.Options{ResyncInterval: 10 * time.Hour, ClusterName: "bench",
+			MaxConcurrentReconciles: 8},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = mgr.Start(ctx) }()
+
+	// The catalogue: one Product, three Prices.
+	must(b, c.Create(ctx, &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plan"},
+		Spec: billingv1.ProductSpec{Name: "Plan"}}))
+	for i := range 3 {
+		must(b, c.Create(ctx, &billingv1.Price{ObjectMeta: metav1.ObjectMeta{Namespace: ns,
+			Name: fmt.Sprintf("price-%d", i)}, Spec: billingv1.PriceSpec{
+			ProductRef: &billingv1.LocalObjectReference{Name: "plan"}, Currency: "usd", UnitAmount: int64(1000 + i),
+			Recurring: &billingv1.Recurring{Interval: billingv1.IntervalMonth}}}))
+	}
+	waitAllReady(b, ctx, c, ns, 4, 2*time.Minute)
+	// Let the bucket refill so the timed phase starts from the same state as a quiet account.
+	time.Sleep(2 * time.Second)
+	before := sim.Stats()
+
+	start := time.Now()
+	objs := make(chan client.Object, 2*n)
+	for i := range n {
+		objs <- &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("cus-%d", i)},
+			Spec: billingv1.CustomerSpec{Email: fmt.Sprintf("c%d@example.com", i)}}
+		objs <- &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("sub-%d", i)},
+			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: fmt.Sprintf("cus-%d", i)},
+				Items: []billingv1.SubscriptionItem{{PriceRef: &billingv1.LocalObjectReference{
+					Name: fmt.Sprintf("price-%d", i%3)}, Quantity: ptr.To[int64](1)}}}}
+	}
+	close(objs)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range objs {
+				if err := c.Create(ctx, o); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	applied := time.Since(start)
+	waitAllReady(b, ctx, c, ns, 4+2*n, 30*time.Minute)
+	elapsed := time.Since(start)
+
+	calls, writes, limited := delta(before, sim.Stats())
+	dups := 0
+	for _, byUID := range sim.ObjectsByUID() {
+		for _, count := range byUID {
+			dups += count - 1
+		}
+	}
+	needed := float64(2 * n)
+	bound := needed / rate
+	extra := map[string]any{"n": n, "rate_ops_per_s": rate, "machine": "2 cores", "date": time.Now().Format("2006-01-02")}
+	figure("convergence_seconds", elapsed.Seconds(), "s", extra)
+	figure("convergence_bound_seconds", bound, "s", extra)
+	figure("convergence_ratio", elapsed.Seconds()/bound, "ratio", extra)
+	figure("apply_seconds", applied.Seconds(), "s", extra)
+	figure("stripe_calls_per_object", float64(calls)/needed, "calls", extra)
+	figure("stripe_writes_per_object", float64(writes)/needed, "writes", extra)
+	figure("calls_429_fraction", float64(limited)/float64(max(calls, 1)), "fraction", extra)
+	figure("duplicates", float64(dups), "objects", extra)
+	if dups != 0 {
+		b.Errorf("%d duplicate Stripe objects", dups)
+	}
+}
+
+// delta returns the requests, the writes and the 429s between two stats snapshots.
+func delta(before, after map[string]map[string]int64) (calls, writes, limited int64) {
+	for pattern, byStatus := range after {
+		for status, n := range byStatus {
+			d := n - before[pattern][status]
+			calls += d
+			if strings.HasPrefix(pattern, "POST ") || strings.HasPrefix(pattern, "DELETE ") {
+				writes += d
+			}
+			if status == "429" {
+				limited += d
+			}
+		}
+	}
+	return calls, writes, limited
+}
+
+func waitAllReady(b *testing.B, ctx context.Context, c client.Client, ns string, want int, timeout time.Duration) {
+	b.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ready := 0
+		for _, l := range []client.ObjectList{&billingv1.CustomerList{}, &billingv1.ProductList{},
+			&billingv1.PriceList{}, &billingv1.SubscriptionList{}} {
+			if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
+				b.Fatal(err)
+			}
+			items, _ := meta.ExtractList(l)
+			for _, o := range items {
+				if meta.IsStatusConditionTrue(o.(billingv1.StripeObject).GetStripeStatus().Conditions,
+					billingv1.ConditionReady) {
+					ready++
+				}
+			}
+		}
+		if ready >= want {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatalf("not all %d objects Ready within %v", want, timeout)
+}
+
+func must(b *testing.B, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
