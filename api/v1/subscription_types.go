@@ -257,7 +257,7 @@ type SubscriptionStatus struct {
 // +kubebuilder:resource:shortName=ssub,categories=stripe
 // +kubebuilder:printcolumn:name="Stripe ID",type=string,JSONPath=`.status.id`
 // +kubebuilder:printcolumn:name="Stripe Status",type=string,JSONPath=`.status.stripeStatus`
-// +kubebuilder:printcolumn:name="Period End",type=date,JSONPath=`.status.currentPeriodEnd`
+// +kubebuilder:printcolumn:name="Period End",type=string,JSONPath=`.status.currentPeriodEnd`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
