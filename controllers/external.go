@@ -329,6 +329,8 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 		setReconciling(obj, billingv1.ReasonCreating, "Creating the Stripe object")
 		// The record must be stored before the POST: a conflict means another view of the object won, so stop.
 		if err := r.Client.Status().Update(ctx, obj); err != nil {
+			// Nothing was sent: forget the record so the deferred patch does not store it unchecked.
+			st.PendingCreate = nil
 			if apierrors.IsConflict(err) {
 				return ctrl.Result{RequeueAfter: time.Second}, nil
 			}

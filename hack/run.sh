@@ -49,7 +49,7 @@ else
   sim_addr=127.0.0.1:${STRIPESIM_PORT:-12111}
   "$dev/stripesim" -addr "$sim_addr" > "$dev/stripesim.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do curl -fs "http://$sim_addr/_sim/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/${sim_addr%:*}/${sim_addr#*:}") 2>/dev/null && break; sleep 0.1; done
   api_key=sk_test_local_sandbox
   operator_flags+=(--stripe-api-base "http://$sim_addr")
   echo "run: stripesim (a local Stripe) listens on http://$sim_addr"

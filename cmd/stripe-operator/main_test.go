@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -33,34 +31,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = env.Stop()
 	os.Exit(code)
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
 }
 
 func buildBinary(t *testing.T) string {
@@ -99,8 +69,8 @@ func TestBinaryBecomesReadyAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, metrics := freeAddr(t), freeAddr(t)
-	var logs syncBuffer
+	probe, metrics := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	var logs testenv.SyncBuffer
 	cmd := exec.CommandContext(t.Context(), bin, "--kubeconfig", env.Kubeconfig,
 		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics,
 		"--leader-elect", "--leader-election-namespace", ns)
@@ -180,16 +150,16 @@ clusters: [{name: c, cluster: {server: "http://%s"}}]
 contexts: [{name: c, context: {cluster: c, user: u}}]
 users: [{name: u, user: {}}]
 current-context: c
-`, freeAddr(t))
+`, testenv.FreeAddr(t))
 	if err := os.WriteFile(kubeconfig, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	probe := freeAddr(t)
+	probe := testenv.FreeAddr(t)
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--health-probe-bind-address", probe,
 		"--metrics-bind-address", "0")
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -11,17 +10,9 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
-)
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String()
-}
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
 
 // start runs the binary and waits for /_sim/health; the returned function stops it with SIGTERM.
 func start(t *testing.T, bin string, args ...string) func() {
@@ -61,7 +52,7 @@ func TestBinaryServesAndPersistsState(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	state := filepath.Join(t.TempDir(), "state.json")
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	stop := start(t, bin, "-addr", addr, "-state", state, "-test-rate", "1000")
 	sc := client.New("sk_test_binary", stripe.NewBackendsWithConfig(&stripe.BackendConfig{
 		URL: stripe.String("http://" + addr), MaxNetworkRetries: stripe.Int64(0),
