@@ -169,7 +169,7 @@ func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billing
 		})
 }
 
-func (customerExternal) Replaced(context.Context, *stripe.Client, *billingv1.Customer, string) error {
+func (customerExternal) Replaced(context.Context, *stripe.Client, *billingv1.Customer, string, string) error {
 	return nil
 }
 

@@ -57,8 +57,9 @@ type External[T billingv1.StripeObject] interface {
 	AdoptID(ctx context.Context, c *stripe.Client, obj T) (string, error)
 	// Update brings the Stripe object in line with the spec, sending only what differs.
 	Update(ctx context.Context, c *stripe.Client, obj T, stamp map[string]string) error
-	// Replaced finishes a replacement: status.id already names the successor, oldID the object it replaces.
-	Replaced(ctx context.Context, c *stripe.Client, obj T, oldID string) error
+	// Replaced finishes a replacement of oldID by newID. It runs before status.id moves to newID, and again after
+	// a crash or an error (the pending record stays until it succeeds), so it must be idempotent.
+	Replaced(ctx context.Context, c *stripe.Client, obj T, oldID, newID string) error
 	// Delete carries out the deletion policy in Stripe; a missing object is success.
 	Delete(ctx context.Context, c *stripe.Client, obj T) error
 }
@@ -357,12 +358,14 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.Resolved, id,
 	replacing string, fresh bool) (ctrl.Result, error) {
 	st := obj.GetStripeStatus()
-	st.ID, st.PendingCreate = id, nil
 	if replacing != "" {
-		if err := r.External.Replaced(ctx, creds.Client, obj, replacing); err != nil {
+		// Until the replacement is finished the pending record stays, so a crash or an error here comes back to
+		// it: the successor is found by its UID stamp and Replaced runs again.
+		if err := r.External.Replaced(ctx, creds.Client, obj, replacing, id); err != nil {
 			return r.handle(obj, creds, err)
 		}
 	}
+	st.ID, st.PendingCreate = id, nil
 	if fresh {
 		return r.synced(obj), nil
 	}

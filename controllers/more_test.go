@@ -97,3 +97,37 @@ func TestPriceAdoptByLookupKeyAndDeletionPolicies(t *testing.T) {
 		t.Error("Orphan archived the product")
 	}
 }
+
+// A rollover whose last steps fail is finished on a later pass: the old price is archived, the successor is not
+// created twice, and status moves to the successor only when all is done.
+func TestPriceRolloverFinishesAfterErrors(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	create(t, newProduct(ns, "plan"))
+	price := newPrice(ns, "monthly", 1000)
+	create(t, price)
+	price = waitReady(t, ctx, price)
+	oldID := price.Status.ID
+	f, err := sim.AddFault(stripesim.Fault{Kind: stripesim.FaultError, Method: "POST", Path: "/v1/prices/" + oldID,
+		Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.RemoveFault(f.ID) })
+	price.Spec.UnitAmount = 1200
+	if err := env.Client.Update(ctx, price); err != nil {
+		t.Fatal(err)
+	}
+	price = waitReady(t, ctx, price)
+	if faultFired(f.ID) != 3 {
+		t.Errorf("the archive failed %d times, want 3", faultFired(f.ID))
+	}
+	if price.Status.ID == oldID || len(price.Status.PreviousIDs) != 1 || price.Status.PreviousIDs[0] != oldID {
+		t.Errorf("status after the rollover: %+v", price.Status)
+	}
+	if stripePrice(t, oldID).Active {
+		t.Error("the old price is still active")
+	}
+	if n := sim.ObjectsByUID()["price"][string(price.UID)]; n != 2 {
+		t.Errorf("%d Stripe prices, want the original and one successor", n)
+	}
+}

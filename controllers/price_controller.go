@@ -241,8 +241,9 @@ func (priceExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.
 
 // Replaced finishes a rollover: the product's default_price moves to the successor if it named the old price, the
 // old price is archived, and it is recorded in status.previousIDs.
-func (e priceExternal) Replaced(ctx context.Context, c *stripe.Client, obj *billingv1.Price, oldID string) error {
-	if err := e.moveDefaultPrice(ctx, c, obj, oldID, obj.Status.ID); err != nil {
+func (e priceExternal) Replaced(ctx context.Context, c *stripe.Client, obj *billingv1.Price, oldID,
+	newID string) error {
+	if err := e.moveDefaultPrice(ctx, c, obj, oldID, newID); err != nil {
 		return err
 	}
 	key := stripe.IdempotencyKey(string(obj.UID), "archive-"+oldID, obj.Generation)

@@ -146,7 +146,7 @@ func (productExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv
 		})
 }
 
-func (productExternal) Replaced(context.Context, *stripe.Client, *billingv1.Product, string) error {
+func (productExternal) Replaced(context.Context, *stripe.Client, *billingv1.Product, string, string) error {
 	return nil
 }
 

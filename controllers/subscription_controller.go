@@ -345,7 +345,8 @@ func (subscriptionExternal) Find(ctx context.Context, c *stripe.Client, obj *bil
 		})
 }
 
-func (subscriptionExternal) Replaced(context.Context, *stripe.Client, *billingv1.Subscription, string) error {
+func (subscriptionExternal) Replaced(context.Context, *stripe.Client, *billingv1.Subscription, string,
+	string) error {
 	return nil
 }
 
