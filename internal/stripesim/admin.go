@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -23,6 +24,10 @@ import (
 //	POST   /_sim/idempotency/expire     expire every stored idempotency key now
 //	POST   /_sim/reset                  forget all objects, keys, faults, statistics and idempotency keys
 //	PUT    /_sim/rate-limits            {"test": 25, "live": 100, "off": false}
+//	GET    /_sim/webhooks               delivery options, pending deliveries and attempts by status
+//	PUT    /_sim/webhooks               {"retry_schedule_ms": [100, 200], "timeout_ms": 1000, "delay_ms": 0,
+//	                                     "shuffle_window_ms": 500, "duplicate_fraction": 0.3, "paused": false}
+//	GET    /_sim/webhooks/deliveries    every delivery attempt: event, endpoint, attempt, status, error
 func (s *Sim) adminRoutes() {
 	s.mux.HandleFunc("GET /_sim/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -78,6 +83,33 @@ func (s *Sim) adminRoutes() {
 	s.mux.HandleFunc("POST /_sim/reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reset"})
+	})
+	s.mux.HandleFunc("GET /_sim/webhooks", func(w http.ResponseWriter, _ *http.Request) {
+		byStatus := map[string]int{}
+		for _, d := range s.Deliveries() {
+			key := strconv.Itoa(d.Status)
+			if d.Error != "" {
+				key = "error"
+			}
+			byStatus[key]++
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"options": webhookOptionsJSON(s.WebhookOptions()),
+			"pending": s.PendingDeliveries(), "attempts": byStatus})
+	})
+	s.mux.HandleFunc("PUT /_sim/webhooks", func(w http.ResponseWriter, r *http.Request) {
+		var body webhookOptionsBody
+		if !readJSON(w, r, &body) {
+			return
+		}
+		if body.DuplicateFraction < 0 || body.DuplicateFraction > 1 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "duplicate_fraction must be in [0, 1]"})
+			return
+		}
+		s.SetWebhookOptions(body.options())
+		writeJSON(w, http.StatusOK, webhookOptionsJSON(s.WebhookOptions()))
+	})
+	s.mux.HandleFunc("GET /_sim/webhooks/deliveries", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, s.Deliveries())
 	})
 	s.mux.HandleFunc("PUT /_sim/rate-limits", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -227,6 +259,43 @@ func (s *Sim) Reset() {
 	s.limiters = map[storeKey]*rate.Limiter{}
 	s.faults = nil
 	s.stats = map[string]map[int]int64{}
+	s.webhooks.mu.Lock()
+	s.webhooks.queue, s.webhooks.attempts = nil, nil
+	s.webhooks.mu.Unlock()
+}
+
+// webhookOptionsBody is WebhookOptions in milliseconds, for the admin API.
+type webhookOptionsBody struct {
+	RetryScheduleMS   []int   `json:"retry_schedule_ms,omitempty"`
+	TimeoutMS         int     `json:"timeout_ms,omitempty"`
+	DelayMS           int     `json:"delay_ms"`
+	ShuffleWindowMS   int     `json:"shuffle_window_ms"`
+	DuplicateFraction float64 `json:"duplicate_fraction"`
+	Paused            bool    `json:"paused"`
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func (b webhookOptionsBody) options() WebhookOptions {
+	o := WebhookOptions{Timeout: ms(b.TimeoutMS), Delay: ms(b.DelayMS), ShuffleWindow: ms(b.ShuffleWindowMS),
+		DuplicateFraction: b.DuplicateFraction, Paused: b.Paused}
+	if b.RetryScheduleMS != nil {
+		o.RetrySchedule = make([]time.Duration, 0, len(b.RetryScheduleMS))
+		for _, n := range b.RetryScheduleMS {
+			o.RetrySchedule = append(o.RetrySchedule, ms(n))
+		}
+	}
+	return o
+}
+
+func webhookOptionsJSON(o WebhookOptions) webhookOptionsBody {
+	b := webhookOptionsBody{TimeoutMS: int(o.Timeout.Milliseconds()), DelayMS: int(o.Delay.Milliseconds()),
+		ShuffleWindowMS: int(o.ShuffleWindow.Milliseconds()), DuplicateFraction: o.DuplicateFraction,
+		Paused: o.Paused}
+	for _, d := range o.RetrySchedule {
+		b.RetryScheduleMS = append(b.RetryScheduleMS, int(d.Milliseconds()))
+	}
+	return b
 }
 
 // SetRateLimits changes the rate limits; zero keeps a value.
@@ -250,14 +319,15 @@ type snapshot struct {
 }
 
 type storeSnapshot struct {
-	Account       string                   `json:"account"`
-	Live          bool                     `json:"live"`
-	Seq           int64                    `json:"seq"`
-	Customers     map[string]*customer     `json:"customers"`
-	Products      map[string]*product      `json:"products"`
-	Prices        map[string]*price        `json:"prices"`
-	Subscriptions map[string]*subscription `json:"subscriptions"`
-	Invoices      map[string]*invoice      `json:"invoices"`
+	Account       string                      `json:"account"`
+	Live          bool                        `json:"live"`
+	Seq           int64                       `json:"seq"`
+	Customers     map[string]*customer        `json:"customers"`
+	Products      map[string]*product         `json:"products"`
+	Prices        map[string]*price           `json:"prices"`
+	Subscriptions map[string]*subscription    `json:"subscriptions"`
+	Invoices      map[string]*invoice         `json:"invoices"`
+	Endpoints     map[string]*webhookEndpoint `json:"endpoints"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -267,7 +337,7 @@ func (s *Sim) Save(path string) error {
 	for k, st := range s.stores {
 		snap.Stores = append(snap.Stores, storeSnapshot{Account: k.account, Live: k.live, Seq: st.seq,
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
-			Invoices: st.invoices})
+			Invoices: st.invoices, Endpoints: st.endpoints})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -314,6 +384,9 @@ func (s *Sim) Load(path string) error {
 		}
 		for id, o := range ss.Invoices {
 			st.invoices[id] = o
+		}
+		for id, o := range ss.Endpoints {
+			st.endpoints[id] = o
 		}
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}

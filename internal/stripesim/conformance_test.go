@@ -26,6 +26,9 @@ func scenario(sc *client.API) error {
 	if err := subscriptionScenario(sc, prod, price, cus); err != nil {
 		return err
 	}
+	if err := webhookScenario(sc); err != nil {
+		return err
+	}
 	empty, err := sc.Products.New(&stripe.ProductParams{Name: stripe.String("Empty")})
 	if err != nil {
 		return step("create empty product", err)
@@ -44,6 +47,38 @@ func step(name string, err error) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
+}
+
+// webhookScenario registers, changes, lists and deletes a webhook endpoint, and lists events. It sends no
+// api_version: stripe-mock v0.162.0 bundles the 2022-11-15 specification, whose enumeration lacks 2023-10-16.
+func webhookScenario(sc *client.API) error {
+	ep, err := sc.WebhookEndpoints.New(&stripe.WebhookEndpointParams{URL: stripe.String("https://example.com/hook"),
+		EnabledEvents: stripe.StringSlice([]string{"customer.created", "invoice.paid"}),
+		Description:   stripe.String("conformance")})
+	if err != nil {
+		return step("create webhook endpoint", err)
+	}
+	if _, err := sc.WebhookEndpoints.Update(ep.ID, &stripe.WebhookEndpointParams{
+		EnabledEvents: stripe.StringSlice([]string{"*"})}); err != nil {
+		return step("update webhook endpoint", err)
+	}
+	if it := sc.WebhookEndpoints.List(&stripe.WebhookEndpointListParams{}); !it.Next() && it.Err() != nil {
+		return step("list webhook endpoints", it.Err())
+	}
+	elp := &stripe.EventListParams{Type: stripe.String("customer.created")}
+	elp.Limit = stripe.Int64(3)
+	elp.Single = true
+	it := sc.Events.List(elp)
+	if it.Err() != nil {
+		return step("list events", it.Err())
+	}
+	if l := it.EventList(); l != nil && len(l.Data) > 0 {
+		if _, err := sc.Events.Get(l.Data[0].ID, nil); err != nil {
+			return step("get event", err)
+		}
+	}
+	_, err = sc.WebhookEndpoints.Del(ep.ID, nil)
+	return step("delete webhook endpoint", err)
 }
 
 // catalogScenario creates a product and a price, rolls the price to a successor and archives the old one.

@@ -97,7 +97,9 @@ func (c *call) createCustomer() (any, *apiError) {
 		return nil, c.f.err
 	}
 	c.st.customers[cu.ID] = cu
-	return c.st.renderCustomer(cu), nil
+	out := c.st.renderCustomer(cu)
+	c.emit("customer.created", out, nil)
+	return out, nil
 }
 
 func (c *call) customer(param string) (*customer, *apiError) {
@@ -134,8 +136,11 @@ func (c *call) updateCustomer() (any, *apiError) {
 	if c.f.err != nil {
 		return nil, c.f.err
 	}
+	before := c.st.renderCustomer(cu)
 	*cu = next
-	return c.st.renderCustomer(cu), nil
+	out := c.st.renderCustomer(cu)
+	c.emitUpdate("customer.updated", before, out)
+	return out, nil
 }
 
 // deleteCustomer deletes the customer for good, which cancels its subscriptions; the customer stays retrievable
@@ -149,12 +154,13 @@ func (c *call) deleteCustomer() (any, *apiError) {
 	if cu.Deleted {
 		return nil, noSuch("customer", "id", c.id)
 	}
-	cu.Deleted = true
 	for _, sub := range c.st.subscriptions {
 		if sub.Customer == cu.ID && sub.Status != statusCanceled && sub.Status != statusIncompleteExpired {
 			c.cancelNow(sub)
 		}
 	}
+	c.emit("customer.deleted", c.st.renderCustomer(cu), nil)
+	cu.Deleted = true
 	return c.st.renderCustomer(cu), nil
 }
 

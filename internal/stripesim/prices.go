@@ -76,10 +76,12 @@ func (c *call) createPrice() (any, *apiError) {
 		return nil, f.err
 	}
 	if transferFrom != nil {
-		transferFrom.LookupKey = nil
+		c.moveLookupKey(transferFrom)
 	}
 	c.st.prices[pr.ID] = pr
-	return c.st.renderPrice(pr), nil
+	out := c.st.renderPrice(pr)
+	c.emit("price.created", out, nil)
+	return out, nil
 }
 
 // priceMutableFields applies the fields both create and update accept. It returns the price whose lookup key moves
@@ -129,6 +131,13 @@ func (c *call) priceMutableFields(pr *price) (transferFrom *price) {
 	return transferFrom
 }
 
+// moveLookupKey takes the lookup key from a price (transfer_lookup_key), which Stripe reports as price.updated.
+func (c *call) moveLookupKey(from *price) {
+	before := c.st.renderPrice(from)
+	from.LookupKey = nil
+	c.emitUpdate("price.updated", before, c.st.renderPrice(from))
+}
+
 func (c *call) price() (*price, *apiError) {
 	pr, ok := c.st.prices[c.id]
 	if !ok {
@@ -161,10 +170,13 @@ func (c *call) updatePrice() (any, *apiError) {
 		return nil, c.f.err
 	}
 	if transferFrom != nil {
-		transferFrom.LookupKey = nil
+		c.moveLookupKey(transferFrom)
 	}
+	before := c.st.renderPrice(pr)
 	*pr = next
-	return c.st.renderPrice(pr), nil
+	out := c.st.renderPrice(pr)
+	c.emitUpdate("price.updated", before, out)
+	return out, nil
 }
 
 func (c *call) listPrices() (any, *apiError) {

@@ -86,7 +86,9 @@ func (c *call) createProduct() (any, *apiError) {
 		return nil, c.f.err
 	}
 	c.st.products[pr.ID] = pr
-	return c.st.renderProduct(pr), nil
+	out := c.st.renderProduct(pr)
+	c.emit("product.created", out, nil)
+	return out, nil
 }
 
 func (c *call) product() (*product, *apiError) {
@@ -119,9 +121,15 @@ func (c *call) updateProduct() (any, *apiError) {
 	if c.f.err != nil {
 		return nil, c.f.err
 	}
-	next.Updated = c.now
+	before := c.st.renderProduct(pr)
+	next.Updated = pr.Updated
 	*pr = next
-	return c.st.renderProduct(pr), nil
+	if changedAttributes(before, c.st.renderProduct(pr)) != nil {
+		pr.Updated = c.now
+	}
+	out := c.st.renderProduct(pr)
+	c.emitUpdate("product.updated", before, out)
+	return out, nil
 }
 
 // deleteProduct deletes a product that has no prices; one with prices can only be archived.
@@ -137,6 +145,7 @@ func (c *call) deleteProduct() (any, *apiError) {
 				Message: "This product cannot be deleted because it has one or more user-created prices."}
 		}
 	}
+	c.emit("product.deleted", c.st.renderProduct(pr), nil)
 	pr.Deleted = true
 	return c.st.renderProduct(pr), nil
 }

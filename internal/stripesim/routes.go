@@ -37,6 +37,15 @@ func (s *Sim) routes() {
 		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
 
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
+
+		{"GET /v1/events", "event", read, (*call).listEvents},
+		{"GET /v1/events/{id}", "event", read, (*call).getEvent},
+
+		{"POST /v1/webhook_endpoints", "webhook_endpoint", write, (*call).createEndpoint},
+		{"GET /v1/webhook_endpoints", "webhook_endpoint", read, (*call).listEndpoints},
+		{"GET /v1/webhook_endpoints/{id}", "webhook_endpoint", read, (*call).getEndpoint},
+		{"POST /v1/webhook_endpoints/{id}", "webhook_endpoint", write, (*call).updateEndpoint},
+		{"DELETE /v1/webhook_endpoints/{id}", "webhook_endpoint", write, (*call).deleteEndpoint},
 	} {
 		s.endpoint(r.pattern, r.resource, r.write, r.h)
 	}

@@ -8,6 +8,7 @@ package stripesim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
@@ -69,6 +70,9 @@ type Sim struct {
 	faultSeq int
 	stats    map[string]map[int]int64
 	recorded []Request
+
+	webhooks *dispatcher
+	stop     context.CancelFunc
 }
 
 type storeKey struct {
@@ -86,6 +90,9 @@ type store struct {
 	subscriptions map[string]*subscription
 	invoices      map[string]*invoice
 	idempotency   map[string]*idemEntry
+	events        []*event
+	eventsByID    map[string]*event
+	endpoints     map[string]*webhookEndpoint
 }
 
 func newStore(live bool) *store {
@@ -97,6 +104,8 @@ func newStore(live bool) *store {
 		subscriptions: map[string]*subscription{},
 		invoices:      map[string]*invoice{},
 		idempotency:   map[string]*idemEntry{},
+		eventsByID:    map[string]*event{},
+		endpoints:     map[string]*webhookEndpoint{},
 	}
 }
 
@@ -135,10 +144,20 @@ func New(opts Options) *Sim {
 		keys:     map[string]*KeyConfig{},
 		limiters: map[storeKey]*rate.Limiter{},
 		stats:    map[string]map[int]int64{},
+		webhooks: newDispatcher(),
 	}
 	s.routes()
 	s.adminRoutes()
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	go s.webhooks.run(ctx)
 	return s
+}
+
+// Close stops webhook delivery and waits for attempts in flight.
+func (s *Sim) Close() {
+	s.stop()
+	s.webhooks.inFlight.Wait()
 }
 
 // ServeHTTP implements http.Handler.
@@ -158,6 +177,8 @@ type call struct {
 	id     string
 	now    int64
 	expand map[string]bool
+	// events are recorded by the handler and stored only if it succeeds.
+	events []pendingEvent
 }
 
 const (
@@ -224,7 +245,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 		time.Sleep(before.latency())
 	}
 
-	status, body := s.execute(sk, form, r.PathValue("id"), h)
+	status, body := s.execute(sk, form, r.PathValue("id"), requestID, idemKey, h)
 	if s.opts.Record && status < 300 {
 		s.record(Request{Method: r.Method, Path: r.URL.Path, Params: values.Encode()})
 	}
@@ -241,7 +262,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 }
 
 // execute runs the handler under the lock and renders its result.
-func (s *Sim) execute(sk sessionKey, form *param, id string, h handlerFunc) (int, []byte) {
+func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey string, h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix()}
@@ -258,6 +279,7 @@ func (s *Sim) execute(sk sessionKey, form *param, id string, h handlerFunc) (int
 		e := &apiError{Status: http.StatusInternalServerError, Type: typeAPI, Message: err.Error()}
 		return e.Status, errorBody(e)
 	}
+	s.enqueue(c.st, c.commitEvents(requestID, idemKey))
 	return http.StatusOK, body
 }
 

@@ -157,8 +157,9 @@ func (c *call) createSubscription() (any, *apiError) {
 		sub.Status = statusActive
 		sub.CurrentPeriodEnd = addPeriod(c.now, first.Interval, first.IntervalCount)
 	}
-	c.invoiceFor(sub, "subscription_create")
 	c.st.subscriptions[sub.ID] = sub
+	c.emit("customer.subscription.created", c.st.renderSubscription(sub, nil), nil)
+	c.invoiceFor(sub, "subscription_create")
 	return c.st.renderSubscription(sub, c.expand), nil
 }
 
@@ -186,6 +187,13 @@ func (c *call) invoiceFor(sub *subscription, reason string) {
 	}
 	c.st.invoices[in.ID] = in
 	sub.LatestInvoice = &in.ID
+	rendered := c.st.renderInvoice(in)
+	c.emit("invoice.created", rendered, nil)
+	c.emit("invoice.finalized", rendered, nil)
+	if in.Paid {
+		c.emit("invoice.paid", rendered, nil)
+		c.emit("invoice.payment_succeeded", rendered, nil)
+	}
 }
 
 func (c *call) subscription(param string) (*subscription, *apiError) {
@@ -241,7 +249,9 @@ func (c *call) updateSubscription() (any, *apiError) {
 	if f.err != nil {
 		return nil, f.err
 	}
+	before := c.st.renderSubscription(sub, nil)
 	*sub = next
+	c.emitUpdate("customer.subscription.updated", before, c.st.renderSubscription(sub, nil))
 	return c.st.renderSubscription(sub, c.expand), nil
 }
 
@@ -321,6 +331,7 @@ func (c *call) cancelSubscription() (any, *apiError) {
 func (c *call) cancelNow(sub *subscription) {
 	now := c.now
 	sub.Status, sub.CanceledAt, sub.EndedAt = statusCanceled, &now, &now
+	c.emit("customer.subscription.deleted", c.st.renderSubscription(sub, nil), nil)
 }
 
 func (c *call) listSubscriptions() (any, *apiError) {
