@@ -73,7 +73,8 @@ func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *
 		havePM = have.InvoiceSettings.DefaultPaymentMethod.ID
 	}
 	if pm := spec.DefaultPaymentMethod; pm != havePM && (cur != nil || pm != "") {
-		if pm != "" {
+		// payment_method (attach on create) exists only on create; an update sets the default alone.
+		if pm != "" && cur == nil {
 			p.PaymentMethod = stripego.String(pm)
 		}
 		p.InvoiceSettings = &stripego.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripego.String(pm)}

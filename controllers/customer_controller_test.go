@@ -18,7 +18,7 @@ func newCustomer(ns, name string) *billingv1.Customer {
 	return &billingv1.Customer{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: billingv1.CustomerSpec{Email: name + "@example.com", Name: "Customer " + name,
-			Metadata: billingv1.Metadata{"tenant": name}},
+			Metadata: billingv1.Metadata{"tenant": name}, DefaultPaymentMethod: "pm_card_visa"},
 	}
 }
 

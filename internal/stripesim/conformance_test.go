@@ -77,8 +77,25 @@ func webhookScenario(sc *client.API) error {
 			return step("get event", err)
 		}
 	}
-	_, err = sc.WebhookEndpoints.Del(ep.ID, nil)
-	return step("delete webhook endpoint", err)
+	if _, err = sc.WebhookEndpoints.Del(ep.ID, nil); err != nil {
+		return step("delete webhook endpoint", err)
+	}
+	clock, err := sc.TestHelpersTestClocks.New(&stripe.TestHelpersTestClockParams{
+		FrozenTime: stripe.Int64(1_700_000_000), Name: stripe.String("conformance")})
+	if err != nil {
+		return step("create test clock", err)
+	}
+	if _, err := sc.Customers.New(&stripe.CustomerParams{TestClock: stripe.String(clock.ID)}); err != nil {
+		return step("create customer on a test clock", err)
+	}
+	if _, err := sc.TestHelpersTestClocks.Advance(clock.ID, &stripe.TestHelpersTestClockAdvanceParams{
+		FrozenTime: stripe.Int64(1_700_086_400)}); err != nil {
+		return step("advance test clock", err)
+	}
+	if _, err := sc.TestHelpersTestClocks.Get(clock.ID, nil); err != nil {
+		return step("get test clock", err)
+	}
+	return nil
 }
 
 // catalogScenario creates a product and a price, rolls the price to a successor and archives the old one.
@@ -229,6 +246,8 @@ func refusedScenario(sc *client.API) map[string]error {
 		Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("year")}})
 	_, out["customer update with test_clock"] = sc.Customers.Update("cus_123", &stripe.CustomerParams{
 		TestClock: stripe.String("clock_123")})
+	_, out["customer update with payment_method"] = sc.Customers.Update("cus_123", &stripe.CustomerParams{
+		PaymentMethod: stripe.String("pm_card_visa")})
 	unknown := &stripe.CustomerParams{}
 	unknown.AddExtra("favourite_colour", "blue")
 	_, out["customer with an unknown parameter"] = sc.Customers.New(unknown)

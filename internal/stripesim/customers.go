@@ -5,14 +5,14 @@ import (
 	"strings"
 )
 
-var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "payment_method",
-	"invoice_settings"}
+// customerParams are the parameters of a customer update; create also takes payment_method and test_clock.
+var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "invoice_settings"}
 
 func (c *call) customerFields(cu *customer, creating bool) {
 	f, p := &c.f, c.form
 	allowed := customerParams
 	if creating {
-		allowed = append(allowed[:len(allowed):len(allowed)], "test_clock")
+		allowed = append(allowed[:len(allowed):len(allowed)], "payment_method", "test_clock")
 	}
 	f.unknown(p, allowed...)
 	setStr := func(dst **string, name string, maxLen int) {
@@ -65,10 +65,15 @@ func (c *call) customerFields(cu *customer, creating bool) {
 	}
 	if creating {
 		if tc := f.optStr(p, "test_clock"); tc != nil && *tc != "" {
-			if !strings.HasPrefix(*tc, "clock_") {
-				f.fail("test_clock", "No such test clock: '%s'", *tc)
+			clock, ok := c.st.clocks[*tc]
+			if !ok || clock.Deleted {
+				if f.err == nil {
+					f.err = noSuch("test_helpers.test_clock", "test_clock", *tc)
+				}
+				return
 			}
 			cu.TestClock = tc
+			cu.Created = clock.FrozenTime
 		}
 	}
 }

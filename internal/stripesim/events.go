@@ -18,7 +18,7 @@ type event struct {
 // emit records an event of the mutation the call is making; it is stored only if the call succeeds.
 // prev is the object as it was before an update (nil for creations and deletions).
 func (c *call) emit(typ string, object, prev obj) {
-	c.events = append(c.events, pendingEvent{typ: typ, object: object, prev: prev})
+	c.events = append(c.events, pendingEvent{typ: typ, object: object, prev: prev, at: c.now})
 }
 
 // emitUpdate records typ if the object changed.
@@ -31,6 +31,7 @@ func (c *call) emitUpdate(typ string, before, after obj) {
 type pendingEvent struct {
 	typ          string
 	object, prev obj
+	at           int64 // when it happened (a test clock's time for lifecycle steps)
 }
 
 // changedAttributes returns the top-level attributes of before that differ in after, with their old values, as
@@ -63,6 +64,7 @@ func (c *call) commitEvents(requestID, idemKey string) []*event {
 	for _, pe := range c.events {
 		ev := &event{meta: c.nextMeta("evt"), Type: pe.typ, Object: normalize(pe.object), RequestID: requestID,
 			IdempotencyKey: idemKey}
+		ev.Created = pe.at
 		if pe.prev != nil {
 			ev.PreviousAttributes = changedAttributes(pe.prev, pe.object)
 		}

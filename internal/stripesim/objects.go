@@ -93,6 +93,10 @@ type subscription struct {
 	TrialEnd             *int64              `json:"trial_end"`
 	LatestInvoice        *string             `json:"latest_invoice"`
 	Currency             string              `json:"currency"`
+	// Dunning state: the next retry of a failed renewal, and how many retries failed.
+	NextRetry        *int64 `json:"next_retry"`
+	Retries          int    `json:"retries"`
+	TrialWillEndSent bool   `json:"trial_will_end_sent"`
 }
 
 type invoice struct {
@@ -112,6 +116,9 @@ type invoice struct {
 	BillingReason    string  `json:"billing_reason"`
 	DueDate          *int64  `json:"due_date"`
 	PaymentMethod    *string `json:"payment_method"`
+	AttemptCount     int64   `json:"attempt_count"`
+	// NextPaymentAttempt is when dunning retries the payment.
+	NextPaymentAttempt *int64 `json:"next_payment_attempt"`
 }
 
 // obj is a rendered JSON object.
@@ -236,6 +243,8 @@ func (s *store) renderInvoice(in *invoice) obj {
 		"collection_method": in.CollectionMethod, "created": in.Created, "currency": in.Currency,
 		"customer": in.Customer, "due_date": in.DueDate, "hosted_invoice_url": in.HostedInvoiceURL,
 		"livemode": s.live, "metadata": metadataJSON(in.Metadata), "paid": in.Paid, "period_end": in.PeriodEnd,
-		"period_start": in.PeriodStart, "status": in.Status, "subscription": in.Subscription,
+		"attempt_count": in.AttemptCount, "attempted": in.AttemptCount > 0,
+		"next_payment_attempt": in.NextPaymentAttempt,
+		"period_start":         in.PeriodStart, "status": in.Status, "subscription": in.Subscription,
 	}
 }

@@ -37,6 +37,12 @@ func (s *Sim) routes() {
 		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
 
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
+		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},
+
+		{"POST /v1/test_helpers/test_clocks", "test_clock", write, (*call).createClock},
+		{"GET /v1/test_helpers/test_clocks/{id}", "test_clock", read, (*call).getClock},
+		{"DELETE /v1/test_helpers/test_clocks/{id}", "test_clock", write, (*call).deleteClock},
+		{"POST /v1/test_helpers/test_clocks/{id}/advance", "test_clock", write, (*call).advanceClock},
 
 		{"GET /v1/events", "event", read, (*call).listEvents},
 		{"GET /v1/events/{id}", "event", read, (*call).getEvent},

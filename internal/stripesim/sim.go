@@ -44,6 +44,8 @@ type Options struct {
 	Now func() time.Time
 	// Record keeps every request the simulator executed successfully, for replay against stripe-mock.
 	Record bool
+	// Dunning shapes what follows a failed renewal.
+	Dunning DunningOptions
 }
 
 // Request is a recorded API request: what a client sent, without its credentials.
@@ -93,6 +95,7 @@ type store struct {
 	events        []*event
 	eventsByID    map[string]*event
 	endpoints     map[string]*webhookEndpoint
+	clocks        map[string]*testClock
 }
 
 func newStore(live bool) *store {
@@ -106,6 +109,7 @@ func newStore(live bool) *store {
 		idempotency:   map[string]*idemEntry{},
 		eventsByID:    map[string]*event{},
 		endpoints:     map[string]*webhookEndpoint{},
+		clocks:        map[string]*testClock{},
 	}
 }
 
@@ -153,6 +157,8 @@ func New(opts Options) *Sim {
 	go s.webhooks.run(ctx)
 	return s
 }
+
+func (s *Sim) dunning() DunningOptions { return s.opts.Dunning.withDefaults() }
 
 // Close stops webhook delivery and waits for attempts in flight.
 func (s *Sim) Close() {

@@ -284,7 +284,8 @@ func TestPriceRules(t *testing.T) {
 
 func TestSubscriptionLifecycle(t *testing.T) {
 	_, sc := newClient(t, Options{})
-	cus := must(sc.Customers.New(&stripe.CustomerParams{Email: stripe.String("s@example.com")}))
+	cus := must(sc.Customers.New(&stripe.CustomerParams{Email: stripe.String("s@example.com"),
+		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}}))
 	_, p1 := fixture(t, sc, 1000)
 	_, p2 := fixture(t, sc, 2000)
 

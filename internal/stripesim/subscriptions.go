@@ -147,6 +147,9 @@ func (c *call) createSubscription() (any, *apiError) {
 		return nil, f.err
 	}
 
+	// A customer on a test clock lives at the clock's time.
+	c.now = c.st.clockTime(custID, c.now)
+	sub.Created = c.now
 	sub.StartDate, sub.BillingCycleAnchor, sub.CurrentPeriodStart = c.now, c.now, c.now
 	first := c.st.prices[sub.Items[0].Price].Recurring
 	if hasTrial && trialDays > 0 {
@@ -154,46 +157,57 @@ func (c *call) createSubscription() (any, *apiError) {
 		sub.Status, sub.TrialStart, sub.TrialEnd = statusTrialing, &c.now, &end
 		sub.CurrentPeriodEnd, sub.BillingCycleAnchor = end, end
 	} else {
-		sub.Status = statusActive
+		sub.Status = statusIncomplete
 		sub.CurrentPeriodEnd = addPeriod(c.now, first.Interval, first.IntervalCount)
 	}
+	behavior, _ := f.str(p, "payment_behavior")
+	in := c.invoiceFor(sub, "subscription_create")
+	switch {
+	case sub.Status == statusTrialing:
+		c.payInvoice(in, sub) // free
+	case sub.CollectionMethod == "send_invoice":
+		sub.Status = statusActive
+	case behavior == "default_incomplete":
+		// Stays incomplete until its first invoice is paid.
+	default:
+		if res := c.payInvoice(in, sub); res.ok {
+			sub.Status = statusActive
+		} else if behavior == "error_if_incomplete" {
+			// Nothing is created: Stripe answers 402 with the card error.
+			delete(c.st.invoices, in.ID)
+			c.events = nil
+			return nil, cardError(res)
+		}
+	}
 	c.st.subscriptions[sub.ID] = sub
-	c.emit("customer.subscription.created", c.st.renderSubscription(sub, nil), nil)
-	c.invoiceFor(sub, "subscription_create")
+	// customer.subscription.created comes first, as Stripe sends it.
+	c.events = append([]pendingEvent{{typ: "customer.subscription.created",
+		object: c.st.renderSubscription(sub, nil), at: c.now}}, c.events...)
 	return c.st.renderSubscription(sub, c.expand), nil
 }
 
-// invoiceFor records the invoice of the subscription's current period. Payment is settled at once; the payment
-// lifecycle (declines, dunning, test clocks) is not simulated yet.
-func (c *call) invoiceFor(sub *subscription, reason string) {
+// invoiceFor creates and finalizes the invoice of the subscription's current period (free during a trial). It is
+// left open; the caller charges it.
+func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 	in := &invoice{meta: c.nextMeta("in"), Customer: sub.Customer, Subscription: sub.ID, Currency: sub.Currency,
 		CollectionMethod: sub.CollectionMethod, PeriodStart: sub.CurrentPeriodStart,
-		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason}
-	if sub.Status != statusTrialing {
+		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open"}
+	if sub.Status != statusTrialing || reason != "subscription_create" { // a trial's first invoice is free
 		for _, it := range sub.Items {
 			in.AmountDue += c.st.prices[it.Price].UnitAmount * it.Quantity
 		}
 	}
+	in.AmountRemaining = in.AmountDue
 	in.HostedInvoiceURL = "https://invoice.stripe.com/i/sim/" + in.ID
-	switch {
-	case sub.CollectionMethod == "send_invoice" && in.AmountDue > 0:
-		in.Status, in.AmountRemaining = "open", in.AmountDue
-		if sub.DaysUntilDue != nil {
-			due := c.now + *sub.DaysUntilDue*86400
-			in.DueDate = &due
-		}
-	default:
-		in.Status, in.Paid, in.AmountPaid = "paid", true, in.AmountDue
+	if sub.CollectionMethod == "send_invoice" && sub.DaysUntilDue != nil {
+		due := c.now + *sub.DaysUntilDue*86400
+		in.DueDate = &due
 	}
 	c.st.invoices[in.ID] = in
 	sub.LatestInvoice = &in.ID
-	rendered := c.st.renderInvoice(in)
-	c.emit("invoice.created", rendered, nil)
-	c.emit("invoice.finalized", rendered, nil)
-	if in.Paid {
-		c.emit("invoice.paid", rendered, nil)
-		c.emit("invoice.payment_succeeded", rendered, nil)
-	}
+	c.emitInvoice("invoice.created", in)
+	c.emitInvoice("invoice.finalized", in)
+	return in
 }
 
 func (c *call) subscription(param string) (*subscription, *apiError) {

@@ -93,7 +93,8 @@ func webhookSim(t *testing.T, enabled ...string) (*Sim, *client.API, *receiver) 
 
 func TestEveryMutationEmitsItsEvent(t *testing.T) {
 	_, sc, r := webhookSim(t)
-	cp := &stripe.CustomerParams{Name: stripe.String("Before")}
+	cp := &stripe.CustomerParams{Name: stripe.String("Before"), PaymentMethod: stripe.String("pm_card_visa"),
+		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}}
 	cp.SetIdempotencyKey("create-key")
 	cus := must(sc.Customers.New(cp))
 	must(sc.Customers.Update(cus.ID, &stripe.CustomerParams{Name: stripe.String("After")}))

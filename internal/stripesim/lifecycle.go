@@ -1,0 +1,378 @@
+package stripesim
+
+import (
+	"net/http"
+	"time"
+)
+
+// The billing lifecycle in test mode: Stripe's test payment methods, invoices charged on creation and renewal,
+// dunning, and test clocks that move subscriptions through time.
+
+// Subscription statuses of the lifecycle.
+const (
+	statusIncomplete = "incomplete"
+	statusPastDue    = "past_due"
+	statusUnpaid     = "unpaid"
+)
+
+// incompleteExpiry is how long a first invoice may stay unpaid before the subscription expires.
+const incompleteExpiry = 23 * 3600
+
+// charge is the outcome of charging a payment method.
+type charge struct {
+	ok             bool
+	actionRequired bool
+	code           string
+	declineCode    string
+	message        string
+}
+
+// chargeWith charges a payment method, behaving as Stripe's test payment methods do. Other pm_ IDs succeed.
+func chargeWith(pm string) charge {
+	switch pm {
+	case "":
+		return charge{code: "invoice_no_payment_method",
+			message: "This customer has no attached payment source or default payment method."}
+	case "pm_card_chargeDeclined":
+		return charge{code: "card_declined", declineCode: "generic_decline", message: "Your card was declined."}
+	case "pm_card_chargeDeclinedInsufficientFunds":
+		return charge{code: "card_declined", declineCode: "insufficient_funds",
+			message: "Your card has insufficient funds."}
+	case "pm_card_chargeDeclinedExpiredCard":
+		return charge{code: "expired_card", declineCode: "expired_card", message: "Your card has expired."}
+	case "pm_card_authenticationRequired":
+		return charge{actionRequired: true, code: "authentication_required",
+			message: "Your card was declined. This transaction requires authentication."}
+	}
+	return charge{ok: true}
+}
+
+// paymentMethodFor is the subscription's default payment method, else its customer's.
+func (s *store) paymentMethodFor(sub *subscription) string {
+	if sub.DefaultPaymentMethod != nil {
+		return *sub.DefaultPaymentMethod
+	}
+	if cu := s.customers[sub.Customer]; cu != nil && cu.DefaultPaymentMethod != nil {
+		return *cu.DefaultPaymentMethod
+	}
+	return ""
+}
+
+// payInvoice attempts payment of an open invoice and records the outcome and its events.
+func (c *call) payInvoice(in *invoice, sub *subscription) charge {
+	if in.AmountDue == 0 {
+		in.Status, in.Paid, in.AmountPaid, in.AmountRemaining = "paid", true, 0, 0
+		c.emitInvoice("invoice.paid", in)
+		c.emitInvoice("invoice.payment_succeeded", in)
+		return charge{ok: true}
+	}
+	in.AttemptCount++
+	res := chargeWith(c.st.paymentMethodFor(sub))
+	if res.ok {
+		in.Status, in.Paid, in.AmountPaid, in.AmountRemaining = "paid", true, in.AmountDue, 0
+		in.NextPaymentAttempt = nil
+		c.emitInvoice("invoice.paid", in)
+		c.emitInvoice("invoice.payment_succeeded", in)
+		return res
+	}
+	in.Status, in.AmountRemaining = "open", in.AmountDue
+	if res.actionRequired {
+		c.emitInvoice("invoice.payment_action_required", in)
+	}
+	c.emitInvoice("invoice.payment_failed", in)
+	return res
+}
+
+func (c *call) emitInvoice(typ string, in *invoice) { c.emit(typ, c.st.renderInvoice(in), nil) }
+
+// setStatus changes a subscription's status with its event.
+func (c *call) setStatus(sub *subscription, status string) {
+	if sub.Status == status {
+		return
+	}
+	before := c.st.renderSubscription(sub, nil)
+	sub.Status = status
+	c.emitUpdate("customer.subscription.updated", before, c.st.renderSubscription(sub, nil))
+}
+
+// cardError is the 402 of a payment that failed under payment_behavior=error_if_incomplete.
+func cardError(res charge) *apiError {
+	return &apiError{Status: http.StatusPaymentRequired, Type: typeCard, Code: res.code,
+		DeclineCode: res.declineCode, Message: res.message}
+}
+
+// DunningOptions shape what happens after a failed renewal.
+type DunningOptions struct {
+	// Retries is how many times a failed renewal is retried (default 3).
+	Retries int
+	// Interval is the time between retries (default 2 days).
+	Interval time.Duration
+	// Final is the status after the last failed retry: "canceled" (default) or "unpaid".
+	Final string
+}
+
+func (o DunningOptions) withDefaults() DunningOptions {
+	if o.Retries == 0 {
+		o.Retries = 3
+	}
+	if o.Interval == 0 {
+		o.Interval = 48 * time.Hour
+	}
+	if o.Final == "" {
+		o.Final = statusCanceled
+	}
+	return o
+}
+
+// renew starts the next period of an active or past-due subscription, or ends it at the period end.
+func (c *call) renew(sub *subscription) {
+	if sub.CancelAtPeriodEnd {
+		c.cancelNow(sub)
+		return
+	}
+	first := c.st.prices[sub.Items[0].Price].Recurring
+	before := c.st.renderSubscription(sub, nil)
+	sub.CurrentPeriodStart = sub.CurrentPeriodEnd
+	sub.CurrentPeriodEnd = addPeriod(sub.CurrentPeriodStart, first.Interval, first.IntervalCount)
+	c.emitUpdate("customer.subscription.updated", before, c.st.renderSubscription(sub, nil))
+	c.bill(sub, "subscription_cycle")
+}
+
+// bill invoices the current period after a trial or on renewal, and starts dunning when the payment fails.
+func (c *call) bill(sub *subscription, reason string) {
+	in := c.invoiceFor(sub, reason)
+	if sub.CollectionMethod == "send_invoice" {
+		c.setStatus(sub, statusActive)
+		return
+	}
+	res := c.payInvoice(in, sub)
+	if res.ok {
+		sub.Retries, sub.NextRetry = 0, nil
+		c.setStatus(sub, statusActive)
+		return
+	}
+	next := c.now + int64(c.sim.dunning().Interval.Seconds())
+	sub.Retries, sub.NextRetry, in.NextPaymentAttempt = 0, &next, &next
+	c.setStatus(sub, statusPastDue)
+}
+
+// retry retries the latest invoice of a past-due subscription.
+func (c *call) retry(sub *subscription) {
+	in := c.st.invoices[deref(sub.LatestInvoice)]
+	if in == nil || in.Paid {
+		sub.NextRetry = nil
+		return
+	}
+	res := c.payInvoice(in, sub)
+	if res.ok {
+		sub.Retries, sub.NextRetry = 0, nil
+		c.setStatus(sub, statusActive)
+		return
+	}
+	d := c.sim.dunning()
+	sub.Retries++
+	if sub.Retries >= d.Retries {
+		sub.NextRetry, in.NextPaymentAttempt = nil, nil
+		if d.Final == statusUnpaid {
+			c.setStatus(sub, statusUnpaid)
+		} else {
+			c.cancelNow(sub)
+		}
+		return
+	}
+	next := c.now + int64(d.Interval.Seconds())
+	sub.NextRetry, in.NextPaymentAttempt = &next, &next
+}
+
+// payInvoiceNow is POST /v1/invoices/{id}/pay: an immediate attempt, which recovers a past-due subscription.
+func (c *call) payInvoiceNow() (any, *apiError) {
+	c.f.unknown(c.form, "payment_method", "off_session")
+	in, ok := c.st.invoices[c.id]
+	if !ok {
+		return nil, noSuch("invoice", "id", c.id)
+	}
+	if in.Paid {
+		return nil, invalidRequest("Invoice is already paid")
+	}
+	sub := c.st.subscriptions[in.Subscription]
+	if sub == nil {
+		return nil, invalidRequest("The invoice has no subscription")
+	}
+	c.now = c.st.clockTime(sub.Customer, c.now)
+	if pm, ok := c.f.str(c.form, "payment_method"); ok {
+		sub.DefaultPaymentMethod = &pm
+	}
+	res := c.payInvoice(in, sub)
+	if !res.ok {
+		return nil, cardError(res)
+	}
+	sub.Retries, sub.NextRetry = 0, nil
+	c.setStatus(sub, statusActive)
+	return c.st.renderInvoice(in), nil
+}
+
+// testClock is a test clock: objects attached to it live at its frozen time.
+type testClock struct {
+	meta
+	Name       string `json:"name"`
+	FrozenTime int64  `json:"frozen_time"`
+	Status     string `json:"status"`
+	Deleted    bool   `json:"deleted"`
+}
+
+func (s *store) renderClock(tc *testClock) obj {
+	if tc.Deleted {
+		return obj{"id": tc.ID, "object": "test_helpers.test_clock", "deleted": true}
+	}
+	return obj{"id": tc.ID, "object": "test_helpers.test_clock", "created": tc.Created,
+		"deletes_after": tc.FrozenTime + 30*86400, "frozen_time": tc.FrozenTime, "livemode": false,
+		"name": nilIfEmpty(tc.Name), "status": tc.Status}
+}
+
+// clockTime is the time objects of a customer live at: its test clock's, else now.
+func (s *store) clockTime(customerID string, now int64) int64 {
+	if cu := s.customers[customerID]; cu != nil && cu.TestClock != nil {
+		if tc := s.clocks[*cu.TestClock]; tc != nil {
+			return tc.FrozenTime
+		}
+	}
+	return now
+}
+
+func (c *call) createClock() (any, *apiError) {
+	if c.st.live {
+		return nil, invalidRequest("Test clocks are only available in test mode.")
+	}
+	c.f.unknown(c.form, "frozen_time", "name")
+	frozen, ok := c.f.integer(c.form, "frozen_time")
+	if !ok && c.f.err == nil {
+		return nil, missingParam("frozen_time")
+	}
+	name, _ := c.f.str(c.form, "name")
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	tc := &testClock{meta: c.nextMeta("clock"), Name: name, FrozenTime: frozen, Status: "ready"}
+	c.st.clocks[tc.ID] = tc
+	out := c.st.renderClock(tc)
+	c.emit("test_helpers.test_clock.created", out, nil)
+	return out, nil
+}
+
+func (c *call) clock() (*testClock, *apiError) {
+	tc, ok := c.st.clocks[c.id]
+	if !ok || tc.Deleted {
+		return nil, noSuch("test_helpers.test_clock", "id", c.id)
+	}
+	return tc, nil
+}
+
+func (c *call) getClock() (any, *apiError) {
+	c.f.unknown(c.form)
+	tc, err := c.clock()
+	if err != nil {
+		return nil, err
+	}
+	return c.st.renderClock(tc), nil
+}
+
+func (c *call) deleteClock() (any, *apiError) {
+	c.f.unknown(c.form)
+	tc, err := c.clock()
+	if err != nil {
+		return nil, err
+	}
+	c.emit("test_helpers.test_clock.deleted", c.st.renderClock(tc), nil)
+	tc.Deleted = true
+	return c.st.renderClock(tc), nil
+}
+
+// advanceClock starts moving a clock to frozen_time: it answers at once with status advancing, and a background
+// pass applies, in time order, every trial end, renewal, retry and expiry falling in the interval, then sets it
+// ready.
+func (c *call) advanceClock() (any, *apiError) {
+	c.f.unknown(c.form, "frozen_time")
+	tc, err := c.clock()
+	if err != nil {
+		return nil, err
+	}
+	target, ok := c.f.integer(c.form, "frozen_time")
+	switch {
+	case c.f.err != nil:
+		return nil, c.f.err
+	case !ok:
+		return nil, missingParam("frozen_time")
+	case tc.Status != "ready":
+		return nil, invalidRequest("The test clock is already advancing.")
+	case target <= tc.FrozenTime:
+		return nil, invalidParam("frozen_time", "The frozen time must be after the clock's current frozen time.")
+	}
+	tc.Status = "advancing"
+	out := c.st.renderClock(tc)
+	c.emit("test_helpers.test_clock.advancing", out, nil)
+	st := c.st
+	go c.sim.advance(st, tc, target)
+	return out, nil
+}
+
+// advance runs in the background: a short pause lets a client see the clock advancing, as on Stripe.
+func (s *Sim) advance(st *store, tc *testClock, target int64) {
+	time.Sleep(20 * time.Millisecond)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &call{sim: s, st: st}
+	for {
+		at, act := s.nextTransition(st, tc.ID)
+		if act == nil || at > target {
+			break
+		}
+		c.now = at
+		tc.FrozenTime = at
+		act(c)
+	}
+	c.now, tc.FrozenTime, tc.Status = target, target, "ready"
+	c.emit("test_helpers.test_clock.ready", st.renderClock(tc), nil)
+	s.enqueue(st, c.commitEvents("", ""))
+}
+
+// nextTransition finds the earliest pending lifecycle step of the clock's subscriptions.
+func (s *Sim) nextTransition(st *store, clockID string) (int64, func(*call)) {
+	var best int64
+	var act func(*call)
+	consider := func(at int64, f func(*call)) {
+		if act == nil || at < best {
+			best, act = at, f
+		}
+	}
+	for _, sub := range st.subscriptions {
+		cu := st.customers[sub.Customer]
+		if cu == nil || cu.TestClock == nil || *cu.TestClock != clockID {
+			continue
+		}
+		switch sub.Status {
+		case statusTrialing:
+			if !sub.TrialWillEndSent && sub.TrialEnd != nil && *sub.TrialEnd-3*86400 > sub.StartDate {
+				consider(*sub.TrialEnd-3*86400, func(c *call) {
+					sub.TrialWillEndSent = true
+					c.emit("customer.subscription.trial_will_end", c.st.renderSubscription(sub, nil), nil)
+				})
+			}
+			consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
+		case statusActive, statusPastDue, statusUnpaid:
+			consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
+			if sub.Status == statusPastDue && sub.NextRetry != nil {
+				consider(*sub.NextRetry, func(c *call) { c.retry(sub) })
+			}
+		case statusIncomplete:
+			consider(sub.Created+incompleteExpiry, func(c *call) {
+				if in := c.st.invoices[deref(sub.LatestInvoice)]; in != nil && !in.Paid {
+					in.Status = "void"
+				}
+				c.setStatus(sub, statusIncompleteExpired)
+				now := c.now
+				sub.EndedAt = &now
+			})
+		}
+	}
+	return best, act
+}
