@@ -13,6 +13,7 @@ const (
 	statusIncomplete = "incomplete"
 	statusPastDue    = "past_due"
 	statusUnpaid     = "unpaid"
+	statusPaused     = "paused"
 )
 
 // incompleteExpiry is how long a first invoice may stay unpaid before the subscription expires.
@@ -124,11 +125,23 @@ func (o DunningOptions) withDefaults() DunningOptions {
 	return o
 }
 
-// renew starts the next period of an active or past-due subscription, or ends it at the period end.
+// renew starts the next period of an active or past-due subscription, or ends it at the period end. At the end of
+// a trial without a payment method, trial_settings.end_behavior.missing_payment_method decides.
 func (c *call) renew(sub *subscription) {
 	if sub.CancelAtPeriodEnd {
 		c.cancelNow(sub)
 		return
+	}
+	if sub.Status == statusTrialing && c.st.paymentMethodFor(sub) == "" {
+		switch sub.TrialEndBehavior {
+		case "cancel":
+			c.cancelNow(sub)
+			return
+		case "pause":
+			c.setStatus(sub, statusPaused)
+			c.emit("customer.subscription.paused", c.st.renderSubscription(sub, nil), nil)
+			return
+		}
 	}
 	first := c.st.prices[sub.Items[0].Price].Recurring
 	before := c.st.renderSubscription(sub, nil)
@@ -182,6 +195,30 @@ func (c *call) retry(sub *subscription) {
 	}
 	next := c.now + int64(d.Interval.Seconds())
 	sub.NextRetry, in.NextPaymentAttempt = &next, &next
+}
+
+// resumeSubscription is POST /v1/subscriptions/{id}/resume: a paused subscription starts a new period now and is
+// billed for it.
+func (c *call) resumeSubscription() (any, *apiError) {
+	c.f.unknown(c.form, "billing_cycle_anchor", "proration_behavior", "proration_date")
+	c.f.enum(c.form, "billing_cycle_anchor", "now", "unchanged")
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	sub, err := c.subscription()
+	if err != nil {
+		return nil, err
+	}
+	if sub.Status != statusPaused {
+		return nil, invalidRequest("Only a paused subscription can be resumed.")
+	}
+	c.now = c.st.clockTime(sub.Customer, c.now)
+	first := c.st.prices[sub.Items[0].Price].Recurring
+	sub.CurrentPeriodStart, sub.BillingCycleAnchor = c.now, c.now
+	sub.CurrentPeriodEnd = addPeriod(c.now, first.Interval, first.IntervalCount)
+	c.bill(sub, "subscription_cycle")
+	c.emit("customer.subscription.resumed", c.st.renderSubscription(sub, nil), nil)
+	return c.st.renderSubscription(sub, c.expand), nil
 }
 
 // payInvoiceNow is POST /v1/invoices/{id}/pay: an immediate attempt, which recovers a past-due subscription.
@@ -362,6 +399,11 @@ func (s *Sim) nextTransition(st *store, clockID string) (int64, func(*call)) {
 			consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
 			if sub.Status == statusPastDue && sub.NextRetry != nil {
 				consider(*sub.NextRetry, func(c *call) { c.retry(sub) })
+			}
+			// A send_invoice invoice unpaid past its due date makes the subscription past due.
+			if in := st.invoices[deref(sub.LatestInvoice)]; sub.Status == statusActive &&
+				sub.CollectionMethod == "send_invoice" && in != nil && !in.Paid && in.DueDate != nil {
+				consider(*in.DueDate, func(c *call) { c.setStatus(sub, statusPastDue) })
 			}
 		case statusIncomplete:
 			consider(sub.Created+incompleteExpiry, func(c *call) {

@@ -260,3 +260,116 @@ func TestLifecycleEventsInTimeOrder(t *testing.T) {
 		t.Errorf("after two periods: %s period start %d", s.Status, s.CurrentPeriodStart)
 	}
 }
+
+// eventTypes lists the types of the events recorded so far, oldest first.
+func eventTypes(t *testing.T, sc *client.API) []string {
+	t.Helper()
+	it := sc.Events.List(&stripe.EventListParams{})
+	var out []string
+	for it.Next() {
+		out = append([]string{string(it.Event().Type)}, out...)
+	}
+	if it.Err() != nil {
+		t.Fatal(it.Err())
+	}
+	return out
+}
+
+func TestLifecycleEveryCardOnRenewal(t *testing.T) {
+	cases := []struct {
+		pm      string
+		status  stripe.SubscriptionStatus
+		invoice stripe.InvoiceStatus
+		event   string
+	}{
+		{"pm_card_visa", "active", "paid", "invoice.payment_succeeded"},
+		{"pm_card_chargeDeclined", "past_due", "open", "invoice.payment_failed"},
+		{"pm_card_chargeDeclinedInsufficientFunds", "past_due", "open", "invoice.payment_failed"},
+		{"pm_card_chargeDeclinedExpiredCard", "past_due", "open", "invoice.payment_failed"},
+		{"pm_card_authenticationRequired", "past_due", "open", "invoice.payment_action_required"},
+	}
+	for _, c := range cases {
+		t.Run(c.pm, func(t *testing.T) {
+			sim, sc := newClient(t, Options{})
+			t.Cleanup(sim.Close)
+			clock, cus, pr := clockFixture(t, sc, "pm_card_visa")
+			sub := must(subscribe(t, sc, cus, pr, nil))
+			must(sc.Customers.Update(cus.ID, &stripe.CustomerParams{
+				InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String(c.pm)}}))
+			advance(t, sc, clock, sub.CurrentPeriodEnd+3600)
+			s := subStatus(t, sc, sub.ID)
+			if s.Status != c.status || s.LatestInvoice.Status != c.invoice || s.LatestInvoice.BillingReason !=
+				"subscription_cycle" {
+				t.Errorf("renewal: %s, invoice %s (%s)", s.Status, s.LatestInvoice.Status, s.LatestInvoice.BillingReason)
+			}
+			found := false
+			it := sc.Events.List(&stripe.EventListParams{Type: stripe.String(c.event)})
+			for it.Next() {
+				found = found || it.Event().Data.Object["billing_reason"] == "subscription_cycle"
+			}
+			if !found {
+				t.Errorf("no %s event for the renewal invoice", c.event)
+			}
+		})
+	}
+}
+
+func TestLifecycleTrialEndWithoutPaymentMethod(t *testing.T) {
+	for _, behavior := range []string{"pause", "cancel", "create_invoice"} {
+		t.Run(behavior, func(t *testing.T) {
+			sim, sc := newClient(t, Options{})
+			t.Cleanup(sim.Close)
+			clock, cus, pr := clockFixture(t, sc, "")
+			sub := must(subscribe(t, sc, cus, pr, func(p *stripe.SubscriptionParams) {
+				p.TrialPeriodDays = stripe.Int64(3)
+				p.TrialSettings = &stripe.SubscriptionTrialSettingsParams{
+					EndBehavior: &stripe.SubscriptionTrialSettingsEndBehaviorParams{
+						MissingPaymentMethod: stripe.String(behavior)}}
+			}))
+			advance(t, sc, clock, clock.FrozenTime+4*day)
+			s := subStatus(t, sc, sub.ID)
+			want := map[string]stripe.SubscriptionStatus{"pause": "paused", "cancel": "canceled",
+				"create_invoice": "past_due"}[behavior]
+			if s.Status != want {
+				t.Fatalf("after the trial: %s, want %s", s.Status, want)
+			}
+			if behavior != "pause" {
+				return
+			}
+			if !slices.Contains(eventTypes(t, sc), "customer.subscription.paused") {
+				t.Error("no customer.subscription.paused event")
+			}
+			must(sc.Customers.Update(cus.ID, &stripe.CustomerParams{InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{
+				DefaultPaymentMethod: stripe.String("pm_card_visa")}}))
+			resumed := must(sc.Subscriptions.Resume(sub.ID, &stripe.SubscriptionResumeParams{
+				BillingCycleAnchor: stripe.String("now")}))
+			if resumed.Status != "active" {
+				t.Errorf("resumed: %s", resumed.Status)
+			}
+			if !slices.Contains(eventTypes(t, sc), "customer.subscription.resumed") {
+				t.Error("no customer.subscription.resumed event")
+			}
+		})
+	}
+}
+
+func TestLifecycleSendInvoiceOverdue(t *testing.T) {
+	sim, sc := newClient(t, Options{})
+	t.Cleanup(sim.Close)
+	clock, cus, pr := clockFixture(t, sc, "")
+	sub := must(subscribe(t, sc, cus, pr, func(p *stripe.SubscriptionParams) {
+		p.CollectionMethod = stripe.String("send_invoice")
+		p.DaysUntilDue = stripe.Int64(10)
+	}))
+	if sub.Status != "active" || sub.LatestInvoice.Status != "open" {
+		t.Fatalf("send_invoice: %s, invoice %s", sub.Status, sub.LatestInvoice.Status)
+	}
+	advance(t, sc, clock, clock.FrozenTime+9*day)
+	if s := subStatus(t, sc, sub.ID); s.Status != "active" {
+		t.Fatalf("before the due date: %s", s.Status)
+	}
+	advance(t, sc, clock, clock.FrozenTime+11*day)
+	if s := subStatus(t, sc, sub.ID); s.Status != "past_due" {
+		t.Errorf("after the due date: %s, want past_due", s.Status)
+	}
+}

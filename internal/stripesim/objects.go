@@ -97,6 +97,8 @@ type subscription struct {
 	NextRetry        *int64 `json:"next_retry"`
 	Retries          int    `json:"retries"`
 	TrialWillEndSent bool   `json:"trial_will_end_sent"`
+	// TrialEndBehavior is trial_settings.end_behavior.missing_payment_method: create_invoice, cancel or pause.
+	TrialEndBehavior string `json:"trial_end_behavior"`
 }
 
 type invoice struct {
@@ -225,8 +227,16 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 			"url": "/v1/subscription_items?subscription=" + sub.ID},
 		"latest_invoice": latest, "livemode": s.live, "metadata": metadataJSON(sub.Metadata),
 		"pending_update": nil, "start_date": sub.StartDate, "status": sub.Status, "trial_end": sub.TrialEnd,
-		"trial_start": sub.TrialStart,
+		"trial_start": sub.TrialStart, "trial_settings": obj{"end_behavior": obj{
+			"missing_payment_method": trialEndBehavior(sub)}},
 	}
+}
+
+func trialEndBehavior(sub *subscription) string {
+	if sub.TrialEndBehavior == "" {
+		return "create_invoice"
+	}
+	return sub.TrialEndBehavior
 }
 
 func cancelAt(sub *subscription) any {

@@ -35,6 +35,7 @@ func (s *Sim) routes() {
 		{"GET /v1/subscriptions/{id}", "subscription", read, (*call).getSubscription},
 		{"POST /v1/subscriptions/{id}", "subscription", write, (*call).updateSubscription},
 		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
+		{"POST /v1/subscriptions/{id}/resume", "subscription", write, (*call).resumeSubscription},
 
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
 		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},

@@ -16,7 +16,7 @@ const (
 
 var subscriptionCreateParams = []string{"customer", "items", "trial_period_days", "collection_method",
 	"days_until_due", "payment_behavior", "default_payment_method", "cancel_at_period_end", "proration_behavior",
-	"metadata", "description", "off_session"}
+	"metadata", "description", "off_session", "trial_settings"}
 
 var subscriptionUpdateParams = []string{"items", "collection_method", "days_until_due", "payment_behavior",
 	"default_payment_method", "cancel_at_period_end", "proration_behavior", "metadata", "description",
@@ -139,6 +139,14 @@ func (c *call) createSubscription() (any, *apiError) {
 		sub.Items = append(sub.Items, item)
 	}
 	c.subscriptionCommon(sub)
+	if ts := p.get("trial_settings"); ts != nil {
+		f.unknownIn(ts, "trial_settings", "end_behavior")
+		eb := ts.get("end_behavior")
+		f.unknownIn(eb, "trial_settings[end_behavior]", "missing_payment_method")
+		if v, ok := f.enum(eb, "missing_payment_method", "cancel", "create_invoice", "pause"); ok {
+			sub.TrialEndBehavior = v
+		}
+	}
 	trialDays, hasTrial := f.integer(p, "trial_period_days")
 	if hasTrial && (trialDays < 0 || trialDays > 730) {
 		f.fail("trial_period_days", "trial_period_days must be between 0 and 730.")
@@ -210,17 +218,17 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 	return in
 }
 
-func (c *call) subscription(param string) (*subscription, *apiError) {
+func (c *call) subscription() (*subscription, *apiError) {
 	sub, ok := c.st.subscriptions[c.id]
 	if !ok {
-		return nil, noSuch("subscription", param, c.id)
+		return nil, noSuch("subscription", "id", c.id)
 	}
 	return sub, nil
 }
 
 func (c *call) getSubscription() (any, *apiError) {
 	c.f.unknown(c.form)
-	sub, err := c.subscription("id")
+	sub, err := c.subscription()
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +240,7 @@ func (c *call) updateSubscription() (any, *apiError) {
 	if f.unknown(p, subscriptionUpdateParams...); f.err != nil {
 		return nil, f.err
 	}
-	sub, err := c.subscription("id")
+	sub, err := c.subscription()
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +339,7 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 // cancelSubscription cancels at once (DELETE /v1/subscriptions/{id}).
 func (c *call) cancelSubscription() (any, *apiError) {
 	c.f.unknown(c.form, "invoice_now", "prorate", "cancellation_details")
-	sub, err := c.subscription("id")
+	sub, err := c.subscription()
 	if err != nil {
 		return nil, err
 	}
