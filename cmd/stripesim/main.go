@@ -31,10 +31,18 @@ func main() {
 		"How long idempotency keys are kept.")
 	state := flag.String("state", "", "A file to load the state from at start and save it to at exit.")
 	seed := flag.Uint64("seed", 0, "Seed for IDs and fault injection (0: random).")
+	dunningRetries := flag.Int("dunning-retries", 3, "Retries of a failed renewal before the final status.")
+	dunningInterval := flag.Duration("dunning-interval", 48*time.Hour, "Time between retries of a failed renewal.")
+	dunningFinal := flag.String("dunning-final", "canceled", "Status after the last failed retry: canceled or unpaid.")
 	flag.Parse()
+	if *dunningFinal != "canceled" && *dunningFinal != "unpaid" {
+		log.Fatalf("stripesim: -dunning-final must be canceled or unpaid")
+	}
 
 	sim := stripesim.New(stripesim.Options{TestRate: *testRate, LiveRate: *liveRate, RateLimitOff: *rateOff,
-		IdempotencyTTL: *idemTTL, Seed: *seed})
+		IdempotencyTTL: *idemTTL, Seed: *seed, Dunning: stripesim.DunningOptions{Retries: *dunningRetries,
+			Interval: *dunningInterval, Final: *dunningFinal}})
+	defer sim.Close()
 	if err := run(sim, *addr, *state); err != nil {
 		log.Fatalf("stripesim: %v", err)
 	}

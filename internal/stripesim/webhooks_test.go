@@ -273,3 +273,42 @@ func TestWebhookAdminAPI(t *testing.T) {
 		t.Errorf("options %+v", got)
 	}
 }
+
+func TestSlowEndpointIsRetried(t *testing.T) {
+	sim, sc, r := webhookSim(t, "customer.created")
+	sim.SetWebhookOptions(WebhookOptions{RetrySchedule: []time.Duration{20 * time.Millisecond},
+		Timeout: 100 * time.Millisecond})
+	var mu sync.Mutex
+	calls := 0
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		calls++
+		first := calls == 1
+		mu.Unlock()
+		if first {
+			time.Sleep(300 * time.Millisecond) // longer than the attempt timeout
+		}
+		r.srv.Config.Handler.ServeHTTP(w, req)
+	}))
+	t.Cleanup(slow.Close)
+	must(sc.WebhookEndpoints.Update(firstEndpoint(t, sc), &stripe.WebhookEndpointParams{URL: stripe.String(slow.URL)}))
+	must(sc.Customers.New(&stripe.CustomerParams{}))
+	r.waitFor(t, 1)
+	deliveries := sim.Deliveries()
+	statuses := make([]string, 0, len(deliveries))
+	for _, d := range deliveries {
+		statuses = append(statuses, fmt.Sprintf("%d:%s", d.Status, d.Error))
+	}
+	if len(statuses) != 2 || !strings.Contains(statuses[0], "deadline") {
+		t.Errorf("attempts %v: want a timed-out attempt, then a successful retry", statuses)
+	}
+}
+
+func firstEndpoint(t *testing.T, sc *client.API) string {
+	t.Helper()
+	it := sc.WebhookEndpoints.List(&stripe.WebhookEndpointListParams{})
+	if !it.Next() {
+		t.Fatal("no webhook endpoint")
+	}
+	return it.WebhookEndpoint().ID
+}
