@@ -21,6 +21,8 @@ import (
 type receiver struct {
 	t      *testing.T
 	secret string
+	// anyVersion accepts events of another API version (verified all the same).
+	anyVersion bool
 	mu     sync.Mutex
 	events []stripe.Event
 	// fail answers 500 to the first fail attempts of each event.
@@ -35,7 +37,8 @@ func newReceiver(t *testing.T) *receiver {
 		payload, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		ev, err := webhook.ConstructEvent(payload, req.Header.Get("Stripe-Signature"), r.secret)
+		ev, err := webhook.ConstructEventWithOptions(payload, req.Header.Get("Stripe-Signature"), r.secret,
+			webhook.ConstructEventOptions{IgnoreAPIVersionMismatch: r.anyVersion})
 		if err != nil {
 			t.Errorf("delivery failed verification: %v", err)
 			w.WriteHeader(http.StatusBadRequest)
@@ -311,4 +314,31 @@ func firstEndpoint(t *testing.T, sc *client.API) string {
 		t.Fatal("no webhook endpoint")
 	}
 	return it.WebhookEndpoint().ID
+}
+
+func TestEventsCarryTheEndpointsAPIVersionAndDelay(t *testing.T) {
+	sim, srv := newSim(t, Options{})
+	t.Cleanup(sim.Close)
+	sim.SetWebhookOptions(WebhookOptions{Delay: 400 * time.Millisecond})
+	sc := stripeClient(srv.URL, "sk_test_versions")
+	r := newReceiver(t)
+	r.anyVersion = true
+	ep := must(sc.WebhookEndpoints.New(&stripe.WebhookEndpointParams{URL: stripe.String(r.srv.URL),
+		EnabledEvents: stripe.StringSlice([]string{"customer.created"}), APIVersion: stripe.String("2022-11-15")}))
+	r.secret = ep.Secret
+	must(sc.Customers.New(&stripe.CustomerParams{}))
+	time.Sleep(250 * time.Millisecond)
+	if n := len(r.received()); n != 0 {
+		t.Fatalf("%d deliveries before the configured delay", n)
+	}
+	ev := r.waitFor(t, 1)[0]
+	if ev.APIVersion != "2022-11-15" {
+		t.Errorf("event rendered for %s, want the endpoint's 2022-11-15", ev.APIVersion)
+	}
+	// stripe-go v76 refuses it unless told to ignore the mismatch: the operator's receiver must handle that.
+	if _, err := webhook.ConstructEvent([]byte(`{"id":"evt_1","object":"event","api_version":"2022-11-15"}`),
+		sign(ep.Secret, time.Now(), []byte(`{"id":"evt_1","object":"event","api_version":"2022-11-15"}`)),
+		ep.Secret); err == nil {
+		t.Error("stripe-go accepted an event of another API version")
+	}
 }
