@@ -23,8 +23,8 @@ type receiver struct {
 	secret string
 	// anyVersion accepts events of another API version (verified all the same).
 	anyVersion bool
-	mu     sync.Mutex
-	events []stripe.Event
+	mu         sync.Mutex
+	events     []stripe.Event
 	// fail answers 500 to the first fail attempts of each event.
 	fail     int
 	attempts map[string]int
