@@ -158,15 +158,19 @@ func (c *call) bill(sub *subscription, reason string) {
 		c.setStatus(sub, statusActive)
 		return
 	}
-	res := c.payInvoice(in, sub)
-	if res.ok {
-		sub.Retries, sub.NextRetry = 0, nil
-		c.setStatus(sub, statusActive)
+	if c.payInvoice(in, sub).ok {
+		c.paid(sub)
 		return
 	}
 	next := c.now + int64(c.sim.dunning().Interval.Seconds())
 	sub.Retries, sub.NextRetry, in.NextPaymentAttempt = 0, &next, &next
 	c.setStatus(sub, statusPastDue)
+}
+
+// paid ends dunning: the latest invoice was paid, so the subscription is active.
+func (c *call) paid(sub *subscription) {
+	sub.Retries, sub.NextRetry = 0, nil
+	c.setStatus(sub, statusActive)
 }
 
 // retry retries the latest invoice of a past-due subscription.
@@ -176,10 +180,8 @@ func (c *call) retry(sub *subscription) {
 		sub.NextRetry = nil
 		return
 	}
-	res := c.payInvoice(in, sub)
-	if res.ok {
-		sub.Retries, sub.NextRetry = 0, nil
-		c.setStatus(sub, statusActive)
+	if c.payInvoice(in, sub).ok {
+		c.paid(sub)
 		return
 	}
 	d := c.sim.dunning()
@@ -243,8 +245,7 @@ func (c *call) payInvoiceNow() (any, *apiError) {
 	if !res.ok {
 		return nil, cardError(res)
 	}
-	sub.Retries, sub.NextRetry = 0, nil
-	c.setStatus(sub, statusActive)
+	c.paid(sub)
 	return c.st.renderInvoice(in), nil
 }
 
