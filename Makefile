@@ -63,6 +63,8 @@ control-plane: ## Build (or reuse) kube-apiserver, etcd and kubectl from source;
 test: manifests generate fmt vet ## Run every test against a real API server built from source, and stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" STRIPE_MOCK="$$(hack/stripe-mock.sh)" \
 		go test $(GOTESTFLAGS) -count=1 ./...
+	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 10s ./webhookreceiver/
+	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 5s ./webhookreceiver/
 
 .PHONY: bench
 bench: manifests ## Run the benchmarks and print their figures as JSON lines (BENCH_QUICK=1 for a short run).

@@ -70,7 +70,8 @@ Starting the operator; Ctrl-C stops everything.
 
 TXT
 "$dev/stripe-operator" --kubeconfig "$kubeconfig" --health-probe-bind-address 127.0.0.1:8081 \
-  --metrics-bind-address 127.0.0.1:8080 --zap-devel "${operator_flags[@]}" &
+  --metrics-bind-address 127.0.0.1:8080 --webhook-bind-address 127.0.0.1:9443 --zap-devel \
+  "${operator_flags[@]}" &
 operator=$!
 pids+=($operator)
 wait "$operator"

@@ -19,6 +19,7 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/operator"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
 // options are the command-line settings of the manager.
@@ -39,6 +40,7 @@ type options struct {
 	resyncInterval      time.Duration
 	clusterName         string
 	workers             int
+	webhookAddr         string
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -68,6 +70,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 		"How often an in-sync object is re-read from Stripe (jittered by 10%); annotation "+
 			billingv1.AnnotationResyncInterval+" overrides it per object.")
 	fs.IntVar(&o.workers, "max-concurrent-reconciles", 4, "Reconcile workers per kind.")
+	fs.StringVar(&o.webhookAddr, "webhook-bind-address", ":9443",
+		"The address of the Stripe webhook receiver (POST "+webhookreceiver.Path+", /healthz, /readyz); 0 disables it.")
 	fs.StringVar(&o.clusterName, "cluster-name", "",
 		"Stamped into Stripe metadata as k8s_cluster; defaults to the UID of the kube-system namespace.")
 	o.zap.BindFlags(fs)
@@ -103,6 +107,7 @@ func run(ctx context.Context, o options) error {
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
 			MaxConcurrentReconciles: o.workers},
+		WebhookAddr: o.webhookAddr,
 	})
 	if err != nil {
 		return err

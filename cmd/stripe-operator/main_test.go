@@ -69,10 +69,11 @@ func TestBinaryBecomesReadyAndStopsCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	probe, metrics := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	probe, metrics, hooks := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	var logs testenv.SyncBuffer
 	cmd := exec.CommandContext(t.Context(), bin, "--kubeconfig", env.Kubeconfig,
-		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics,
+		"--health-probe-bind-address", probe, "--metrics-bind-address", metrics, "--webhook-bind-address", hooks,
+		"--credentials-secret", ns+"/stripe-credentials",
 		"--leader-elect", "--leader-election-namespace", ns)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -100,6 +101,21 @@ func TestBinaryBecomesReadyAndStopsCleanly(t *testing.T) {
 	if code, body := waitHTTP(ctx, "http://"+metrics+"/metrics"); code != http.StatusOK ||
 		!strings.Contains(body, "controller_runtime_") && !strings.Contains(body, "go_goroutines") {
 		t.Fatalf("/metrics answered %d without Prometheus metrics", code)
+	}
+
+	// The webhook receiver serves on its own port and refuses an unsigned delivery.
+	if code, _ := waitHTTP(ctx, "http://"+hooks+"/readyz"); code != http.StatusOK {
+		t.Fatalf("receiver /readyz answered %d", code)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+hooks+"/webhooks/stripe",
+		strings.NewReader(`{"id":"evt_1","object":"event","type":"customer.updated"}`))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an unsigned delivery got %d, want 400", resp.StatusCode)
 	}
 
 	// Leader election took the Lease in the namespace it was told.
@@ -158,7 +174,7 @@ current-context: c
 	defer cancel()
 	probe := testenv.FreeAddr(t)
 	cmd := exec.CommandContext(ctx, bin, "--kubeconfig", kubeconfig, "--health-probe-bind-address", probe,
-		"--metrics-bind-address", "0")
+		"--metrics-bind-address", "0", "--webhook-bind-address", "0")
 	var logs testenv.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/health"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
 // LeaderElectionID names the Lease that replicas compete for.
@@ -47,6 +48,10 @@ type Config struct {
 	Controllers         controllers.Options
 	// SkipNameValidation allows several managers in one process (tests and benchmarks).
 	SkipNameValidation bool
+	// WebhookAddr is where the webhook receiver listens ("" or "0" disables it). It runs on every replica and
+	// stores StripeEvents in the namespace of the credentials Secret, whose webhookSigningSecrets key holds the
+	// signing secrets.
+	WebhookAddr string
 }
 
 // Scheme returns the scheme with the Kubernetes and billing types.
@@ -110,8 +115,20 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 	if err := controllers.Setup(mgr, resolver, c.Controllers); err != nil {
 		return nil, err
 	}
+	if c.WebhookAddr != "" && c.WebhookAddr != "0" {
+		receiver := &webhookreceiver.Server{Addr: c.WebhookAddr, Ready: apiServer, Handler: &webhookreceiver.Handler{
+			Client: mgr.GetClient(), Namespace: c.CredentialsSecret.Namespace,
+			Secrets: webhookreceiver.SecretsFrom(mgr.GetClient(), c.CredentialsSecret),
+			Log:     ctrl.Log.WithName("webhook-receiver"),
+		}}
+		if err := mgr.Add(receiver); err != nil {
+			return nil, fmt.Errorf("adding the webhook receiver: %w", err)
+		}
+	}
 	return mgr, nil
 }
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents,verbs=create
 
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get
 

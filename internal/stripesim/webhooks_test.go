@@ -297,6 +297,11 @@ func TestSlowEndpointIsRetried(t *testing.T) {
 	must(sc.WebhookEndpoints.Update(firstEndpoint(t, sc), &stripe.WebhookEndpointParams{URL: stripe.String(slow.URL)}))
 	must(sc.Customers.New(&stripe.CustomerParams{}))
 	r.waitFor(t, 1)
+	// The attempt is recorded just after the receiver answers.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(sim.Deliveries()) < 2 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
 	deliveries := sim.Deliveries()
 	statuses := make([]string, 0, len(deliveries))
 	for _, d := range deliveries {
