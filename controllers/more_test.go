@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	stripego "github.com/stripe/stripe-go/v76"
@@ -129,5 +130,24 @@ func TestPriceRolloverFinishesAfterErrors(t *testing.T) {
 	}
 	if n := sim.ObjectsByUID()["price"][string(price.UID)]; n != 2 {
 		t.Errorf("%d Stripe prices, want the original and one successor", n)
+	}
+}
+
+// A declined first payment under error_if_incomplete is a card error: Stalled with reason PaymentFailed and the
+// decline in the message, and no subscription in Stripe.
+func TestCardErrorOnCreateIsPaymentFailed(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "declined")
+	cus.Spec.DefaultPaymentMethod = "pm_card_chargeDeclinedInsufficientFunds"
+	sub := newSubscription(ns, "strict", "declined", "monthly")
+	sub.Spec.PaymentBehavior = billingv1.ErrorIfIncomplete
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 500), cus, sub)
+	cond := waitReason(t, ctx, sub, billingv1.ReasonPaymentFailed)
+	if !strings.Contains(cond.Message, "insufficient funds") {
+		t.Errorf("message %q does not say why", cond.Message)
+	}
+	assertStalled(t, sub)
+	if n := sim.ObjectsByUID()["subscription"][string(sub.UID)]; n != 0 {
+		t.Errorf("%d Stripe subscriptions after a refused payment", n)
 	}
 }
