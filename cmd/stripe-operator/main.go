@@ -41,6 +41,7 @@ type options struct {
 	clusterName         string
 	workers             int
 	webhookAddr         string
+	receiverOnly        bool
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -72,6 +73,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "max-concurrent-reconciles", 4, "Reconcile workers per kind.")
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", ":9443",
 		"The address of the Stripe webhook receiver (POST "+webhookreceiver.Path+", /healthz, /readyz); 0 disables it.")
+	fs.BoolVar(&o.receiverOnly, "webhook-receiver-only", false,
+		"Run only the webhook receiver (no controllers, no leader election), to scale ingest separately.")
 	fs.StringVar(&o.clusterName, "cluster-name", "",
 		"Stamped into Stripe metadata as k8s_cluster; defaults to the UID of the kube-system namespace.")
 	o.zap.BindFlags(fs)
@@ -107,7 +110,7 @@ func run(ctx context.Context, o options) error {
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
 			MaxConcurrentReconciles: o.workers},
-		WebhookAddr: o.webhookAddr,
+		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly,
 	})
 	if err != nil {
 		return err

@@ -192,3 +192,36 @@ current-context: c
 		t.Logf("operator exited: %v", err)
 	}
 }
+
+// --webhook-receiver-only runs the receiver alone: it serves webhooks and takes no Lease.
+func TestBinaryReceiverOnly(t *testing.T) {
+	bin := buildBinary(t)
+	ns, err := env.Namespace(context.Background(), "receiver")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks := testenv.FreeAddr(t)
+	var logs testenv.SyncBuffer
+	cmd := exec.CommandContext(t.Context(), bin, "--kubeconfig", env.Kubeconfig, "--webhook-receiver-only",
+		"--webhook-bind-address", hooks, "--health-probe-bind-address", testenv.FreeAddr(t),
+		"--metrics-bind-address", "0", "--leader-elect", "--leader-election-namespace", ns,
+		"--credentials-secret", ns+"/stripe-credentials")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if code, _ := waitHTTP(ctx, "http://"+hooks+"/readyz"); code != http.StatusOK {
+		t.Fatalf("receiver /readyz answered %d; logs:\n%s", code, logs.String())
+	}
+	time.Sleep(2 * time.Second)
+	lease := &coordinationv1.Lease{}
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: operator.LeaderElectionID}, lease); err == nil {
+		t.Error("the receiver-only process took the leader-election Lease")
+	}
+}

@@ -52,6 +52,9 @@ type Config struct {
 	// stores StripeEvents in the namespace of the credentials Secret, whose webhookSigningSecrets key holds the
 	// signing secrets.
 	WebhookAddr string
+	// ReceiverOnly runs the webhook receiver alone, without controllers or leader election, to scale ingest
+	// separately.
+	ReceiverOnly bool
 }
 
 // Scheme returns the scheme with the Kubernetes and billing types.
@@ -65,11 +68,14 @@ func Scheme() *runtime.Scheme {
 // New builds the manager with every controller registered. An empty Controllers.ClusterName is filled with the
 // UID of the kube-system namespace.
 func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) {
+	if c.ReceiverOnly && (c.WebhookAddr == "" || c.WebhookAddr == "0") {
+		return nil, errors.New("receiver-only mode needs a webhook bind address")
+	}
 	if c.CredentialsSecret.Name != c.NamespaceSecretName {
 		return nil, fmt.Errorf("the operator-wide credentials Secret must be named %q, like the per-namespace "+
 			"Secrets (only Secrets of that name are watched)", c.NamespaceSecretName)
 	}
-	if c.Controllers.ClusterName == "" {
+	if c.Controllers.ClusterName == "" && !c.ReceiverOnly {
 		uid, err := clusterUID(ctx, cfg)
 		if err != nil {
 			return nil, err
@@ -83,7 +89,7 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 		}},
 		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress:        c.ProbeAddr,
-		LeaderElection:                c.LeaderElection,
+		LeaderElection:                c.LeaderElection && !c.ReceiverOnly,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       c.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
@@ -105,15 +111,17 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 	if err := mgr.AddReadyzCheck("apiserver", apiServer); err != nil {
 		return nil, fmt.Errorf("adding the readiness check: %w", err)
 	}
-	if c.Stripe.Logger.GetSink() == nil {
-		c.Stripe.Logger = ctrl.Log.WithName("stripe")
-	}
-	resolver := &credentials.Resolver{
-		Reader: mgr.GetClient(), Default: c.CredentialsSecret, NamespaceSecretName: c.NamespaceSecretName,
-		AllowLiveMode: c.AllowLiveMode, Factory: stripe.NewFactory(c.Stripe),
-	}
-	if err := controllers.Setup(mgr, resolver, c.Controllers); err != nil {
-		return nil, err
+	if !c.ReceiverOnly {
+		if c.Stripe.Logger.GetSink() == nil {
+			c.Stripe.Logger = ctrl.Log.WithName("stripe")
+		}
+		resolver := &credentials.Resolver{
+			Reader: mgr.GetClient(), Default: c.CredentialsSecret, NamespaceSecretName: c.NamespaceSecretName,
+			AllowLiveMode: c.AllowLiveMode, Factory: stripe.NewFactory(c.Stripe),
+		}
+		if err := controllers.Setup(mgr, resolver, c.Controllers); err != nil {
+			return nil, err
+		}
 	}
 	if c.WebhookAddr != "" && c.WebhookAddr != "0" {
 		receiver := &webhookreceiver.Server{Addr: c.WebhookAddr, Ready: apiServer, Handler: &webhookreceiver.Handler{
