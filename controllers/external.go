@@ -165,18 +165,23 @@ func (r *Reconciler[T]) recordTransition(obj T, before readyState) {
 	r.Recorder.Eventf(obj, nil, typ, after.reason, "Reconcile", "%s", msg)
 }
 
-// resyncAfter is the jittered resync interval for obj.
-func (r *Reconciler[T]) resyncAfter(obj T) time.Duration {
-	d := r.Options.ResyncInterval
+// resyncInterval is how often obj is re-read from Stripe: its annotation (at least a minute), else the option,
+// else 10 hours.
+func (r *Reconciler[T]) resyncInterval(obj T) time.Duration {
 	if v, ok := obj.GetAnnotations()[billingv1.AnnotationResyncInterval]; ok {
 		if parsed, err := time.ParseDuration(v); err == nil && parsed >= time.Minute {
-			d = parsed
+			return parsed
 		}
 	}
-	if d <= 0 {
-		d = 10 * time.Hour
+	if r.Options.ResyncInterval > 0 {
+		return r.Options.ResyncInterval
 	}
-	return time.Duration(float64(d) * (0.9 + 0.2*rand.Float64())) //nolint:gosec // G404: jitter only
+	return 10 * time.Hour
+}
+
+// resyncAfter is the resync interval jittered by ±10%, so objects created together do not resync together.
+func (r *Reconciler[T]) resyncAfter(obj T) time.Duration {
+	return time.Duration(float64(r.resyncInterval(obj)) * (0.9 + 0.2*rand.Float64())) //nolint:gosec // G404: jitter
 }
 
 // inSync reports whether obj needs no Stripe call now: Ready for this generation, nothing pending, synced within
@@ -188,7 +193,8 @@ func (r *Reconciler[T]) inSync(obj T) (bool, time.Duration) {
 		st.PendingCreate != nil || st.LastSyncedAt == nil || requested != st.LastHandledReconcileAt {
 		return false, 0
 	}
-	remaining := st.LastSyncedAt.Add(r.Options.ResyncInterval).Sub(r.now())
+	// The jitter may bring the requeue a little before the interval: within 10% counts as due.
+	remaining := st.LastSyncedAt.Add(r.resyncInterval(obj) * 9 / 10).Sub(r.now())
 	return remaining > 0, remaining
 }
 
