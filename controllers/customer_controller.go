@@ -19,7 +19,7 @@ const resCustomer = "customer"
 // customerExternal maps a Customer to a Stripe customer.
 type customerExternal struct{}
 
-func (customerExternal) Kind() string { return "Customer" }
+func (customerExternal) Kind() string { return kindCustomer }
 
 func (customerExternal) Dependencies(context.Context, *billingv1.Customer) (bool, string, error) {
 	return true, "", nil

@@ -76,6 +76,9 @@ type Options struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles is the number of workers per kind (default 4).
 	MaxConcurrentReconciles int
+	// EventRetention is how long processed StripeEvents are kept to recognise redeliveries (default 96 h, above
+	// Stripe's 3-day retry horizon).
+	EventRetention time.Duration
 }
 
 // Reconciler is the generic external-resource loop for one kind.
@@ -117,6 +120,12 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 	before := readyOf(obj)
 	defer func() {
 		if err := r.patchStatus(ctx, base, obj); err != nil {
+			if apierrors.IsConflict(err) {
+				// Someone else (the event worker, a spec edit) wrote the object meanwhile: nothing of theirs is
+				// overwritten, and a new pass computes the status again (Stripe calls are idempotent).
+				result, retErr = ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+				return
+			}
 			retErr = errors.Join(retErr, err)
 			return
 		}
@@ -136,12 +145,15 @@ func ignoreConflict(err error) error {
 	return err
 }
 
+// patchStatus writes the status changes of this pass, only if nobody wrote the object since it was read (a plain
+// merge patch would replace the whole conditions list, dropping a condition the event worker just set).
 func (r *Reconciler[T]) patchStatus(ctx context.Context, base, obj T) error {
-	if err := r.Client.Status().Patch(ctx, obj, client.MergeFrom(base)); err != nil {
+	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
+	if err := r.Client.Status().Patch(ctx, obj, patch); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return ignoreConflict(fmt.Errorf("patching status: %w", err))
+		return fmt.Errorf("patching status: %w", err)
 	}
 	return nil
 }

@@ -27,7 +27,7 @@ type priceExternal struct {
 	client client.Client
 }
 
-func (priceExternal) Kind() string { return "Price" }
+func (priceExternal) Kind() string { return kindPrice }
 
 // productID resolves spec.productRef or spec.productID; "" while the referenced Product has no Stripe ID.
 func (e priceExternal) productID(ctx context.Context, obj *billingv1.Price) (string, string, error) {

@@ -20,7 +20,7 @@ const resProduct = "product"
 // productExternal maps a Product to a Stripe product.
 type productExternal struct{}
 
-func (productExternal) Kind() string { return "Product" }
+func (productExternal) Kind() string { return kindProduct }
 
 func (productExternal) Dependencies(context.Context, *billingv1.Product) (bool, string, error) {
 	return true, "", nil

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -62,6 +63,18 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		return fmt.Errorf("indexing Subscriptions: %w", err)
 	}
 
+	for _, o := range []client.Object{&billingv1.Customer{}, &billingv1.Product{}, &billingv1.Price{},
+		&billingv1.Subscription{}} {
+		if err := idx.IndexField(ctx, o, indexStripeID, func(o client.Object) []string {
+			if id := o.(billingv1.StripeObject).GetStripeStatus().ID; id != "" {
+				return []string{id}
+			}
+			return nil
+		}); err != nil {
+			return fmt.Errorf("indexing by Stripe ID: %w", err)
+		}
+	}
+
 	c := mgr.GetClient()
 	workers := opts.MaxConcurrentReconciles
 	if workers <= 0 {
@@ -113,6 +126,19 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		Complete(sub); err != nil {
 		return fmt.Errorf("setting up the Subscription controller: %w", err)
 	}
+	retention := opts.EventRetention
+	if retention <= 0 {
+		retention = 96 * time.Hour
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	worker := &eventWorker{client: c, recorder: recorder, retention: retention, now: now}
+	if err := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
+		For(&billingv1.StripeEvent{}).Complete(worker); err != nil {
+		return fmt.Errorf("setting up the StripeEvent worker: %w", err)
+	}
 	return (&credentialsReconciler{client: c, creds: creds}).setup(mgr)
 }
 
@@ -123,9 +149,17 @@ func changePredicate() predicate.Predicate {
 		predicate.GenerationChangedPredicate{},
 		predicate.AnnotationChangedPredicate{},
 		predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+			return !e.ObjectNew.GetDeletionTimestamp().IsZero() || markedStale(e.ObjectOld, e.ObjectNew)
 		}},
 	)
+}
+
+// markedStale passes the status write by which the event worker asks for a re-read from Stripe (it clears
+// status.lastSyncedAt). The reconcile is triggered by the informer's own event, so it sees that write.
+func markedStale(oldObj, newObj client.Object) bool {
+	o, okOld := oldObj.(billingv1.StripeObject)
+	n, okNew := newObj.(billingv1.StripeObject)
+	return okOld && okNew && o.GetStripeStatus().LastSyncedAt != nil && n.GetStripeStatus().LastSyncedAt == nil
 }
 
 // idAssigned passes a referenced object's changes of Stripe ID (a new object, or a Price rolled to a successor).

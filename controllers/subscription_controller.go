@@ -28,7 +28,7 @@ type subscriptionExternal struct {
 	client client.Client
 }
 
-func (subscriptionExternal) Kind() string { return "Subscription" }
+func (subscriptionExternal) Kind() string { return kindSubscription }
 
 // wantItem is a spec item resolved to Stripe IDs: the price to use, and the earlier prices of the same Price
 // object that an existing item may still bill on.

@@ -42,6 +42,7 @@ type options struct {
 	workers             int
 	webhookAddr         string
 	receiverOnly        bool
+	eventRetention      time.Duration
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -73,6 +74,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "max-concurrent-reconciles", 4, "Reconcile workers per kind.")
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", ":9443",
 		"The address of the Stripe webhook receiver (POST "+webhookreceiver.Path+", /healthz, /readyz); 0 disables it.")
+	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
+		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
 	fs.BoolVar(&o.receiverOnly, "webhook-receiver-only", false,
 		"Run only the webhook receiver (no controllers, no leader election), to scale ingest separately.")
 	fs.StringVar(&o.clusterName, "cluster-name", "",
@@ -109,7 +112,7 @@ func run(ctx context.Context, o options) error {
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
-			MaxConcurrentReconciles: o.workers},
+			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly,
 	})
 	if err != nil {

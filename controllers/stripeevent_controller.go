@@ -1,0 +1,293 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+)
+
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents/status,verbs=get;update;patch
+
+// The billing kinds, as stamped into Stripe metadata and named in event targets.
+const (
+	kindCustomer     = "Customer"
+	kindProduct      = "Product"
+	kindPrice        = "Price"
+	kindSubscription = "Subscription"
+)
+
+// indexStripeID indexes every billing kind by status.id, to route events that carry no metadata stamp.
+const indexStripeID = "status.id"
+
+// Event routing gives up after this many attempts (the target may be created after its event arrives).
+const maxRouteAttempts = 6
+
+// eventWorker folds stored StripeEvents into the status of the billing object they concern.
+type eventWorker struct {
+	client    client.Client
+	recorder  events.EventRecorder
+	retention time.Duration
+	now       func() time.Time
+}
+
+// payload is what the worker reads of an event.
+type payload struct {
+	Request *struct {
+		IdempotencyKey *string `json:"idempotency_key"`
+	} `json:"request"`
+	Data struct {
+		Object json.RawMessage `json:"object"`
+	} `json:"data"`
+}
+
+// objectFields is what routing reads of data.object.
+type objectFields struct {
+	ID           string            `json:"id"`
+	Object       string            `json:"object"`
+	Metadata     map[string]string `json:"metadata"`
+	Subscription string            `json:"subscription"`
+}
+
+var kindOfObject = map[string]string{"customer": kindCustomer, "product": kindProduct, "price": kindPrice,
+	"subscription": kindSubscription}
+
+func newObject(kind string) billingv1.StripeObject {
+	switch kind {
+	case kindCustomer:
+		return &billingv1.Customer{}
+	case kindProduct:
+		return &billingv1.Product{}
+	case kindPrice:
+		return &billingv1.Price{}
+	case kindSubscription:
+		return &billingv1.Subscription{}
+	}
+	return nil
+}
+
+func newList(kind string) client.ObjectList {
+	switch kind {
+	case kindCustomer:
+		return &billingv1.CustomerList{}
+	case kindProduct:
+		return &billingv1.ProductList{}
+	case kindPrice:
+		return &billingv1.PriceList{}
+	case kindSubscription:
+		return &billingv1.SubscriptionList{}
+	}
+	return nil
+}
+
+func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ev := &billingv1.StripeEvent{}
+	if err := w.client.Get(ctx, req.NamespacedName, ev); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	now := w.now()
+	if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventUnroutable {
+		// Kept long enough to recognise Stripe's redeliveries (3 days in live mode), then collected.
+		if ev.Status.ProcessedAt != nil {
+			if left := ev.Status.ProcessedAt.Add(w.retention).Sub(now); left > 0 {
+				return ctrl.Result{RequeueAfter: left}, nil
+			}
+		}
+		return ctrl.Result{}, client.IgnoreNotFound(w.client.Delete(ctx, ev))
+	}
+	base := ev.DeepCopy()
+	ev.Status.Attempts++
+	var p payload
+	var fields objectFields
+	if ev.Spec.Payload != "" {
+		if err := json.Unmarshal([]byte(ev.Spec.Payload), &p); err == nil {
+			_ = json.Unmarshal(p.Data.Object, &fields)
+		}
+	}
+	if fields.ID == "" {
+		fields.ID, fields.Object = ev.Spec.ObjectID, ev.Spec.ObjectType
+	}
+	target, err := w.route(ctx, fields)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if target == nil {
+		if ev.Status.Attempts >= maxRouteAttempts {
+			w.finish(ev, billingv1.EventUnroutable, "no billing object in this cluster matches "+fields.Object+" "+
+				fields.ID)
+			return ctrl.Result{}, w.client.Status().Patch(ctx, ev, client.MergeFrom(base))
+		}
+		ev.Status.Message = "waiting for the billing object of " + fields.Object + " " + fields.ID
+		if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, err
+		}
+		// Out-of-order delivery: the object may not have its Stripe ID yet.
+		return ctrl.Result{RequeueAfter: time.Duration(ev.Status.Attempts*ev.Status.Attempts) * time.Second}, nil
+	}
+	ev.Status.Target = &billingv1.EventTarget{Kind: kindName(target), Namespace: target.GetNamespace(),
+		Name: target.GetName()}
+	// A stale mark (lastSyncedAt cleared) makes the object's controller reconcile it; see markedStale.
+	msg, err := w.apply(ctx, ev, p, target)
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	w.finish(ev, billingv1.EventProcessed, msg)
+	if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: w.retention}, nil
+}
+
+func kindName(o billingv1.StripeObject) string {
+	switch o.(type) {
+	case *billingv1.Customer:
+		return kindCustomer
+	case *billingv1.Product:
+		return kindProduct
+	case *billingv1.Price:
+		return kindPrice
+	default:
+		return kindSubscription
+	}
+}
+
+func (w *eventWorker) finish(ev *billingv1.StripeEvent, phase billingv1.StripeEventPhase, msg string) {
+	t := metav1.NewTime(w.now())
+	ev.Status.Phase, ev.Status.ProcessedAt, ev.Status.Message = phase, &t, msg
+}
+
+// route finds the billing object an event concerns: by the operator's metadata stamp, else by Stripe ID; an
+// invoice routes through its subscription.
+func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.StripeObject, error) {
+	if kind, ok := kindOfObject[f.Object]; ok && f.Metadata[billingv1.MetadataUID] != "" &&
+		f.Metadata[billingv1.MetadataKind] == kind {
+		obj := newObject(kind)
+		key := types.NamespacedName{Namespace: f.Metadata[billingv1.MetadataNamespace],
+			Name: f.Metadata[billingv1.MetadataName]}
+		err := w.client.Get(ctx, key, obj)
+		if err == nil && string(obj.GetUID()) == f.Metadata[billingv1.MetadataUID] {
+			return obj, nil
+		}
+		if client.IgnoreNotFound(err) != nil {
+			return nil, err
+		}
+	}
+	kind, id := kindOfObject[f.Object], f.ID
+	if f.Object == "invoice" {
+		kind, id = kindSubscription, f.Subscription
+	}
+	if kind == "" || id == "" {
+		return nil, nil
+	}
+	l := newList(kind)
+	if err := w.client.List(ctx, l, client.MatchingFields{indexStripeID: id}); err != nil {
+		return nil, err
+	}
+	var found billingv1.StripeObject
+	_ = forEachItem(l, func(o client.Object) {
+		if found == nil {
+			found = o.(billingv1.StripeObject)
+		}
+	})
+	return found, nil
+}
+
+// apply folds the event into the target's status. It marks the target stale (its Stripe object is re-read by the
+// next reconcile) on a tie in `created`, for a payload of another API version, and for a change made outside the
+// operator, which that reconcile undoes.
+func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p payload,
+	target billingv1.StripeObject) (string, error) {
+	st := target.GetStripeStatus()
+	if ev.Spec.Created < st.LastEventCreated {
+		return "older than what the status holds", nil
+	}
+	base := target.DeepCopyObject().(client.Object)
+	tie := ev.Spec.Created == st.LastEventCreated && st.LastEventID != ev.Spec.EventID
+	trusted := len(p.Data.Object) > 0 && (ev.Spec.APIVersion == "" || ev.Spec.APIVersion == stripego.APIVersion)
+	ours := p.Request != nil && p.Request.IdempotencyKey != nil &&
+		strings.HasPrefix(*p.Request.IdempotencyKey, "k8s-"+string(target.GetUID()))
+	msg, stale := "folded into status", false
+	typ := ev.Spec.Type
+	switch {
+	case strings.HasSuffix(typ, ".deleted") && typ != "customer.subscription.deleted":
+		if target.GetDeletionTimestamp().IsZero() {
+			setStalled(target, billingv1.ReasonDeletedInStripe, fmt.Sprintf("%s was deleted in Stripe (event %s); "+
+				"it is not re-created unless annotated %s=%s", st.ID, ev.Spec.EventID, billingv1.AnnotationRecreate, st.ID))
+			msg = "the Stripe object was deleted"
+		}
+	case strings.HasPrefix(typ, "customer.subscription."):
+		sub, ok := target.(*billingv1.Subscription)
+		var s stripego.Subscription
+		if ok && trusted && !tie && json.Unmarshal(p.Data.Object, &s) == nil {
+			setSubscriptionStatus(sub, &s)
+		} else {
+			stale, msg = true, "re-read from Stripe"
+		}
+	case strings.HasPrefix(typ, "invoice."):
+		sub, ok := target.(*billingv1.Subscription)
+		var in stripego.Invoice
+		if !ok || !trusted || json.Unmarshal(p.Data.Object, &in) != nil {
+			stale, msg = true, "re-read from Stripe"
+			break
+		}
+		wasFailing := meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
+		foldInvoice(sub, &in, typ, ev.Spec.EventID)
+		if c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed); c != nil &&
+			c.Status == metav1.ConditionTrue && !wasFailing {
+			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, billingv1.ReasonPaymentFailed, "Payment",
+				"%s", c.Message)
+		}
+	default: // customer.*, product.*, price.* created or updated
+		if !ours {
+			stale, msg = true, "changed outside the operator; the spec is restored"
+			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, "DriftDetected", "Reconcile",
+				"%s changed in Stripe outside the operator (event %s); restoring the spec", st.ID, ev.Spec.EventID)
+		} else {
+			msg = "the operator's own change"
+		}
+	}
+	st.LastEventID, st.LastEventCreated = ev.Spec.EventID, ev.Spec.Created
+	if stale || tie {
+		st.LastSyncedAt = nil // the next reconcile reads Stripe instead of trusting status
+	}
+	err := w.client.Status().Patch(ctx, target, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	return msg, err
+}
+
+// foldInvoice records the latest invoice and the payment health it shows.
+func foldInvoice(sub *billingv1.Subscription, in *stripego.Invoice, typ, eventID string) {
+	// Events older than what status holds were skipped already, so this invoice is the latest known.
+	sub.Status.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status),
+		AmountDue: in.AmountDue, Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
+	switch typ {
+	case "invoice.payment_failed", "invoice.payment_action_required":
+		msg := fmt.Sprintf("The payment of invoice %s (%d %s) failed", in.ID, in.AmountDue, in.Currency)
+		if typ == "invoice.payment_action_required" {
+			msg = fmt.Sprintf("The payment of invoice %s needs the customer to authenticate (3-D Secure)", in.ID)
+		}
+		meta.SetStatusCondition(&sub.Status.Conditions, metav1.Condition{Type: billingv1.ConditionPaymentFailed,
+			Status: metav1.ConditionTrue, Reason: billingv1.ReasonPaymentFailed, Message: msg + " [" + eventID + "]",
+			ObservedGeneration: sub.Generation})
+	case "invoice.paid", "invoice.payment_succeeded":
+		meta.SetStatusCondition(&sub.Status.Conditions, metav1.Condition{Type: billingv1.ConditionPaymentFailed,
+			Status: metav1.ConditionFalse, Reason: billingv1.ReasonPaymentSucceeded,
+			Message: "Invoice " + in.ID + " was paid", ObservedGeneration: sub.Generation})
+	}
+}

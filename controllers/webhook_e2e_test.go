@@ -1,0 +1,172 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	stripego "github.com/stripe/stripe-go/v76"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/webhookreceiver"
+)
+
+// withWebhooks registers a webhook endpoint on the simulator that delivers, over HTTP, to a receiver storing
+// StripeEvents in the real API server; the running manager's worker folds them into status. Deliveries are
+// shuffled and some duplicated.
+func withWebhooks(t *testing.T) {
+	t.Helper()
+	var secret string
+	h := &webhookreceiver.Handler{Client: env.Client, Namespace: operatorNamespace, Log: logr.Discard(),
+		Secrets: func(context.Context) ([]string, error) { return []string{secret}, nil }}
+	srv := httptest.NewServer((&webhookreceiver.Server{Handler: h}).Mux())
+	t.Cleanup(srv.Close)
+	ep, err := simClient().API.WebhookEndpoints.New(&stripego.WebhookEndpointParams{
+		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice([]string{"*"}),
+		APIVersion: stripego.String(stripego.APIVersion)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret = ep.Secret
+	sim.SetWebhookOptions(stripesim.WebhookOptions{RetrySchedule: []time.Duration{50 * time.Millisecond,
+		100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}, ShuffleWindow: 100 * time.Millisecond,
+		DuplicateFraction: 0.3, Timeout: 5 * time.Second})
+	t.Cleanup(func() { _, _ = simClient().API.WebhookEndpoints.Del(ep.ID, nil) })
+}
+
+func TestWebhookDriftIsUndone(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "drifting")
+	create(t, cus)
+	cus = waitReady(t, ctx, cus)
+	// Someone edits the customer "in the Dashboard".
+	if _, err := simClient().API.Customers.Update(cus.Status.ID,
+		&stripego.CustomerParams{Name: stripego.String("Edited by hand")}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() error {
+		if got := stripeCustomer(t, cus.Status.ID); got.Name != cus.Spec.Name {
+			return fmt.Errorf("Stripe still has name %q", got.Name)
+		}
+		return nil
+	})
+	assertEvent(t, ns, cus.Name, "Warning", "DriftDetected")
+}
+
+func TestWebhookDeletedInStripe(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "removed")
+	create(t, cus)
+	cus = waitReady(t, ctx, cus)
+	if _, err := simClient().API.Customers.Del(cus.Status.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	// No resync or annotation: the customer.deleted event alone stalls it.
+	waitReason(t, ctx, cus, billingv1.ReasonDeletedInStripe)
+}
+
+// A subscription lifecycle driven by a test clock: active, a renewal fails (past_due, PaymentFailed), the payment
+// method is fixed, the retry pays (active, PaymentFailed false), then it is canceled. The CR's status follows the
+// simulator's state through webhooks, each event taking effect once.
+func TestWebhookSubscriptionLifecycle(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	sc := simClient()
+	clock, err := sc.API.TestHelpersTestClocks.New(&stripego.TestHelpersTestClockParams{
+		FrozenTime: stripego.Int64(1_700_000_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus := newCustomer(ns, "payer")
+	cus.Spec.TestClock = clock.ID
+	sub := newSubscription(ns, "plan-sub", "payer", "monthly")
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 4200), cus, sub)
+	sub = waitReady(t, ctx, sub)
+	cus = waitReady(t, ctx, cus)
+	if sub.Status.StripeState != "active" {
+		t.Fatalf("new subscription: %s", sub.Status.StripeState)
+	}
+	advance := func(to int64) {
+		t.Helper()
+		if _, err := sc.API.TestHelpersTestClocks.Advance(clock.ID, &stripego.TestHelpersTestClockAdvanceParams{
+			FrozenTime: stripego.Int64(to)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCard := func(pm string) {
+		t.Helper()
+		eventually(t, 10*time.Second, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+				return err
+			}
+			cus.Spec.DefaultPaymentMethod = pm
+			return env.Client.Update(ctx, cus)
+		})
+		waitReady(t, ctx, cus)
+	}
+	waitSub := func(state string, paymentFailed bool) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+				return err
+			}
+			failed := meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
+			if sub.Status.StripeState != state || failed != paymentFailed {
+				return fmt.Errorf("status %s PaymentFailed=%v, want %s %v", sub.Status.StripeState, failed, state,
+					paymentFailed)
+			}
+			return nil
+		})
+	}
+
+	setCard("pm_card_chargeDeclinedInsufficientFunds")
+	periodEnd := sub.Status.CurrentPeriodEnd.Unix()
+	advance(periodEnd + 3600)
+	waitSub("past_due", true)
+	c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
+	if !strings.Contains(c.Message, sub.Status.LatestInvoice.ID) || sub.Status.LatestInvoice.Status != "open" {
+		t.Errorf("PaymentFailed %q, latest invoice %+v", c.Message, sub.Status.LatestInvoice)
+	}
+	assertEvent(t, ns, sub.Name, "Warning", billingv1.ReasonPaymentFailed)
+
+	setCard("pm_card_visa")
+	advance(periodEnd + 3*86400)
+	waitSub("active", false)
+	if sub.Status.LatestInvoice.Status != "paid" {
+		t.Errorf("latest invoice %+v", sub.Status.LatestInvoice)
+	}
+
+	// The final status equals the simulator's.
+	got := stripeSubscription(t, sub.Status.ID)
+	if string(got.Status) != sub.Status.StripeState || got.CurrentPeriodEnd != sub.Status.CurrentPeriodEnd.Unix() {
+		t.Errorf("status %s/%v, simulator %s/%d", sub.Status.StripeState, sub.Status.CurrentPeriodEnd, got.Status,
+			got.CurrentPeriodEnd)
+	}
+	// Every event was stored once, however often it was delivered, and every one was processed.
+	eventually(t, 30*time.Second, func() error {
+		l := &billingv1.StripeEventList{}
+		if err := env.Client.List(ctx, l, client.InNamespace(operatorNamespace)); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, e := range l.Items {
+			if seen[e.Spec.EventID] {
+				return fmt.Errorf("event %s stored twice", e.Spec.EventID)
+			}
+			seen[e.Spec.EventID] = true
+			if e.Status.Phase == billingv1.EventPending {
+				return fmt.Errorf("event %s (%s) still pending", e.Spec.EventID, e.Spec.Type)
+			}
+		}
+		return nil
+	})
+}
