@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"github.com/stripe/stripe-go/v76/webhook"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -129,6 +130,21 @@ func TestHandlerTable(t *testing.T) {
 			signed(eventJSON("evt_Unknown", "charge.refunded"), secretA, now), []string{secretA}, 200, 0},
 		{"no signing secret configured", valid, signed(valid, secretA, now), nil, 503, 0},
 	}
+	var logs testenv.SyncBuffer
+	logger := funcr.New(func(prefix, args string) { _, _ = fmt.Fprintln(&logs, prefix, args) },
+		funcr.Options{Verbosity: 9})
+	t.Cleanup(func() {
+		// Nothing the receiver logged may carry a signing secret or an event body.
+		out := logs.String()
+		if !strings.Contains(out, "Storing a Stripe event failed") || !strings.Contains(out, "evt_Valid1") {
+			t.Errorf("the failures were not logged with their event ID:\n%s", out)
+		}
+		for _, leak := range []string{secretA, secretB, "whsec_old", `"object":"event"`, "cus_123"} {
+			if strings.Contains(out, leak) {
+				t.Errorf("the receiver logged %q:\n%s", leak, out)
+			}
+		}
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ns, err := e.Namespace(t.Context(), "recv")
@@ -136,6 +152,7 @@ func TestHandlerTable(t *testing.T) {
 				t.Fatal(err)
 			}
 			h := newHandler(e.Client, ns, c.secrets...)
+			h.Log = logger
 			if got := post(h, c.body, c.header); got != c.want {
 				t.Errorf("status %d, want %d", got, c.want)
 			}
@@ -193,6 +210,7 @@ func TestHandlerTable(t *testing.T) {
 			t.Fatal(err)
 		}
 		h := newHandler(dead, "default", secretA)
+		h.Log = logger
 		if got := post(h, valid, signed(valid, secretA, now)); got != 503 {
 			t.Errorf("status %d, want 503", got)
 		}
