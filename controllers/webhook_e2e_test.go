@@ -3,8 +3,10 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,13 +22,21 @@ import (
 
 // withWebhooks registers a webhook endpoint on the simulator that delivers, over HTTP, to a receiver storing
 // StripeEvents in the real API server; the running manager's worker folds them into status. Deliveries are
-// shuffled and some duplicated.
-func withWebhooks(t *testing.T) {
+// shuffled and some duplicated. While the returned switch is set, the receiver is down (503).
+func withWebhooks(t *testing.T) *atomic.Bool {
 	t.Helper()
 	var secret string
+	down := &atomic.Bool{}
 	h := &webhookreceiver.Handler{Client: env.Client, Namespace: operatorNamespace, Log: logr.Discard(),
 		Secrets: func(context.Context) ([]string, error) { return []string{secret}, nil }}
-	srv := httptest.NewServer((&webhookreceiver.Server{Handler: h}).Mux())
+	mux := (&webhookreceiver.Server{Handler: h}).Mux()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
 	ep, err := simClient().API.WebhookEndpoints.New(&stripego.WebhookEndpointParams{
 		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice([]string{"*"}),
@@ -39,6 +49,17 @@ func withWebhooks(t *testing.T) {
 		100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond}, ShuffleWindow: 100 * time.Millisecond,
 		DuplicateFraction: 0.3, Timeout: 5 * time.Second})
 	t.Cleanup(func() { _, _ = simClient().API.WebhookEndpoints.Del(ep.ID, nil) })
+	return down
+}
+
+func count503() int {
+	n := 0
+	for _, d := range sim.Deliveries() {
+		if d.Status == http.StatusServiceUnavailable {
+			n++
+		}
+	}
+	return n
 }
 
 func TestWebhookDriftIsUndone(t *testing.T) {
@@ -78,7 +99,7 @@ func TestWebhookDeletedInStripe(t *testing.T) {
 // method is fixed, the retry pays (active, PaymentFailed false), then it is canceled. The CR's status follows the
 // simulator's state through webhooks, each event taking effect once.
 func TestWebhookSubscriptionLifecycle(t *testing.T) {
-	withWebhooks(t)
+	down := withWebhooks(t)
 	ctx, ns := newNamespace(t)
 	sc := simClient()
 	clock, err := sc.API.TestHelpersTestClocks.New(&stripego.TestHelpersTestClockParams{
@@ -130,8 +151,16 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 
 	setCard("pm_card_chargeDeclinedInsufficientFunds")
 	periodEnd := sub.Status.CurrentPeriodEnd.Unix()
+	// The receiver is down while the renewal fails: Stripe's retries bring the events later.
+	failedBefore := count503()
+	down.Store(true)
 	advance(periodEnd + 3600)
+	time.Sleep(300 * time.Millisecond)
+	down.Store(false)
 	waitSub("past_due", true)
+	if count503() == failedBefore {
+		t.Error("no delivery met the receiver while it was down")
+	}
 	c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
 	if !strings.Contains(c.Message, sub.Status.LatestInvoice.ID) || sub.Status.LatestInvoice.Status != "open" {
 		t.Errorf("PaymentFailed %q, latest invoice %+v", c.Message, sub.Status.LatestInvoice)
