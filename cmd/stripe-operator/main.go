@@ -43,6 +43,7 @@ type options struct {
 	webhookAddr         string
 	receiverOnly        bool
 	eventRetention      time.Duration
+	webhookPublicURL    string
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -74,6 +75,9 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.workers, "max-concurrent-reconciles", 4, "Reconcile workers per kind.")
 	fs.StringVar(&o.webhookAddr, "webhook-bind-address", ":9443",
 		"The address of the Stripe webhook receiver (POST "+webhookreceiver.Path+", /healthz, /readyz); 0 disables it.")
+	fs.StringVar(&o.webhookPublicURL, "webhook-public-url", "",
+		"The public URL of "+webhookreceiver.Path+"; when set, the operator registers it with Stripe (API version "+
+			"2023-10-16) and stores the signing secret in the credentials Secret.")
 	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
 		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
 	fs.BoolVar(&o.receiverOnly, "webhook-receiver-only", false,
@@ -113,7 +117,7 @@ func run(ctx context.Context, o options) error {
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
 			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention},
-		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly,
+		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})
 	if err != nil {
 		return err

@@ -52,6 +52,9 @@ type Config struct {
 	// stores StripeEvents in the namespace of the credentials Secret, whose webhookSigningSecrets key holds the
 	// signing secrets.
 	WebhookAddr string
+	// WebhookPublicURL, when set, is registered with Stripe as the operator's webhook endpoint (API version
+	// 2023-10-16, the event types the operator uses) and its signing secret stored in the credentials Secret.
+	WebhookPublicURL string
 	// ReceiverOnly runs the webhook receiver alone, without controllers or leader election, to scale ingest
 	// separately.
 	ReceiverOnly bool
@@ -121,6 +124,12 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 		}
 		if err := controllers.Setup(mgr, resolver, c.Controllers); err != nil {
 			return nil, err
+		}
+		if c.WebhookPublicURL != "" {
+			if err := mgr.Add(&registrar{url: c.WebhookPublicURL, secret: c.CredentialsSecret, client: mgr.GetClient(),
+				resolver: resolver, log: ctrl.Log.WithName("webhook-registrar")}); err != nil {
+				return nil, fmt.Errorf("adding the webhook registrar: %w", err)
+			}
 		}
 	}
 	if c.WebhookAddr != "" && c.WebhookAddr != "0" {
