@@ -134,7 +134,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	if now == nil {
 		now = time.Now
 	}
-	worker := &eventWorker{client: c, recorder: recorder, retention: retention, now: now}
+	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, now: now}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
 		For(&billingv1.StripeEvent{}).Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)

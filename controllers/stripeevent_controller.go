@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
 )
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents,verbs=get;list;watch;delete
@@ -41,6 +42,7 @@ const maxRouteAttempts = 6
 type eventWorker struct {
 	client    client.Client
 	recorder  events.EventRecorder
+	creds     *credentials.Resolver
 	retention time.Duration
 	now       func() time.Time
 }
@@ -248,7 +250,14 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 			break
 		}
 		wasFailing := meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
-		foldInvoice(sub, &in, typ, ev.Spec.EventID)
+		why := ""
+		if typ == "invoice.payment_failed" && in.PaymentIntent != nil {
+			// The decline is on the invoice's payment intent: one read, for a failure only.
+			if res, err := w.creds.For(ctx, target.GetNamespace()); err == nil {
+				why = declineMessage(ctx, res.Client, in.PaymentIntent.ID)
+			}
+		}
+		foldInvoice(sub, &in, typ, ev.Spec.EventID, why)
 		if c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed); c != nil &&
 			c.Status == metav1.ConditionTrue && !wasFailing {
 			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, billingv1.ReasonPaymentFailed, "Payment",
@@ -272,13 +281,16 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 }
 
 // foldInvoice records the latest invoice and the payment health it shows.
-func foldInvoice(sub *billingv1.Subscription, in *stripego.Invoice, typ, eventID string) {
+func foldInvoice(sub *billingv1.Subscription, in *stripego.Invoice, typ, eventID, why string) {
 	// Events older than what status holds were skipped already, so this invoice is the latest known.
 	sub.Status.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status),
 		AmountDue: in.AmountDue, Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
 	switch typ {
 	case "invoice.payment_failed", "invoice.payment_action_required":
 		msg := fmt.Sprintf("The payment of invoice %s (%d %s) failed", in.ID, in.AmountDue, in.Currency)
+		if why != "" {
+			msg += ": " + why
+		}
 		if typ == "invoice.payment_action_required" {
 			msg = fmt.Sprintf("The payment of invoice %s needs the customer to authenticate (3-D Secure)", in.ID)
 		}

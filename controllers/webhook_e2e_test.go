@@ -162,7 +162,8 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 		t.Error("no delivery met the receiver while it was down")
 	}
 	c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
-	if !strings.Contains(c.Message, sub.Status.LatestInvoice.ID) || sub.Status.LatestInvoice.Status != "open" {
+	if !strings.Contains(c.Message, sub.Status.LatestInvoice.ID) || !strings.Contains(c.Message, "insufficient funds") ||
+		sub.Status.LatestInvoice.Status != "open" {
 		t.Errorf("PaymentFailed %q, latest invoice %+v", c.Message, sub.Status.LatestInvoice)
 	}
 	assertEvent(t, ns, sub.Name, "Warning", billingv1.ReasonPaymentFailed)

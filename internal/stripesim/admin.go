@@ -384,6 +384,9 @@ func (s *Sim) Load(path string) error {
 		}
 		for id, o := range ss.Invoices {
 			st.invoices[id] = o
+			if o.PaymentIntent != nil {
+				st.intents[o.PaymentIntent.ID] = o.PaymentIntent
+			}
 		}
 		for id, o := range ss.Endpoints {
 			st.endpoints[id] = o

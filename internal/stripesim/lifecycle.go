@@ -68,7 +68,9 @@ func (c *call) payInvoice(in *invoice, sub *subscription) charge {
 		return charge{ok: true}
 	}
 	in.AttemptCount++
-	res := chargeWith(c.st.paymentMethodFor(sub))
+	pm := c.st.paymentMethodFor(sub)
+	res := chargeWith(pm)
+	c.recordPayment(in, pm, res)
 	if res.ok {
 		in.Status, in.Paid, in.AmountPaid, in.AmountRemaining = "paid", true, in.AmountDue, 0
 		in.NextPaymentAttempt = nil
@@ -82,6 +84,72 @@ func (c *call) payInvoice(in *invoice, sub *subscription) charge {
 	}
 	c.emitInvoice("invoice.payment_failed", in)
 	return res
+}
+
+// paymentIntent is the simulator's record of an invoice's payment: its status and last error.
+type paymentIntent struct {
+	meta
+	Invoice       string `json:"invoice"`
+	Amount        int64  `json:"amount"`
+	Currency      string `json:"currency"`
+	Status        string `json:"status"`
+	PaymentMethod string `json:"payment_method"`
+	ErrorCode     string `json:"error_code"`
+	DeclineCode   string `json:"decline_code"`
+	ErrorMessage  string `json:"error_message"`
+}
+
+func paymentIntentID(in *invoice) any {
+	if in.PaymentIntent == nil {
+		return nil
+	}
+	return in.PaymentIntent.ID
+}
+
+// recordPayment keeps the outcome of a payment attempt on the invoice's payment intent.
+func (c *call) recordPayment(in *invoice, pm string, res charge) {
+	pi := in.PaymentIntent
+	if pi == nil {
+		pi = &paymentIntent{meta: c.nextMeta("pi"), Invoice: in.ID, Amount: in.AmountDue, Currency: in.Currency}
+		in.PaymentIntent = pi
+		c.st.intents[pi.ID] = pi
+	}
+	pi.PaymentMethod, pi.ErrorCode, pi.DeclineCode, pi.ErrorMessage = pm, res.code, res.declineCode, res.message
+	switch {
+	case res.ok:
+		pi.Status, pi.ErrorCode, pi.DeclineCode, pi.ErrorMessage = "succeeded", "", "", ""
+	case res.actionRequired:
+		pi.Status = "requires_action"
+	default:
+		pi.Status = "requires_payment_method"
+	}
+}
+
+func (s *store) renderPaymentIntent(pi *paymentIntent) obj {
+	var lastErr any
+	if pi.ErrorCode != "" {
+		e := obj{"type": typeCard, "code": pi.ErrorCode, "message": pi.ErrorMessage}
+		if pi.DeclineCode != "" {
+			e["decline_code"] = pi.DeclineCode
+		}
+		lastErr = e
+	}
+	var pm any
+	if pi.PaymentMethod != "" {
+		pm = pi.PaymentMethod
+	}
+	return obj{"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "created": pi.Created,
+		"currency": pi.Currency, "invoice": pi.Invoice, "last_payment_error": lastErr, "livemode": s.live,
+		"metadata": metadataJSON(pi.Metadata), "payment_method": pm, "status": pi.Status}
+}
+
+func (c *call) getPaymentIntent() (any, *apiError) {
+	c.f.unknown(c.form, "client_secret")
+	pi, ok := c.st.intents[c.id]
+	if !ok {
+		return nil, noSuch("payment_intent", "id", c.id)
+	}
+	return c.st.renderPaymentIntent(pi), nil
 }
 
 func (c *call) emitInvoice(typ string, in *invoice) { c.emit(typ, c.st.renderInvoice(in), nil) }

@@ -302,6 +302,17 @@ func TestLifecycleEveryCardOnRenewal(t *testing.T) {
 				"subscription_cycle" {
 				t.Errorf("renewal: %s, invoice %s (%s)", s.Status, s.LatestInvoice.Status, s.LatestInvoice.BillingReason)
 			}
+			pi := must(sc.PaymentIntents.Get(s.LatestInvoice.PaymentIntent.ID, nil))
+			if c.status == "active" {
+				if pi.Status != "succeeded" || pi.LastPaymentError != nil {
+					t.Errorf("payment intent %s %+v", pi.Status, pi.LastPaymentError)
+				}
+			} else if pi.LastPaymentError == nil || pi.LastPaymentError.Code == "" {
+				t.Errorf("payment intent of a failed renewal has no last_payment_error: %+v", pi)
+			} else if c.pm == "pm_card_chargeDeclinedInsufficientFunds" &&
+				pi.LastPaymentError.DeclineCode != "insufficient_funds" {
+				t.Errorf("decline code %q", pi.LastPaymentError.DeclineCode)
+			}
 			found := false
 			it := sc.Events.List(&stripe.EventListParams{Type: stripe.String(c.event)})
 			for it.Next() {

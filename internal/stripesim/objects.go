@@ -118,7 +118,9 @@ type invoice struct {
 	BillingReason    string  `json:"billing_reason"`
 	DueDate          *int64  `json:"due_date"`
 	PaymentMethod    *string `json:"payment_method"`
-	AttemptCount     int64   `json:"attempt_count"`
+	// PaymentIntent is the payment intent that collects the invoice, created at the first payment attempt.
+	PaymentIntent *paymentIntent `json:"payment_intent"`
+	AttemptCount  int64          `json:"attempt_count"`
 	// NextPaymentAttempt is when dunning retries the payment.
 	NextPaymentAttempt *int64 `json:"next_payment_attempt"`
 }
@@ -254,7 +256,7 @@ func (s *store) renderInvoice(in *invoice) obj {
 		"customer": in.Customer, "due_date": in.DueDate, "hosted_invoice_url": in.HostedInvoiceURL,
 		"livemode": s.live, "metadata": metadataJSON(in.Metadata), "paid": in.Paid, "period_end": in.PeriodEnd,
 		"attempt_count": in.AttemptCount, "attempted": in.AttemptCount > 0,
-		"next_payment_attempt": in.NextPaymentAttempt,
-		"period_start":         in.PeriodStart, "status": in.Status, "subscription": in.Subscription,
+		"next_payment_attempt": in.NextPaymentAttempt, "payment_intent": paymentIntentID(in),
+		"period_start": in.PeriodStart, "status": in.Status, "subscription": in.Subscription,
 	}
 }

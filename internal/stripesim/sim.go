@@ -96,6 +96,7 @@ type store struct {
 	eventsByID    map[string]*event
 	endpoints     map[string]*webhookEndpoint
 	clocks        map[string]*testClock
+	intents       map[string]*paymentIntent
 }
 
 func newStore(live bool) *store {
@@ -110,6 +111,7 @@ func newStore(live bool) *store {
 		eventsByID:    map[string]*event{},
 		endpoints:     map[string]*webhookEndpoint{},
 		clocks:        map[string]*testClock{},
+		intents:       map[string]*paymentIntent{},
 	}
 }
 
