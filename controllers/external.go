@@ -79,6 +79,9 @@ type Options struct {
 	// EventRetention is how long processed StripeEvents are kept to recognise redeliveries (default 96 h, above
 	// Stripe's 3-day retry horizon).
 	EventRetention time.Duration
+	// EventRouteBackoff is the base of the backoff for an event whose object is not known yet (attempt² × base,
+	// default 1 s).
+	EventRouteBackoff time.Duration
 }
 
 // Reconciler is the generic external-resource loop for one kind.

@@ -134,7 +134,12 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	if now == nil {
 		now = time.Now
 	}
-	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, now: now}
+	backoff := opts.EventRouteBackoff
+	if backoff <= 0 {
+		backoff = time.Second
+	}
+	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
+		now: now}
 	if err := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
 		For(&billingv1.StripeEvent{}).Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)

@@ -44,6 +44,7 @@ type eventWorker struct {
 	recorder  events.EventRecorder
 	creds     *credentials.Resolver
 	retention time.Duration
+	backoff   time.Duration
 	now       func() time.Time
 }
 
@@ -138,7 +139,7 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			return ctrl.Result{}, err
 		}
 		// Out-of-order delivery: the object may not have its Stripe ID yet.
-		return ctrl.Result{RequeueAfter: time.Duration(ev.Status.Attempts*ev.Status.Attempts) * time.Second}, nil
+		return ctrl.Result{RequeueAfter: time.Duration(ev.Status.Attempts*ev.Status.Attempts) * w.backoff}, nil
 	}
 	ev.Status.Target = &billingv1.EventTarget{Kind: kindName(target), Namespace: target.GetNamespace(),
 		Name: target.GetName()}

@@ -111,7 +111,8 @@ func startManager() (*runningManager, error) {
 		NamespaceSecretName: credentials.DefaultSecretName,
 		Factory:             stripe.NewFactory(stripe.Config{APIBase: simURL, Logger: ctrl.Log.WithName("stripe")}),
 	}
-	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster"}); err != nil {
+	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster",
+		EventRetention: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond}); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

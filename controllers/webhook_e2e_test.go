@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	stripego "github.com/stripe/stripe-go/v76"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -110,10 +112,11 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 	cus := newCustomer(ns, "payer")
 	cus.Spec.TestClock = clock.ID
 	sub := newSubscription(ns, "plan-sub", "payer", "monthly")
+	sub.Spec.TrialPeriodDays = ptr.To[int64](7)
 	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 4200), cus, sub)
 	sub = waitReady(t, ctx, sub)
 	cus = waitReady(t, ctx, cus)
-	if sub.Status.StripeState != "active" {
+	if sub.Status.StripeState != "trialing" {
 		t.Fatalf("new subscription: %s", sub.Status.StripeState)
 	}
 	advance := func(to int64) {
@@ -149,6 +152,10 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 		})
 	}
 
+	// The trial ends and the first invoice is paid.
+	advance(sub.Status.CurrentPeriodEnd.Unix() + 3600)
+	waitSub("active", false)
+
 	setCard("pm_card_chargeDeclinedInsufficientFunds")
 	periodEnd := sub.Status.CurrentPeriodEnd.Unix()
 	// The receiver is down while the renewal fails: Stripe's retries bring the events later.
@@ -175,6 +182,18 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 		t.Errorf("latest invoice %+v", sub.Status.LatestInvoice)
 	}
 
+	// Canceled at the period end: customer.subscription.deleted shows it canceled.
+	eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+			return err
+		}
+		sub.Spec.CancelAtPeriodEnd = true
+		return env.Client.Update(ctx, sub)
+	})
+	sub = waitReady(t, ctx, sub)
+	advance(sub.Status.CurrentPeriodEnd.Unix() + 3600)
+	waitSub("canceled", false)
+
 	// The final status equals the simulator's.
 	got := stripeSubscription(t, sub.Status.ID)
 	if string(got.Status) != sub.Status.StripeState || got.CurrentPeriodEnd != sub.Status.CurrentPeriodEnd.Unix() {
@@ -199,4 +218,59 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// The worker's own rules (the suite's manager keeps events 5 s and retries routing every 20 ms × attempt²): an event
+// for an object that never appears is Unroutable after its retries, then collected after the retention; a payload of
+// another API version is not trusted (the object is re-read instead).
+func TestEventWorkerRoutingRetentionAndVersions(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	mk := func(name, payload, version, objectID string) *billingv1.StripeEvent {
+		e := &billingv1.StripeEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: billingv1.StripeEventSpec{EventID: "evt_" + name, Type: "customer.subscription.updated",
+				Created: 1_700_000_000, APIVersion: version, ObjectID: objectID, ObjectType: "subscription",
+				Payload: payload}}
+		if err := env.Client.Create(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	waitPhase := func(e *billingv1.StripeEvent, phase billingv1.StripeEventPhase) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(e), e); err != nil {
+				return err
+			}
+			if e.Status.Phase != phase {
+				return fmt.Errorf("phase %q: %+v", e.Status.Phase, e.Status)
+			}
+			return nil
+		})
+	}
+
+	lost := mk("lost", "", "", "sub_nobody")
+	waitPhase(lost, billingv1.EventUnroutable)
+	if lost.Status.Attempts != maxRouteAttempts || !strings.Contains(lost.Status.Message, "sub_nobody") {
+		t.Errorf("unroutable: %+v", lost.Status)
+	}
+	waitGone(t, ctx, lost) // collected after the retention
+
+	// Another API version: routed by Stripe ID, not folded; the object is marked for a re-read.
+	cus := newCustomer(ns, "versioned")
+	sub := newSubscription(ns, "versioned", "versioned", "monthly")
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 300), cus, sub)
+	sub = waitReady(t, ctx, sub)
+	payload := fmt.Sprintf(`{"id":"evt_old","object":"event","data":{"object":{"id":%q,"object":"subscription",`+
+		`"status":"past_due"}}}`, sub.Status.ID)
+	old := mk("old-version", payload, "2020-08-27", sub.Status.ID)
+	waitPhase(old, billingv1.EventProcessed)
+	if old.Status.Message != "re-read from Stripe" || old.Status.Target == nil || old.Status.Target.Name != sub.Name {
+		t.Errorf("another API version: %+v", old.Status)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+		t.Fatal(err)
+	}
+	if sub.Status.StripeState == "past_due" {
+		t.Error("the payload of another API version was folded into status")
+	}
 }

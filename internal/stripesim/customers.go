@@ -73,7 +73,7 @@ func (c *call) customerFields(cu *customer, creating bool) {
 				return
 			}
 			cu.TestClock = tc
-			cu.Created = clock.FrozenTime
+			cu.Created, c.now = clock.FrozenTime, clock.FrozenTime
 		}
 	}
 }
@@ -136,6 +136,7 @@ func (c *call) updateCustomer() (any, *apiError) {
 	if cu.Deleted {
 		return nil, noSuch("customer", "id", c.id)
 	}
+	c.now = c.st.clockTime(cu.ID, c.now) // objects on a test clock live at its time
 	next := *cu
 	c.customerFields(&next, false)
 	if c.f.err != nil {
@@ -159,6 +160,7 @@ func (c *call) deleteCustomer() (any, *apiError) {
 	if cu.Deleted {
 		return nil, noSuch("customer", "id", c.id)
 	}
+	c.now = c.st.clockTime(cu.ID, c.now)
 	for _, sub := range c.st.subscriptions {
 		if sub.Customer == cu.ID && sub.Status != statusCanceled && sub.Status != statusIncompleteExpired {
 			c.cancelNow(sub)

@@ -244,6 +244,7 @@ func (c *call) updateSubscription() (any, *apiError) {
 	if err != nil {
 		return nil, err
 	}
+	c.now = c.st.clockTime(sub.Customer, c.now) // objects on a test clock live at its time
 	if sub.Status == statusCanceled || sub.Status == statusIncompleteExpired {
 		for _, k := range p.order {
 			if k != "metadata" && k != "cancellation_details" && k != "expand" {
@@ -346,6 +347,7 @@ func (c *call) cancelSubscription() (any, *apiError) {
 	if sub.Status == statusCanceled || sub.Status == statusIncompleteExpired {
 		return nil, noSuch("subscription", "id", c.id)
 	}
+	c.now = c.st.clockTime(sub.Customer, c.now)
 	c.cancelNow(sub)
 	return c.st.renderSubscription(sub, c.expand), nil
 }
