@@ -17,15 +17,11 @@ import (
 const resCustomer = "customer"
 
 // customerExternal maps a Customer to a Stripe customer.
-type customerExternal struct{}
-
-func (customerExternal) Kind() string { return kindCustomer }
-
-func (customerExternal) Dependencies(context.Context, *billingv1.Customer) (bool, string, error) {
-	return true, "", nil
+type customerExternal struct {
+	standalone[*billingv1.Customer]
 }
 
-func (customerExternal) Stale(context.Context, *billingv1.Customer) (bool, error) { return false, nil }
+func (customerExternal) Kind() string { return kindCustomer }
 
 func (customerExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Customer) (string, error) {
 	if obj.Spec.Adopt == nil {
@@ -168,10 +164,6 @@ func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billing
 				return o.ID, o.Metadata
 			}), l.HasMore, nil
 		})
-}
-
-func (customerExternal) Replaced(context.Context, *stripe.Client, *billingv1.Customer, string, string) error {
-	return nil
 }
 
 func (customerExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Customer) error {

@@ -18,15 +18,9 @@ import (
 const resProduct = "product"
 
 // productExternal maps a Product to a Stripe product.
-type productExternal struct{}
+type productExternal struct{ standalone[*billingv1.Product] }
 
 func (productExternal) Kind() string { return kindProduct }
-
-func (productExternal) Dependencies(context.Context, *billingv1.Product) (bool, string, error) {
-	return true, "", nil
-}
-
-func (productExternal) Stale(context.Context, *billingv1.Product) (bool, error) { return false, nil }
 
 func (productExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Product) (string, error) {
 	if obj.Spec.Adopt == nil {
@@ -144,10 +138,6 @@ func (productExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv
 				return o.ID, o.Metadata
 			}), l.HasMore, nil
 		})
-}
-
-func (productExternal) Replaced(context.Context, *stripe.Client, *billingv1.Product, string, string) error {
-	return nil
 }
 
 // Delete archives the product (Archive) or leaves it (Orphan).

@@ -93,3 +93,18 @@ func findByUID(ctx context.Context, c *stripe.Client, resource string, lp *strip
 		lp.StartingAfter = stripego.String(objs[len(objs)-1].ID)
 	}
 }
+
+// never is the part of External for a kind that is never replaced by a successor (only Prices are).
+type never[T billingv1.StripeObject] struct{}
+
+// Replaced implements External; nothing is ever replaced.
+func (never[T]) Replaced(context.Context, *stripe.Client, T, string, string) error { return nil }
+
+// standalone is the part of External for a kind that references no other billing object.
+type standalone[T billingv1.StripeObject] struct{ never[T] }
+
+// Dependencies implements External; there are none.
+func (standalone[T]) Dependencies(context.Context, T) (bool, string, error) { return true, "", nil }
+
+// Stale implements External; nothing referenced can change under it.
+func (standalone[T]) Stale(context.Context, T) (bool, error) { return false, nil }

@@ -25,6 +25,7 @@ const resSubscription = "subscription"
 
 // subscriptionExternal maps a Subscription to a Stripe subscription.
 type subscriptionExternal struct {
+	never[*billingv1.Subscription]
 	client client.Client
 }
 
@@ -343,11 +344,6 @@ func (subscriptionExternal) Find(ctx context.Context, c *stripe.Client, obj *bil
 				return o.ID, o.Metadata
 			}), l.HasMore, nil
 		})
-}
-
-func (subscriptionExternal) Replaced(context.Context, *stripe.Client, *billingv1.Subscription, string,
-	string) error {
-	return nil
 }
 
 // Delete cancels now (Cancel), at the period end (CancelAtPeriodEnd), or leaves the subscription (Orphan).
