@@ -114,7 +114,7 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 		return Observation{}, nil
 	}
 	_, changed := customerParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
 }
 
 func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Customer, error) {
@@ -135,17 +135,20 @@ func (customerExternal) Create(ctx context.Context, c *stripe.Client, obj *billi
 }
 
 func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Customer,
-	stamp map[string]string) error {
-	cur, err := getCustomer(ctx, c, obj.Status.ID, stripe.PriorityHigh)
-	if err != nil {
-		return err
+	stamp map[string]string, obs Observation) error {
+	cur, _ := obs.Current.(*stripego.Customer)
+	if cur == nil {
+		var err error
+		if cur, err = getCustomer(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
+			return err
+		}
 	}
 	p, changed := customerParams(&obj.Spec, stamp, cur)
 	if len(changed) == 0 {
 		return nil
 	}
 	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
-	_, err = stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpUpdate, IdempotencyKey: key},
+	_, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpUpdate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.Update(obj.Status.ID, p) })
 	return err
 }

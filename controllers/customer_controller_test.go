@@ -58,13 +58,18 @@ func TestCustomerCreateUpdateDelete(t *testing.T) {
 		t.Errorf("Stripe customer: %+v", got)
 	}
 
-	// A spec change sends only what changed; a removed metadata key is unset in Stripe.
+	// A spec change sends only what changed; a removed metadata key is unset in Stripe. It costs one read and one
+	// write: the update diffs against what the observation read.
+	reads, updates := calls("GET /v1/customers/{id}"), calls("POST /v1/customers/{id}")
 	cus.Spec.Email = "billing@acme.example"
 	cus.Spec.Metadata = nil
 	if err := env.Client.Update(ctx, cus); err != nil {
 		t.Fatal(err)
 	}
 	cus = waitReady(t, ctx, cus)
+	if r, u := calls("GET /v1/customers/{id}")-reads, calls("POST /v1/customers/{id}")-updates; r != 1 || u != 1 {
+		t.Errorf("the update took %d reads and %d writes, want 1 and 1", r, u)
+	}
 	got = stripeCustomer(t, cus.Status.ID)
 	if got.Email != "billing@acme.example" || got.Metadata["tenant"] != "" || got.Metadata["k8s_uid"] != string(cus.UID) {
 		t.Errorf("after update: email %q metadata %v", got.Email, got.Metadata)

@@ -30,6 +30,8 @@ type Observation struct {
 	// Replace asks for a successor object (a Price whose immutable fields changed): the loop creates it with the
 	// crash-safe create, then calls Replaced.
 	Replace bool
+	// Current is the Stripe object Observe read; Update diffs against it instead of reading it again.
+	Current any
 }
 
 // External is the per-kind part of a controller: it maps spec to Stripe parameters and the Stripe object to status.
@@ -55,8 +57,8 @@ type External[T billingv1.StripeObject] interface {
 	Find(ctx context.Context, c *stripe.Client, obj T, since time.Time) (string, error)
 	// AdoptID returns the Stripe ID named by spec.adopt (looking it up if needed), or "" when there is none.
 	AdoptID(ctx context.Context, c *stripe.Client, obj T) (string, error)
-	// Update brings the Stripe object in line with the spec, sending only what differs.
-	Update(ctx context.Context, c *stripe.Client, obj T, stamp map[string]string) error
+	// Update brings the Stripe object in line with the spec, sending only what differs from obs.Current.
+	Update(ctx context.Context, c *stripe.Client, obj T, stamp map[string]string, obs Observation) error
 	// Replaced finishes a replacement of oldID by newID. It runs before status.id moves to newID, and again after
 	// a crash or an error (the pending record stays until it succeeds), so it must be idempotent.
 	Replaced(ctx context.Context, c *stripe.Client, obj T, oldID, newID string) error
@@ -282,7 +284,7 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 			return r.create(ctx, obj, base, creds, st.ID)
 		case !obs.UpToDate:
 			setReconciling(obj, billingv1.ReasonUpdating, "Updating the Stripe object")
-			if err := r.External.Update(ctx, sc, obj, r.stamp(obj)); err != nil {
+			if err := r.External.Update(ctx, sc, obj, r.stamp(obj), obs); err != nil {
 				return r.handle(obj, creds, err)
 			}
 		}
@@ -395,7 +397,7 @@ func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.R
 		return r.handle(obj, creds, err)
 	}
 	if obs.Exists && !obs.UpToDate && !obs.Replace {
-		if err := r.External.Update(ctx, creds.Client, obj, r.stamp(obj)); err != nil {
+		if err := r.External.Update(ctx, creds.Client, obj, r.stamp(obj), obs); err != nil {
 			return r.handle(obj, creds, err)
 		}
 	}

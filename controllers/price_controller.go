@@ -171,10 +171,10 @@ func (e priceExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 		obj.Status.ProductID = cur.Product.ID
 	}
 	if len(immutableDiff(&obj.Spec, productID, cur)) > 0 {
-		return Observation{Exists: true, Replace: true}, nil
+		return Observation{Exists: true, Replace: true, Current: cur}, nil
 	}
 	_, changed := mutableParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
 }
 
 // Create creates the price, or its successor when status.id still names the price being replaced: the successor
@@ -209,10 +209,13 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 }
 
 func (priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
-	stamp map[string]string) error {
-	cur, err := getPrice(ctx, c, obj.Status.ID, stripe.PriorityHigh)
-	if err != nil {
-		return err
+	stamp map[string]string, obs Observation) error {
+	cur, _ := obs.Current.(*stripego.Price)
+	if cur == nil {
+		var err error
+		if cur, err = getPrice(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
+			return err
+		}
 	}
 	p, changed := mutableParams(&obj.Spec, stamp, cur)
 	if len(changed) == 0 {

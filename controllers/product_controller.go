@@ -96,7 +96,7 @@ func (productExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 		obj.Status.DefaultPriceID = cur.DefaultPrice.ID
 	}
 	_, changed := productParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
 }
 
 func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Product, key string,
@@ -111,10 +111,13 @@ func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 }
 
 func (productExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
-	stamp map[string]string) error {
-	cur, err := getProduct(ctx, c, obj.Status.ID, stripe.PriorityHigh)
-	if err != nil {
-		return err
+	stamp map[string]string, obs Observation) error {
+	cur, _ := obs.Current.(*stripego.Product)
+	if cur == nil {
+		var err error
+		if cur, err = getProduct(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
+			return err
+		}
 	}
 	p, changed := productParams(&obj.Spec, stamp, cur)
 	if len(changed) == 0 {

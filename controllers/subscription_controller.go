@@ -236,14 +236,14 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	}
 	setSubscriptionStatus(obj, cur)
 	if ended(cur) {
-		return Observation{Exists: true, UpToDate: true}, nil // Stripe refuses changes; status tells the truth
+		return Observation{Exists: true, UpToDate: true, Current: cur}, nil // Stripe refuses changes; status tells the truth
 	}
 	customerID, want, _, err := e.resolve(ctx, obj)
 	if err != nil {
 		return Observation{}, err
 	}
 	_, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0}, nil
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
 }
 
 // setSubscriptionStatus copies Stripe's view into status.
@@ -301,10 +301,13 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 }
 
 func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription,
-	stamp map[string]string) error {
-	cur, err := getSubscription(ctx, c, obj.Status.ID, stripe.PriorityHigh)
-	if err != nil {
-		return err
+	stamp map[string]string, obs Observation) error {
+	cur, _ := obs.Current.(*stripego.Subscription)
+	if cur == nil {
+		var err error
+		if cur, err = getSubscription(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
+			return err
+		}
 	}
 	if ended(cur) {
 		setSubscriptionStatus(obj, cur)

@@ -205,6 +205,15 @@ func writes() int64 {
 	return n
 }
 
+// calls counts the requests the simulator answered for an endpoint pattern, for example "GET /v1/customers/{id}".
+func calls(pattern string) int64 {
+	var n int64
+	for _, c := range sim.Stats()[pattern] {
+		n += c
+	}
+	return n
+}
+
 // simClient is a stripe-go client on the simulator, for checking what Stripe holds.
 func simClient() *stripe.Client {
 	k, _ := stripe.ParseKey(testAPIKey)
