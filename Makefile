@@ -83,8 +83,16 @@ stripesim: ## Run the Stripe simulator on 127.0.0.1:12111 (STRIPESIM_FLAGS for m
 	go run ./cmd/stripesim -addr 127.0.0.1:12111 $(STRIPESIM_FLAGS)
 
 .PHONY: run
-run: manifests generate ## Start a local control plane, install the CRDs, apply the samples and run the operator.
-	hack/run.sh
+run: manifests generate ## Start a control plane, stripesim and the operator with its receiver, apply the samples; Ctrl-C stops.
+	hack/dev.sh run
+
+.PHONY: dev-up
+dev-up: manifests generate ## Start the same environment as `make run` in the background and write bin/dev/env.
+	hack/dev.sh up
+
+.PHONY: dev-down
+dev-down: ## Stop the environment `make dev-up` started.
+	hack/dev.sh down
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
