@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,6 +42,9 @@ func figure(name string, value float64, unit string, extra map[string]any) {
 	fmt.Println(string(b))
 }
 
+// probeNS holds the objects a user applies while a benchmark's load runs.
+const probeNS = "probe"
+
 func benchN() int {
 	if n, err := strconv.Atoi(os.Getenv("BENCH_N")); err == nil && n > 0 {
 		return n
@@ -55,38 +59,10 @@ func benchN() int {
 // all are Ready, against stripesim rate-limited at 100 requests/s, with the operator's budget set to the same
 // 100/s. The bound is the Stripe writes needed (one create per object) divided by 100/s.
 func BenchmarkConvergence(b *testing.B) {
-	log.SetLogger(logDiscard())
 	n := benchN()
 	const rate = 100
-	env, err := testenv.Start()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	sim := stripesim.New(stripesim.Options{TestRate: rate, Seed: 1})
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	c := env.Client
-	ns := "bench"
-	must(b, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	must(b, c.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns,
-		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte("sk_test_bench")}}))
-	mgr, err := operator.New(ctx, env.Config, operator.Config{
-		MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
-		CredentialsSecret:   types.NamespacedName{Namespace: ns, Name: credentials.DefaultSecretName},
-		NamespaceSecretName: credentials.DefaultSecretName,
-		Stripe:              stripe.Config{APIBase: srv.URL, TestRate: rate},
-		Controllers: controllers.Options{ResyncInterval: 10 * time.Hour, ClusterName: "bench",
-			MaxConcurrentReconciles: 8},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	go func() { _ = mgr.Start(ctx) }()
-
+	ctx, c, sim := startRig(b, rate, 10*time.Hour)
+	ns := benchNS
 	// The catalogue: one Product, three Prices.
 	must(b, c.Create(ctx, &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plan"},
 		Spec: billingv1.ProductSpec{Name: "Plan"}}))
@@ -96,7 +72,13 @@ func BenchmarkConvergence(b *testing.B) {
 			ProductRef: &billingv1.LocalObjectReference{Name: "plan"}, Currency: "usd", UnitAmount: int64(1000 + i),
 			Recurring: &billingv1.Recurring{Interval: billingv1.IntervalMonth}}}))
 	}
+	must(b, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: probeNS}}))
+	must(b, c.Create(ctx, &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: probeNS, Name: "probe"},
+		Spec: billingv1.CustomerSpec{Email: "probe@example.com"}}))
 	waitAllReady(b, ctx, c, ns, 4, 2*time.Minute)
+	waitAllReady(b, ctx, c, probeNS, 1, time.Minute)
+	price0 := &billingv1.Price{}
+	must(b, c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "price-0"}, price0))
 	// Let the bucket refill so the timed phase starts from the same state as a quiet account.
 	time.Sleep(2 * time.Second)
 	before := sim.Stats()
@@ -112,22 +94,16 @@ func BenchmarkConvergence(b *testing.B) {
 					Name: fmt.Sprintf("price-%d", i%3)}, Quantity: ptr.To[int64](1)}}}}
 	}
 	close(objs)
-	var wg sync.WaitGroup
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for o := range objs {
-				if err := c.Create(ctx, o); err != nil {
-					b.Error(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	// While the load converges, a user applies one new Subscription at a time and waits for it to be Ready.
+	probed := make(chan []time.Duration)
+	loadDone := make(chan struct{})
+	go func() { probed <- probeTimeToReady(b, ctx, c, price0.Status.ID, loadDone) }()
+	createAll(b, ctx, c, objs)
 	applied := time.Since(start)
 	waitAllReady(b, ctx, c, ns, 4+2*n, 30*time.Minute)
 	elapsed := time.Since(start)
+	close(loadDone)
+	probes := <-probed
 
 	calls, writes, limited := delta(before, sim.Stats())
 	dups := 0
@@ -147,9 +123,110 @@ func BenchmarkConvergence(b *testing.B) {
 	figure("stripe_writes_per_object", float64(writes)/needed, "writes", extra)
 	figure("calls_429_fraction", float64(limited)/float64(max(calls, 1)), "fraction", extra)
 	figure("duplicates", float64(dups), "objects", extra)
+	if len(probes) > 0 {
+		slices.Sort(probes)
+		pextra := map[string]any{"samples": len(probes), "machine": "2 cores", "date": extra["date"], "n": n}
+		figure("time_to_ready_p50_ms", ms(probes[len(probes)/2]), "ms", pextra)
+		figure("time_to_ready_p99_ms", ms(probes[(len(probes)*99)/100]), "ms", pextra)
+	}
 	if dups != 0 {
 		b.Errorf("%d duplicate Stripe objects", dups)
 	}
+}
+
+// probeTimeToReady creates, one after another until done closes, a new Subscription in namespace probe for the
+// probe Customer on the given price, and returns how long each took to become Ready.
+func probeTimeToReady(b *testing.B, ctx context.Context, c client.Client, priceID string,
+	done <-chan struct{}) []time.Duration {
+	var took []time.Duration
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return took
+		case <-time.After(time.Second):
+		}
+		sub := &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: probeNS, Name: fmt.Sprintf("probe-%d", i)},
+			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: "probe"},
+				Items: []billingv1.SubscriptionItem{{PriceID: priceID}}}}
+		start := time.Now()
+		if err := c.Create(ctx, sub); err != nil {
+			b.Error(err)
+			return took
+		}
+		for {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+				b.Error(err)
+				return took
+			}
+			if meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionReady) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		took = append(took, time.Since(start))
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// benchNS holds a benchmark's load; the operator-wide credentials Secret lives there too.
+const benchNS = "bench"
+
+// startStack starts the real API server and stripesim over HTTP (rate-limited at rate requests/s), creates namespace
+// bench with the operator-wide credentials Secret, and stops all of it when the benchmark ends.
+func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *stripesim.Sim, string) {
+	b.Helper()
+	log.SetLogger(logDiscard())
+	env, err := testenv.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = env.Stop() })
+	sim := stripesim.New(stripesim.Options{TestRate: rate, Seed: 1})
+	srv := httptest.NewServer(sim)
+	b.Cleanup(srv.Close)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	must(b, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}}))
+	must(b, env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS,
+		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte("sk_test_bench")}}))
+	return ctx, env, sim, srv.URL
+}
+
+// startRig is startStack with the operator running in-process with the given resync interval.
+func startRig(b *testing.B, rate float64, resync time.Duration) (context.Context, client.Client, *stripesim.Sim) {
+	b.Helper()
+	ctx, env, sim, url := startStack(b, rate)
+	mgr, err := operator.New(ctx, env.Config, operator.Config{
+		MetricsAddr: "0", ProbeAddr: "0", SkipNameValidation: true,
+		CredentialsSecret:   types.NamespacedName{Namespace: benchNS, Name: credentials.DefaultSecretName},
+		NamespaceSecretName: credentials.DefaultSecretName,
+		Stripe:              stripe.Config{APIBase: url, TestRate: rate},
+		Controllers: controllers.Options{ResyncInterval: resync, ClusterName: "bench",
+			MaxConcurrentReconciles: 8},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = mgr.Start(ctx) }()
+	return ctx, env.Client, sim
+}
+
+// createAll creates the objects from 16 goroutines, as a GitOps sync or a script applying many objects would.
+func createAll(b *testing.B, ctx context.Context, c client.Client, objs <-chan client.Object) {
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for o := range objs {
+				if err := c.Create(ctx, o); err != nil {
+					b.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // delta returns the requests, the writes and the 429s between two stats snapshots.

@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+// defaultResync is the operator's --resync-interval default, which the idle figure is given for.
+const defaultResync = 10 * time.Hour
+
+// BenchmarkIdle measures the Stripe calls the operator makes for objects that are in sync and see no change: the
+// periodic resync alone (webhooks carry Stripe-side changes). The resync interval is shortened to 20 s so a minute's
+// window sees a few resyncs of every object; the calls per object per resync, scaled to the default interval, give
+// the hourly figure.
+func BenchmarkIdle(b *testing.B) {
+	const resync = 20 * time.Second
+	n, window := 100, 60*time.Second
+	if os.Getenv("BENCH_QUICK") != "" {
+		window = 30 * time.Second
+	}
+	ctx, c, sim := startRig(b, 100, resync)
+	objs := make(chan client.Object, 2+2*n)
+	objs <- &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "plan"},
+		Spec: billingv1.ProductSpec{Name: "Plan"}}
+	objs <- &billingv1.Price{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "monthly"},
+		Spec: billingv1.PriceSpec{ProductRef: &billingv1.LocalObjectReference{Name: "plan"}, Currency: "usd",
+			UnitAmount: 900, Recurring: &billingv1.Recurring{Interval: billingv1.IntervalMonth}}}
+	for i := range n {
+		objs <- &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("cus-%d", i)},
+			Spec: billingv1.CustomerSpec{Email: fmt.Sprintf("c%d@example.com", i)}}
+		objs <- &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("sub-%d", i)},
+			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: fmt.Sprintf("cus-%d", i)},
+				Items: []billingv1.SubscriptionItem{{PriceRef: &billingv1.LocalObjectReference{Name: "monthly"},
+					Quantity: ptr.To[int64](1)}}}}
+	}
+	close(objs)
+	objects := 2 + 2*n
+	createAll(b, ctx, c, objs)
+	waitAllReady(b, ctx, c, benchNS, objects, 5*time.Minute)
+
+	time.Sleep(2 * time.Second)
+	before := sim.Stats()
+	time.Sleep(window)
+	calls, writes, _ := delta(before, sim.Stats())
+	perResync := float64(calls) / float64(objects) / (window.Seconds() / resync.Seconds())
+	extra := map[string]any{"objects": objects, "window_s": window.Seconds(), "measured_resync_interval": resync.String(),
+		"resync_interval": defaultResync.String(), "calls": calls, "writes": writes, "machine": "2 cores",
+		"date": time.Now().Format("2006-01-02")}
+	figure("idle_stripe_calls_per_object_per_resync", perResync, "calls", extra)
+	figure("idle_stripe_calls_per_object_hour", perResync*time.Hour.Seconds()/defaultResync.Seconds(), "calls", extra)
+	if writes != 0 {
+		b.Errorf("%d Stripe writes for objects in sync", writes)
+	}
+}
+
+// BenchmarkOperatorRSS runs the operator binary as its own process, converges 10,000 Customers (1,000 with
+// BENCH_QUICK), and reads its resident memory from /proc.
+func BenchmarkOperatorRSS(b *testing.B) {
+	n := 10000
+	if os.Getenv("BENCH_QUICK") != "" {
+		n = 1000
+	}
+	// Memory, not speed, is measured: Stripe's side is not the limit here.
+	ctx, env, _, url := startStack(b, 2000)
+	c := env.Client
+
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "stripe-operator")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/stripe-operator")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	logs, err := os.Create(filepath.Join(dir, "operator.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	op := exec.CommandContext(ctx, bin, "--kubeconfig", env.Kubeconfig, //nolint:gosec // G204: the binary built above
+		"--credentials-secret", benchNS+"/"+credentials.DefaultSecretName, "--stripe-api-base", url,
+		"--stripe-test-rate", "2000", "--webhook-bind-address", "0", "--metrics-bind-address", "0",
+		"--health-probe-bind-address", "0", "--cluster-name", "bench")
+	op.Stdout, op.Stderr = logs, logs
+	if err := op.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = op.Process.Kill(); _ = op.Wait(); _ = logs.Close() })
+
+	start := time.Now()
+	objs := make(chan client.Object, n)
+	for i := range n {
+		objs <- &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("cus-%d", i)},
+			Spec: billingv1.CustomerSpec{Email: fmt.Sprintf("c%d@example.com", i), Name: fmt.Sprintf("Customer %d", i),
+				Metadata: billingv1.Metadata{"tenant": fmt.Sprintf("t%d", i)}}}
+	}
+	close(objs)
+	createAll(b, ctx, c, objs)
+	waitAllReady(b, ctx, c, benchNS, n, 20*time.Minute)
+	elapsed := time.Since(start)
+	time.Sleep(5 * time.Second)
+	rss, peak, err := processMemory(op.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	extra := map[string]any{"customers": n, "peak_mib": peak, "converge_s": elapsed.Seconds(), "machine": "2 cores",
+		"date": time.Now().Format("2006-01-02")}
+	name := "operator_rss_mib_10k_customers"
+	if n != 10000 {
+		name = fmt.Sprintf("operator_rss_mib_%d_customers", n)
+	}
+	figure(name, rss, "MiB", extra)
+}
+
+// processMemory reads a process's resident set and its peak, in MiB, from /proc/<pid>/status.
+func processMemory(pid int) (rss, peak float64, err error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = f.Close() }()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		name, value, _ := strings.Cut(s.Text(), ":")
+		fields := strings.Fields(value)
+		if len(fields) != 2 || fields[1] != "kB" {
+			continue
+		}
+		kb, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			return 0, 0, err
+		}
+		switch name {
+		case "VmRSS":
+			rss = kb / 1024
+		case "VmHWM":
+			peak = kb / 1024
+		}
+	}
+	if rss == 0 {
+		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return rss, peak, s.Err()
+}
