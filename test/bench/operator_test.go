@@ -90,7 +90,7 @@ func BenchmarkOperatorRSS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	op := exec.CommandContext(ctx, bin, "--kubeconfig", env.Kubeconfig, //nolint:gosec // G204: the binary built above
+	op := exec.CommandContext(ctx, bin, "--kubeconfig", env.Kubeconfig,
 		"--credentials-secret", benchNS+"/"+credentials.DefaultSecretName, "--stripe-api-base", url,
 		"--stripe-test-rate", "2000", "--webhook-bind-address", "0", "--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0", "--cluster-name", "bench")
