@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -239,29 +238,4 @@ func TestKubectlGetPrintsColumns(t *testing.T) {
 func isInvalid(err error) bool {
 	var status apierrors.APIStatus
 	return errors.As(err, &status) && apierrors.IsInvalid(err)
-}
-
-// config/default must render with the kubectl built from source, and its manifests must be accepted by the API server.
-func TestDefaultDeploymentRenders(t *testing.T) {
-	ctx, _ := newNamespace(t)
-	out, err := env.KubectlCommand(ctx, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default")).Output()
-	if err != nil {
-		t.Fatalf("kubectl kustomize config/default: %v", err)
-	}
-	for _, want := range []string{"kind: CustomResourceDefinition", "kind: Deployment", "--leader-elect",
-		"readOnlyRootFilesystem: true", "runAsNonRoot: true", "namespace: stripe-operator-system"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("rendered config/default lacks %q", want)
-		}
-	}
-	// A dry run does not create the namespace the other objects go into, so create it for real first.
-	sys := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stripe-operator-system"}}
-	if err := env.Client.Create(ctx, sys); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	apply := env.KubectlCommand(ctx, "apply", "--server-side", "--dry-run=server", "-f", "-")
-	apply.Stdin = bytes.NewReader(out)
-	if res, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("server-side dry-run apply of config/default: %v\n%s", err, res)
-	}
 }
