@@ -66,10 +66,14 @@ test: manifests generate fmt vet ## Run every test against a real API server bui
 	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 10s ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 5s ./webhookreceiver/
 
+.PHONY: test-chaos
+test-chaos: manifests ## Run the chaos suite alone, verbose (CHAOS_N scales it; default 500).
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 -v -timeout 20m ./test/chaos/
+
 .PHONY: bench
 bench: manifests ## Run the benchmarks and print their figures as JSON lines (BENCH_QUICK=1 for a short run).
 	go test -run '^$$' -bench . -benchtime 3s ./internal/stripesim/
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 1x -timeout 30m ./test/bench/
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 1x -timeout 40m ./test/bench/
 
 ##@ Build
 
