@@ -19,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -61,7 +63,7 @@ func benchN() int {
 func BenchmarkConvergence(b *testing.B) {
 	n := benchN()
 	const rate = 100
-	ctx, c, sim := startRig(b, rate, 10*time.Hour)
+	ctx, c, sim, cfg := startRig(b, rate, 10*time.Hour)
 	ns := benchNS
 	// The catalogue: one Product, three Prices.
 	must(b, c.Create(ctx, &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plan"},
@@ -82,6 +84,7 @@ func BenchmarkConvergence(b *testing.B) {
 	// Let the bucket refill so the timed phase starts from the same state as a quiet account.
 	time.Sleep(2 * time.Second)
 	before := sim.Stats()
+	writesBefore := apiWrites(b, ctx, cfg)
 
 	start := time.Now()
 	objs := make(chan client.Object, 2*n)
@@ -106,6 +109,8 @@ func BenchmarkConvergence(b *testing.B) {
 	probes := <-probed
 
 	calls, writes, limited := delta(before, sim.Stats())
+	// The API server's writes, less the benchmark's own creates and the probes' (a create, then the operator's).
+	kubeWrites := apiWrites(b, ctx, cfg) - writesBefore
 	dups := 0
 	for _, byUID := range sim.ObjectsByUID() {
 		for _, count := range byUID {
@@ -119,6 +124,7 @@ func BenchmarkConvergence(b *testing.B) {
 	figure("convergence_bound_seconds", bound, "s", extra)
 	figure("convergence_ratio", elapsed.Seconds()/bound, "ratio", extra)
 	figure("apply_seconds", applied.Seconds(), "s", extra)
+	figure("api_server_writes_per_object", kubeWrites/(needed+float64(len(probes))), "writes", extra)
 	figure("stripe_calls_per_object", float64(calls)/needed, "calls", extra)
 	figure("stripe_writes_per_object", float64(writes)/needed, "writes", extra)
 	figure("calls_429_fraction", float64(limited)/float64(max(calls, 1)), "fraction", extra)
@@ -194,7 +200,8 @@ func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *str
 }
 
 // startRig is startStack with the operator running in-process with the given resync interval.
-func startRig(b *testing.B, rate float64, resync time.Duration) (context.Context, client.Client, *stripesim.Sim) {
+func startRig(b *testing.B, rate float64, resync time.Duration) (context.Context, client.Client, *stripesim.Sim,
+	*rest.Config) {
 	b.Helper()
 	ctx, env, sim, url := startStack(b, rate)
 	mgr, err := operator.New(ctx, env.Config, operator.Config{
@@ -209,7 +216,40 @@ func startRig(b *testing.B, rate float64, resync time.Duration) (context.Context
 		b.Fatal(err)
 	}
 	go func() { _ = mgr.Start(ctx) }()
-	return ctx, env.Client, sim
+	return ctx, env.Client, sim, env.Config
+}
+
+// apiWrites reads the API server's count of write requests (create, update, patch, delete, apply) from its /metrics.
+func apiWrites(b *testing.B, ctx context.Context, cfg *rest.Config) float64 {
+	b.Helper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	total := 0.0
+	for _, line := range strings.Split(string(data), "\n") {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		write := false
+		for _, verb := range []string{"POST", "PUT", "PATCH", "DELETE", "APPLY"} {
+			write = write || strings.Contains(line, `verb="`+verb+`"`)
+		}
+		if !write {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += v
+	}
+	return total
 }
 
 // createAll creates the objects from 16 goroutines, as a GitOps sync or a script applying many objects would.

@@ -33,7 +33,7 @@ func BenchmarkIdle(b *testing.B) {
 	if os.Getenv("BENCH_QUICK") != "" {
 		window = 30 * time.Second
 	}
-	ctx, c, sim := startRig(b, 100, resync)
+	ctx, c, sim, _ := startRig(b, 100, resync)
 	objs := make(chan client.Object, 2+2*n)
 	objs <- &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "plan"},
 		Spec: billingv1.ProductSpec{Name: "Plan"}}
