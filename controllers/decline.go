@@ -34,7 +34,7 @@ func declineMessage(ctx context.Context, c *stripe.Client, paymentIntentID strin
 		return ""
 	}
 	p := &stripego.PaymentIntentParams{}
-	pi, err := stripe.Call(ctx, c, stripe.Op{Resource: "payment_intent", Operation: stripe.OpRetrieve}, &p.Params,
+	pi, err := stripe.Call(ctx, c, stripe.Op{Resource: resPaymentIntent, Operation: stripe.OpRetrieve}, &p.Params,
 		func() (*stripego.PaymentIntent, error) { return c.API.PaymentIntents.Get(paymentIntentID, p) })
 	if err != nil || pi.LastPaymentError == nil {
 		return ""

@@ -18,6 +18,7 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
@@ -144,7 +145,25 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		For(&billingv1.StripeEvent{}).Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)
 	}
+	if err := mgr.Add(stateSource{reader: mgr.GetCache(), now: now}); err != nil {
+		return fmt.Errorf("adding the state metrics: %w", err)
+	}
+	initRequestMetrics()
 	return (&credentialsReconciler{client: c, creds: creds}).setup(mgr)
+}
+
+// initRequestMetrics creates the zero series of the Stripe request metrics for every call the controllers and the
+// event worker make, so that the alerts' rates see the first error.
+func initRequestMetrics() {
+	stripe.InitMetrics(resCustomer, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpDelete,
+		stripe.OpList)
+	stripe.InitMetrics(resProduct, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
+	stripe.InitMetrics(resPrice, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
+	stripe.InitMetrics(resSubscription, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel,
+		stripe.OpList)
+	stripe.InitMetrics(resPaymentIntent, stripe.OpRetrieve)
+	stripe.InitMetrics(resCharge, stripe.OpRetrieve)
+	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
 }
 
 // changePredicate passes what should make the loop act: creation, a spec change (generation), an annotation

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents,verbs=get;list;watch;delete
@@ -103,7 +105,8 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := w.now()
-	if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventUnroutable {
+	if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventUnroutable ||
+		ev.Status.Phase == billingv1.EventFailed {
 		// Kept long enough to recognise Stripe's redeliveries (3 days in live mode), then collected.
 		if ev.Status.ProcessedAt != nil {
 			if left := ev.Status.ProcessedAt.Add(w.retention).Sub(now); left > 0 {
@@ -124,17 +127,37 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	if fields.ID == "" {
 		fields.ID, fields.Object = ev.Spec.ObjectID, ev.Spec.ObjectType
 	}
+	what := fields.Object + " " + fields.ID
+	var dispute *stripego.Dispute
+	if isDisputeEvent(ev.Spec.Type) {
+		d, customerID, err := w.resolveDispute(ctx, ev, p)
+		var se *stripe.Error
+		switch {
+		case errors.As(err, &se) && (se.Class == stripe.ClassNotFound || se.Class == stripe.ClassInvalidRequest):
+			// Retrying cannot help: the dispute or its payment is not in this account.
+			return w.settle(ctx, ev, base, billingv1.EventFailed, "reading the disputed payment: "+err.Error(), d)
+		case err != nil:
+			// Stripe unavailable, or credentials that a person must fix: retried with backoff, so the event stays
+			// pending (and the backlog alerts fire) until it can be read.
+			return ctrl.Result{}, err
+		case customerID == "":
+			return w.settle(ctx, ev, base, billingv1.EventUnroutable, "the payment disputed by "+d.ID+
+				" has no customer", d)
+		}
+		dispute = d
+		fields = objectFields{ID: customerID, Object: "customer"}
+		what = "customer " + customerID + " (dispute " + d.ID + ")"
+	}
 	target, err := w.route(ctx, fields)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	if target == nil {
 		if ev.Status.Attempts >= maxRouteAttempts {
-			w.finish(ev, billingv1.EventUnroutable, "no billing object in this cluster matches "+fields.Object+" "+
-				fields.ID)
-			return ctrl.Result{}, w.client.Status().Patch(ctx, ev, client.MergeFrom(base))
+			return w.settle(ctx, ev, base, billingv1.EventUnroutable, "no billing object in this cluster matches "+
+				what, dispute)
 		}
-		ev.Status.Message = "waiting for the billing object of " + fields.Object + " " + fields.ID
+		ev.Status.Message = "waiting for the billing object of " + what
 		if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
 			return ctrl.Result{}, err
 		}
@@ -144,18 +167,51 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	ev.Status.Target = &billingv1.EventTarget{Kind: kindName(target), Namespace: target.GetNamespace(),
 		Name: target.GetName()}
 	// A stale mark (lastSyncedAt cleared) makes the object's controller reconcile it; see markedStale.
-	msg, err := w.apply(ctx, ev, p, target)
+	var msg string
+	if dispute != nil {
+		msg, err = w.applyDispute(ctx, ev, dispute, target)
+	} else {
+		msg, err = w.apply(ctx, ev, p, target)
+	}
 	if apierrors.IsConflict(err) {
 		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	w.finish(ev, billingv1.EventProcessed, msg)
-	if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
+	if _, err := w.settle(ctx, ev, base, billingv1.EventProcessed, msg, dispute); err != nil {
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: w.retention}, nil
+}
+
+// settle puts the event in a final phase and, for a dispute event, counts the dispute.
+func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEvent, phase billingv1.StripeEventPhase,
+	msg string, d *stripego.Dispute) (ctrl.Result, error) {
+	w.finish(ev, phase, msg)
+	if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
+		return ctrl.Result{}, err
+	}
+	if isDisputeEvent(ev.Spec.Type) {
+		countDispute(ev.Spec.Type, d)
+	}
+	return ctrl.Result{}, nil
+}
+
+// resolveDispute reads the event's dispute and the Stripe customer whose payment it disputes, with the credentials
+// of the namespace the event is stored in (the operator-wide Secret, whose key received it).
+func (w *eventWorker) resolveDispute(ctx context.Context, ev *billingv1.StripeEvent, p payload) (
+	*stripego.Dispute, string, error) {
+	res, err := w.creds.For(ctx, ev.Namespace)
+	if err != nil {
+		return nil, "", err
+	}
+	d, err := readDispute(ctx, res.Client, ev, p)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := disputedCustomer(ctx, res.Client, d)
+	return d, id, err
 }
 
 func kindName(o billingv1.StripeObject) string {

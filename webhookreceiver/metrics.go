@@ -22,6 +22,29 @@ var (
 	}, []string{"code"})
 )
 
+// Values of the verification failures' reason label.
+const (
+	reasonMissingHeader   = "missing_header"
+	reasonMalformedHeader = "malformed_header"
+	reasonTooOld          = "too_old"
+	reasonInFuture        = "in_future"
+	reasonBadSignature    = "bad_signature"
+	reasonInvalidPayload  = "invalid_payload"
+	reasonTooLarge        = "too_large"
+	reasonNoSecret        = "no_secret"
+)
+
+var failureReasons = []string{reasonMissingHeader, reasonMalformedHeader, reasonTooOld, reasonInFuture,
+	reasonBadSignature, reasonInvalidPayload, reasonTooLarge, reasonNoSecret}
+
 func init() {
 	metrics.Registry.MustRegister(events, verificationFailures, requestDuration)
+	// Counter series that were never incremented are not exported, and rate() or increase() would miss the first
+	// increment: create the series the alerts watch at zero.
+	for _, r := range failureReasons {
+		verificationFailures.WithLabelValues(r)
+	}
+	for _, t := range HandledTypes {
+		events.WithLabelValues(t, resultStored)
+	}
 }

@@ -44,6 +44,7 @@ var HandledTypes = []string{
 	"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
 	"customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
 	"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "invoice.payment_action_required",
+	"charge.dispute.created", "charge.dispute.closed",
 }
 
 // Handler verifies and stores events.
@@ -120,13 +121,13 @@ func (h *Handler) serve(r *http.Request) int {
 		return http.StatusBadRequest
 	}
 	if int64(len(payload)) > maxBody {
-		verificationFailures.WithLabelValues("too_large").Inc()
+		verificationFailures.WithLabelValues(reasonTooLarge).Inc()
 		return http.StatusRequestEntityTooLarge
 	}
 	ev, reason := h.verify(r.Context(), payload, r.Header.Get("Stripe-Signature"))
 	if reason != "" {
 		verificationFailures.WithLabelValues(reason).Inc()
-		if reason == "no_secret" {
+		if reason == reasonNoSecret {
 			return http.StatusServiceUnavailable
 		}
 		return http.StatusBadRequest
@@ -153,11 +154,11 @@ func (h *Handler) serve(r *http.Request) int {
 // ways), then parses the envelope. It returns the failure reason, or "".
 func (h *Handler) verify(ctx context.Context, payload []byte, header string) (*envelope, string) {
 	if header == "" {
-		return nil, "missing_header"
+		return nil, reasonMissingHeader
 	}
 	ts, ok := signatureTime(header)
 	if !ok {
-		return nil, "malformed_header"
+		return nil, reasonMalformedHeader
 	}
 	tolerance := h.Tolerance
 	if tolerance == 0 {
@@ -168,14 +169,14 @@ func (h *Handler) verify(ctx context.Context, payload []byte, header string) (*e
 		now = h.Now
 	}
 	if age := now().Sub(ts); age > tolerance {
-		return nil, "too_old"
+		return nil, reasonTooOld
 	} else if age < -tolerance {
-		return nil, "in_future"
+		return nil, reasonInFuture
 	}
 	secrets, err := h.Secrets(ctx)
 	if err != nil || len(secrets) == 0 {
 		h.Log.Error(err, "No webhook signing secret is configured")
-		return nil, "no_secret"
+		return nil, reasonNoSecret
 	}
 	verified := false
 	for _, s := range secrets {
@@ -184,15 +185,15 @@ func (h *Handler) verify(ctx context.Context, payload []byte, header string) (*e
 			verified = true
 			break
 		} else if errors.Is(err, webhook.ErrInvalidHeader) || errors.Is(err, webhook.ErrNotSigned) {
-			return nil, "malformed_header"
+			return nil, reasonMalformedHeader
 		}
 	}
 	if !verified {
-		return nil, "bad_signature"
+		return nil, reasonBadSignature
 	}
 	var ev envelope
 	if err := json.Unmarshal(payload, &ev); err != nil || ev.ID == "" || ev.Type == "" || ev.Object != "event" {
-		return nil, "invalid_payload"
+		return nil, reasonInvalidPayload
 	}
 	return &ev, ""
 }

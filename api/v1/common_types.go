@@ -15,6 +15,10 @@ const (
 	ConditionStalled = "Stalled"
 	// ConditionPaymentFailed is True on a Subscription whose latest payment failed; its message says why.
 	ConditionPaymentFailed = "PaymentFailed"
+	// ConditionDisputed is True on a Customer with an open dispute (a chargeback) of one of its payments; its
+	// message names the dispute, the amount and the reason. It turns False, with the outcome as its reason, when the
+	// last open dispute closes.
+	ConditionDisputed = "Disputed"
 )
 
 // Condition reasons. Every condition the operator writes uses one of these.
@@ -53,6 +57,16 @@ const (
 	ReasonPaymentSucceeded = "PaymentSucceeded"
 	// ReasonPaymentFailed: Stripe refused a payment (a card error); the message says why.
 	ReasonPaymentFailed = "PaymentFailed"
+	// ReasonDisputeOpened: a payment of the customer is disputed and the dispute is open (Disputed=True).
+	ReasonDisputeOpened = "DisputeOpened"
+	// ReasonDisputeWon: the customer's last open dispute closed in the merchant's favour (Disputed=False).
+	ReasonDisputeWon = "DisputeWon"
+	// ReasonDisputeLost: the customer's last open dispute closed in the card holder's favour; the money is gone
+	// (Disputed=False).
+	ReasonDisputeLost = "DisputeLost"
+	// ReasonDisputeClosed: the customer's last open dispute closed otherwise (an inquiry or early warning closed
+	// without becoming a chargeback; Disputed=False).
+	ReasonDisputeClosed = "DisputeClosed"
 )
 
 // Annotations that users set on billing objects.

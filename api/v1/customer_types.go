@@ -112,9 +112,56 @@ type CustomerSpec struct {
 	Adopt *CustomerAdopt `json:"adopt,omitempty"`
 }
 
+// DisputeSummary is what the operator knows of a dispute of one of the customer's payments, from Stripe's
+// charge.dispute.created and charge.dispute.closed events.
+type DisputeSummary struct {
+	// id of the Stripe dispute (dp_...).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+
+	// status of the dispute as Stripe reports it: needs_response, under_review, warning_needs_response,
+	// warning_under_review (open), or won, lost, warning_closed (closed).
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Status string `json:"status"`
+
+	// amount disputed, in the currency's smallest unit.
+	// +optional
+	Amount int64 `json:"amount,omitempty"`
+
+	// currency of the amount, a three-letter ISO code in lowercase.
+	// +optional
+	// +kubebuilder:validation:MaxLength=3
+	Currency string `json:"currency,omitempty"`
+
+	// reason the card holder gave, for example fraudulent or product_not_received.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+
+	// paymentIntent is the disputed payment (pi_...).
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	PaymentIntent string `json:"paymentIntent,omitempty"`
+
+	// created is when the dispute was opened, in Unix seconds.
+	// +optional
+	Created int64 `json:"created,omitempty"`
+}
+
 // CustomerStatus is what Stripe holds for the customer.
 type CustomerStatus struct {
 	StripeStatus `json:",inline"`
+
+	// disputes are the customer's open disputes and the few most recently closed ones (which keep a late
+	// redelivery of an older event from reopening them).
+	// +optional
+	// +listType=map
+	// +listMapKey=id
+	// +kubebuilder:validation:MaxItems=20
+	Disputes []DisputeSummary `json:"disputes,omitempty"`
 }
 
 // Customer is a Stripe customer.

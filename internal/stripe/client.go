@@ -201,6 +201,9 @@ func (o Op) write() bool {
 	return true
 }
 
+// outcomeSuccess is the outcome label of a request that succeeded; failures carry their error class.
+const outcomeSuccess = "success"
+
 // Params is what Call sets the context (and, for writes, the idempotency key) on: a request's *stripego.Params, or
 // a list request's *stripego.ListParams.
 type Params interface {
@@ -251,7 +254,7 @@ func Call[T any, P Params](ctx context.Context, c *Client, op Op, params P, fn f
 		return zero, ce
 	}
 	b.Succeeded()
-	requests.WithLabelValues(op.Resource, op.Operation, "success").Inc()
+	requests.WithLabelValues(op.Resource, op.Operation, outcomeSuccess).Inc()
 	if op.write() {
 		log.Info("Stripe write", "requestID", requestIDOf(res))
 	}

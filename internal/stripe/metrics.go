@@ -24,4 +24,27 @@ var (
 
 func init() {
 	metrics.Registry.MustRegister(requests, requestDuration, rateLimitWait)
+	rateLimitWait.WithLabelValues(priorityLabel(PriorityHigh))
+	rateLimitWait.WithLabelValues(priorityLabel(PriorityLow))
+	InitMetrics(resWebhookEndpoint, OpList, OpCreate, OpUpdate, OpDelete)
+}
+
+// initOutcomes are the outcomes whose series exist before the first request: success and the error classes the
+// alerts in config/prometheus watch.
+var initOutcomes = []Class{ClassNone, ClassUnavailable, ClassRateLimited, ClassAuthentication, ClassPermission}
+
+// InitMetrics creates the zero-valued series of the request metrics for a resource's operations. A counter series
+// that does not exist yet is not exported, so without this a rate() or increase() over it misses the first error;
+// call it at startup with every (resource, operation) the process uses.
+func InitMetrics(resource string, operations ...string) {
+	for _, op := range operations {
+		requestDuration.WithLabelValues(resource, op)
+		for _, o := range initOutcomes {
+			outcome := o.String()
+			if o == ClassNone {
+				outcome = outcomeSuccess
+			}
+			requests.WithLabelValues(resource, op, outcome)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package stripesim
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -24,10 +25,14 @@ import (
 //	POST   /_sim/idempotency/expire     expire every stored idempotency key now
 //	POST   /_sim/reset                  forget all objects, keys, faults, statistics and idempotency keys
 //	PUT    /_sim/rate-limits            {"test": 25, "live": 100, "off": false}
-//	GET    /_sim/webhooks               delivery options, pending deliveries and attempts by status
+//	GET    /_sim/webhooks               delivery options, pending and in-flight deliveries, events scheduled, attempts
+//	                                    by status
 //	PUT    /_sim/webhooks               {"retry_schedule_ms": [100, 200], "timeout_ms": 1000, "delay_ms": 0,
 //	                                     "shuffle_window_ms": 500, "duplicate_fraction": 0.3, "paused": false}
 //	GET    /_sim/webhooks/deliveries    every delivery attempt: event, endpoint, attempt, status, error
+//	POST   /_sim/disputes               dispute a paid charge: {"payment_intent": "pi_..."} (or "invoice", or
+//	                                     "charge"), optional "reason" and "amount"; emits charge.dispute.created
+//	POST   /_sim/disputes/{id}/close    {"status": "won"} or "lost"; emits charge.dispute.closed
 func (s *Sim) adminRoutes() {
 	s.mux.HandleFunc("GET /_sim/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -94,7 +99,8 @@ func (s *Sim) adminRoutes() {
 			byStatus[key]++
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"options": webhookOptionsJSON(s.WebhookOptions()),
-			"pending": s.PendingDeliveries(), "attempts": byStatus})
+			"pending": s.PendingDeliveries(), "in_flight": s.InFlightDeliveries(),
+			"scheduled": len(s.ScheduledEvents()), "attempts": byStatus})
 	})
 	s.mux.HandleFunc("PUT /_sim/webhooks", func(w http.ResponseWriter, r *http.Request) {
 		var body webhookOptionsBody
@@ -110,6 +116,22 @@ func (s *Sim) adminRoutes() {
 	})
 	s.mux.HandleFunc("GET /_sim/webhooks/deliveries", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Deliveries())
+	})
+	s.mux.HandleFunc("POST /_sim/disputes", func(w http.ResponseWriter, r *http.Request) {
+		var body DisputeRequest
+		if !readJSON(w, r, &body) {
+			return
+		}
+		writeAdminResult(w)(s.OpenDispute(body))
+	})
+	s.mux.HandleFunc("POST /_sim/disputes/{id}/close", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Status string `json:"status"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		writeAdminResult(w)(s.CloseDispute(r.PathValue("id"), body.Status))
 	})
 	s.mux.HandleFunc("PUT /_sim/rate-limits", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -133,6 +155,22 @@ func readJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// writeAdminResult answers an admin request with its result, or its error (an *AdminError's status, else 500).
+func writeAdminResult(w http.ResponseWriter) func(any, error) {
+	return func(v any, err error) {
+		if err == nil {
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+		status := http.StatusInternalServerError
+		var ae *AdminError
+		if errors.As(err, &ae) {
+			status = ae.Status
+		}
+		writeJSON(w, status, map[string]string{"error": err.Error()})
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -260,7 +298,7 @@ func (s *Sim) Reset() {
 	s.faults = nil
 	s.stats = map[string]map[int]int64{}
 	s.webhooks.mu.Lock()
-	s.webhooks.queue, s.webhooks.attempts = nil, nil
+	s.webhooks.queue, s.webhooks.attempts, s.webhooks.scheduled = nil, nil, nil
 	s.webhooks.mu.Unlock()
 }
 
@@ -328,6 +366,8 @@ type storeSnapshot struct {
 	Subscriptions map[string]*subscription    `json:"subscriptions"`
 	Invoices      map[string]*invoice         `json:"invoices"`
 	Endpoints     map[string]*webhookEndpoint `json:"endpoints"`
+	Charges       map[string]*simCharge       `json:"charges"`
+	Disputes      map[string]*dispute         `json:"disputes"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -337,7 +377,7 @@ func (s *Sim) Save(path string) error {
 	for k, st := range s.stores {
 		snap.Stores = append(snap.Stores, storeSnapshot{Account: k.account, Live: k.live, Seq: st.seq,
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
-			Invoices: st.invoices, Endpoints: st.endpoints})
+			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -390,6 +430,12 @@ func (s *Sim) Load(path string) error {
 		}
 		for id, o := range ss.Endpoints {
 			st.endpoints[id] = o
+		}
+		for id, o := range ss.Charges {
+			st.charges[id] = o
+		}
+		for id, o := range ss.Disputes {
+			st.disputes[id] = o
 		}
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}

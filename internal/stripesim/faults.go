@@ -29,7 +29,8 @@ type Fault struct {
 	// Path is a glob on the request path where * matches any characters, for example /v1/customers*.
 	// Empty matches any path.
 	Path string `json:"path,omitempty"`
-	// Rate is the probability the fault fires on a matching request (default 1).
+	// Rate is the probability the fault fires on a matching request (default 1). Faults acting before execution
+	// (error, latency) exclude each other, as do commit-then-fail faults: see pickFaults.
 	Rate float64 `json:"rate,omitempty"`
 	// Count limits how many times the fault fires; 0 is unlimited.
 	Count int `json:"count,omitempty"`
@@ -42,7 +43,8 @@ type Fault struct {
 	LatencyMS int `json:"latency_ms,omitempty"`
 	// Response is how a FaultCommitThenFail fails: "500" (default) or "drop" (the connection is closed).
 	Response string `json:"response,omitempty"`
-	// Fired counts how many times the fault fired.
+	// Fired counts how many times the fault acted on a request: an error answered, a latency delayed an executed
+	// request, a commit-then-fail failed a request that succeeded.
 	Fired int `json:"fired"`
 
 	pathRE *regexp.Regexp
@@ -118,23 +120,56 @@ func (f *Fault) failAfterCommit(w http.ResponseWriter) int {
 }
 
 // pickFaults returns the fault that acts before execution (an error or latency) and the commit-then-fail fault that
-// acts after it, each chosen among the matching faults with its rate.
+// acts after it. The faults of one phase exclude each other: one draw picks at most one of those matching, so each
+// fires with its own rate (5% errors and 3% 429s are 8% of the requests) as long as the rates of the faults matching
+// a request add up to at most 1; beyond that, earlier faults win. A picked fault is counted as fired at once, so
+// that Count holds under concurrency; release uncounts one that did not act after all.
 func (s *Sim) pickFaults(method, path string) (before, after *Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var drawBefore, drawAfter float64
+	var accBefore, accAfter float64
+	drawnBefore, drawnAfter := false, false
 	for _, f := range s.faults {
 		if !f.matches(method, path) {
 			continue
 		}
 		if f.Kind == FaultCommitThenFail {
-			if after == nil && s.randFloat() < f.Rate {
+			if after != nil {
+				continue
+			}
+			if !drawnAfter {
+				drawAfter, drawnAfter = s.randFloat(), true
+			}
+			if drawAfter < accAfter+f.Rate {
 				after = f
 				f.Fired++
 			}
-		} else if before == nil && s.randFloat() < f.Rate {
+			accAfter += f.Rate
+			continue
+		}
+		if before != nil {
+			continue
+		}
+		if !drawnBefore {
+			drawBefore, drawnBefore = s.randFloat(), true
+		}
+		if drawBefore < accBefore+f.Rate {
 			before = f
 			f.Fired++
 		}
+		accBefore += f.Rate
 	}
 	return before, after
+}
+
+// release uncounts a picked fault that did not act: the request was answered before it could (by another fault,
+// a validation error, an idempotent replay), or a commit-then-fail request did not succeed.
+func (s *Sim) release(f *Fault) {
+	if f == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f.Fired--
 }

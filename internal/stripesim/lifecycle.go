@@ -97,6 +97,8 @@ type paymentIntent struct {
 	ErrorCode     string `json:"error_code"`
 	DeclineCode   string `json:"decline_code"`
 	ErrorMessage  string `json:"error_message"`
+	// LatestCharge is the charge of the latest payment attempt.
+	LatestCharge string `json:"latest_charge"`
 }
 
 func paymentIntentID(in *invoice) any {
@@ -115,6 +117,7 @@ func (c *call) recordPayment(in *invoice, pm string, res charge) {
 		c.st.intents[pi.ID] = pi
 	}
 	pi.PaymentMethod, pi.ErrorCode, pi.DeclineCode, pi.ErrorMessage = pm, res.code, res.declineCode, res.message
+	c.recordCharge(in, pi, pm, res)
 	switch {
 	case res.ok:
 		pi.Status, pi.ErrorCode, pi.DeclineCode, pi.ErrorMessage = "succeeded", "", "", ""
@@ -138,9 +141,14 @@ func (s *store) renderPaymentIntent(pi *paymentIntent) obj {
 	if pi.PaymentMethod != "" {
 		pm = pi.PaymentMethod
 	}
+	var cust any
+	if in := s.invoices[pi.Invoice]; in != nil {
+		cust = in.Customer
+	}
 	return obj{"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "created": pi.Created,
-		"currency": pi.Currency, "invoice": pi.Invoice, "last_payment_error": lastErr, "livemode": s.live,
-		"metadata": metadataJSON(pi.Metadata), "payment_method": pm, "status": pi.Status}
+		"currency": pi.Currency, "customer": cust, "invoice": pi.Invoice, "last_payment_error": lastErr,
+		"latest_charge": nilIfEmpty(pi.LatestCharge), "livemode": s.live, "metadata": metadataJSON(pi.Metadata),
+		"payment_method": pm, "status": pi.Status}
 }
 
 func (c *call) getPaymentIntent() (any, *apiError) {

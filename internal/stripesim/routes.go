@@ -40,6 +40,8 @@ func (s *Sim) routes() {
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
 		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},
 		{"GET /v1/payment_intents/{id}", "payment_intent", read, (*call).getPaymentIntent},
+		{"GET /v1/charges/{id}", "charge", read, (*call).getCharge},
+		{"GET /v1/disputes/{id}", "dispute", read, (*call).getDispute},
 
 		{"POST /v1/test_helpers/test_clocks", "test_clock", write, (*call).createClock},
 		{"GET /v1/test_helpers/test_clocks/{id}", "test_clock", read, (*call).getClock},

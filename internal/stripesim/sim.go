@@ -97,6 +97,8 @@ type store struct {
 	endpoints     map[string]*webhookEndpoint
 	clocks        map[string]*testClock
 	intents       map[string]*paymentIntent
+	charges       map[string]*simCharge
+	disputes      map[string]*dispute
 }
 
 func newStore(live bool) *store {
@@ -112,6 +114,8 @@ func newStore(live bool) *store {
 		endpoints:     map[string]*webhookEndpoint{},
 		clocks:        map[string]*testClock{},
 		intents:       map[string]*paymentIntent{},
+		charges:       map[string]*simCharge{},
+		disputes:      map[string]*dispute{},
 	}
 }
 
@@ -226,7 +230,17 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 				"https://stripe.com/docs/rate-limits."})
 	}
 	before, commitFault := s.pickFaults(r.Method, r.URL.Path)
+	beforeActed, commitActed := false, false
+	defer func() {
+		if !beforeActed {
+			s.release(before)
+		}
+		if !commitActed {
+			s.release(commitFault)
+		}
+	}()
 	if before != nil && before.Kind == FaultError {
+		beforeActed = true
 		return writeError(w, before.apiError())
 	}
 
@@ -250,6 +264,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 		}
 	}
 	if before != nil && before.Kind == FaultLatency {
+		beforeActed = true
 		time.Sleep(before.latency())
 	}
 
@@ -261,6 +276,7 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 		s.idempotencyEnd(sk, idemKey, status, body, requestID)
 	}
 	if commitFault != nil && status < 300 {
+		commitActed = true
 		return commitFault.failAfterCommit(w)
 	}
 	w.Header().Set("Content-Type", "application/json")

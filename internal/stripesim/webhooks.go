@@ -165,6 +165,17 @@ type Delivery struct {
 	Status     int       `json:"status"`
 	Error      string    `json:"error,omitempty"`
 	At         time.Time `json:"at"`
+	// Duplicate marks the attempts of the second copy of an event delivered twice (DuplicateFraction).
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// ScheduledEvent is an event queued for delivery to an endpoint: what Stripe owes that endpoint.
+type ScheduledEvent struct {
+	EventID    string `json:"event_id"`
+	EventType  string `json:"event_type"`
+	EndpointID string `json:"endpoint_id"`
+	// Copies is 2 for an event delivered twice (DuplicateFraction), else 1.
+	Copies int `json:"copies"`
 }
 
 type delivery struct {
@@ -174,14 +185,19 @@ type delivery struct {
 	typ      string
 	attempt  int
 	due      time.Time
+	// duplicate is the second copy of an event delivered twice.
+	duplicate bool
 }
 
 // dispatcher delivers events to endpoints in the background.
 type dispatcher struct {
-	mu       sync.Mutex
-	opts     WebhookOptions
-	queue    []*delivery
-	attempts []Delivery
+	mu        sync.Mutex
+	opts      WebhookOptions
+	queue     []*delivery
+	attempts  []Delivery
+	scheduled []ScheduledEvent
+	// running counts the attempts under way, which inFlight lets Close wait for.
+	running  int
 	wake     chan struct{}
 	client   *http.Client
 	inFlight sync.WaitGroup
@@ -214,6 +230,7 @@ func (s *Sim) enqueue(st *store, events []*event) {
 	d.mu.Unlock()
 	now := time.Now()
 	var added []*delivery
+	var scheduled []ScheduledEvent
 	for _, ev := range events {
 		for _, e := range st.endpoints {
 			if e.Disabled || !slices.ContainsFunc(e.EnabledEvents, func(p string) bool { return typeMatches(p, ev.Type) }) {
@@ -225,15 +242,19 @@ func (s *Sim) enqueue(st *store, events []*event) {
 				due = due.Add(time.Duration(s.randFloat() * float64(opts.ShuffleWindow)))
 			}
 			added = append(added, &delivery{endpoint: e, payload: payload, eventID: ev.ID, typ: ev.Type, due: due})
+			sched := ScheduledEvent{EventID: ev.ID, EventType: ev.Type, EndpointID: e.ID, Copies: 1}
 			if opts.DuplicateFraction > 0 && s.randFloat() < opts.DuplicateFraction {
 				dup := time.Duration(s.randFloat() * float64(max(opts.ShuffleWindow, 10*time.Millisecond)))
 				added = append(added, &delivery{endpoint: e, payload: payload, eventID: ev.ID, typ: ev.Type,
-					due: due.Add(dup)})
+					due: due.Add(dup), duplicate: true})
+				sched.Copies = 2
 			}
+			scheduled = append(scheduled, sched)
 		}
 	}
 	d.mu.Lock()
 	d.queue = append(d.queue, added...)
+	d.scheduled = append(d.scheduled, scheduled...)
 	d.mu.Unlock()
 	d.poke()
 }
@@ -258,6 +279,7 @@ func (d *dispatcher) run(ctx context.Context) {
 			}
 			d.queue = rest
 		}
+		d.running += len(due)
 		d.mu.Unlock()
 		for _, q := range due {
 			d.inFlight.Add(1)
@@ -295,7 +317,7 @@ func (d *dispatcher) attempt(ctx context.Context, q *delivery) {
 	actx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	rec := Delivery{EventID: q.eventID, EventType: q.typ, EndpointID: q.endpoint.ID, Attempt: q.attempt,
-		At: time.Now()}
+		At: time.Now(), Duplicate: q.duplicate}
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, q.endpoint.URL, bytes.NewReader(q.payload))
 	if err == nil {
 		req.Header.Set("Content-Type", "application/json; charset=utf-8")
@@ -312,6 +334,7 @@ func (d *dispatcher) attempt(ctx context.Context, q *delivery) {
 		rec.Error = err.Error()
 	}
 	d.mu.Lock()
+	d.running--
 	d.attempts = append(d.attempts, rec)
 	if (err != nil || rec.Status < 200 || rec.Status > 299) && q.attempt <= len(opts.RetrySchedule) &&
 		ctx.Err() == nil {
@@ -349,6 +372,21 @@ func (s *Sim) Deliveries() []Delivery {
 	s.webhooks.mu.Lock()
 	defer s.webhooks.mu.Unlock()
 	return slices.Clone(s.webhooks.attempts)
+}
+
+// ScheduledEvents returns every event queued for delivery so far, one entry per event and endpoint.
+func (s *Sim) ScheduledEvents() []ScheduledEvent {
+	s.webhooks.mu.Lock()
+	defer s.webhooks.mu.Unlock()
+	return slices.Clone(s.webhooks.scheduled)
+}
+
+// InFlightDeliveries counts delivery attempts under way. With PendingDeliveries it tells when delivery is idle:
+// an attempt that fails is queued for its retry before it stops counting here.
+func (s *Sim) InFlightDeliveries() int {
+	s.webhooks.mu.Lock()
+	defer s.webhooks.mu.Unlock()
+	return s.webhooks.running
 }
 
 // PendingDeliveries counts deliveries waiting for their first attempt or a retry.

@@ -1,0 +1,108 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+)
+
+// The state gauges count what the cache holds: stalled objects and how long the oldest has been stalled per kind,
+// subscriptions with a failed payment, disputed customers, StripeEvents per phase and the oldest pending one's age.
+func TestStateMetrics(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	ago := func(d time.Duration) metav1.Time { return metav1.NewTime(now.Add(-d)) }
+	cond := func(typ string, status metav1.ConditionStatus, since time.Duration) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: status, Reason: "R", LastTransitionTime: ago(since)}
+	}
+	om := func(name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: "ns", Name: name} }
+	customer := func(name string, conds ...metav1.Condition) *billingv1.Customer {
+		c := &billingv1.Customer{ObjectMeta: om(name)}
+		c.Status.Conditions = conds
+		return c
+	}
+	price := func(name string, conds ...metav1.Condition) *billingv1.Price {
+		p := &billingv1.Price{ObjectMeta: om(name)}
+		p.Status.Conditions = conds
+		return p
+	}
+	sub := func(name string, conds ...metav1.Condition) *billingv1.Subscription {
+		s := &billingv1.Subscription{ObjectMeta: om(name)}
+		s.Status.Conditions = conds
+		return s
+	}
+	event := func(name string, phase billingv1.StripeEventPhase, age time.Duration) *billingv1.StripeEvent {
+		e := &billingv1.StripeEvent{ObjectMeta: om(name)}
+		e.CreationTimestamp = ago(age)
+		e.Status.Phase = phase
+		return e
+	}
+	objs := []client.Object{
+		customer("stalled", cond(billingv1.ConditionStalled, metav1.ConditionTrue, 20*time.Minute)),
+		customer("disputed", cond(billingv1.ConditionDisputed, metav1.ConditionTrue, time.Hour),
+			cond(billingv1.ConditionStalled, metav1.ConditionFalse, 2*time.Hour)),
+		price("p1", cond(billingv1.ConditionStalled, metav1.ConditionTrue, 5*time.Minute)),
+		price("p2", cond(billingv1.ConditionStalled, metav1.ConditionTrue, 10*time.Minute)),
+		sub("failing", cond(billingv1.ConditionPaymentFailed, metav1.ConditionTrue, time.Minute)),
+		sub("paid", cond(billingv1.ConditionPaymentFailed, metav1.ConditionFalse, time.Minute)),
+		event("new", "", 7*time.Minute),
+		event("pending", billingv1.EventPending, 2*time.Minute),
+		event("done", billingv1.EventProcessed, time.Hour),
+		event("lost", billingv1.EventUnroutable, time.Hour),
+	}
+	scheme := runtime.NewScheme()
+	if err := billingv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c := &stateCollector{}
+	if n := testutil.CollectAndCount(c); n != 0 {
+		t.Errorf("%d metrics before a manager leads", n)
+	}
+	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	c.set(reader, func() time.Time { return now })
+	want := `
+# HELP stripe_operator_customers_disputed Customers with an open dispute (Disputed condition True).
+# TYPE stripe_operator_customers_disputed gauge
+stripe_operator_customers_disputed 1
+# HELP stripe_operator_objects_stalled Billing objects whose Stalled condition is True (a person must act), by kind.
+# TYPE stripe_operator_objects_stalled gauge
+stripe_operator_objects_stalled{kind="Customer"} 1
+stripe_operator_objects_stalled{kind="Price"} 2
+stripe_operator_objects_stalled{kind="Product"} 0
+stripe_operator_objects_stalled{kind="Subscription"} 0
+# HELP stripe_operator_objects_stalled_oldest_seconds How long the longest-stalled billing object of each kind has been Stalled, from the condition's lastTransitionTime (0 when none is).
+# TYPE stripe_operator_objects_stalled_oldest_seconds gauge
+stripe_operator_objects_stalled_oldest_seconds{kind="Customer"} 1200
+stripe_operator_objects_stalled_oldest_seconds{kind="Price"} 600
+stripe_operator_objects_stalled_oldest_seconds{kind="Product"} 0
+stripe_operator_objects_stalled_oldest_seconds{kind="Subscription"} 0
+# HELP stripe_operator_stripeevents Stored StripeEvents by phase; Pending is the event worker's backlog.
+# TYPE stripe_operator_stripeevents gauge
+stripe_operator_stripeevents{phase="Failed"} 0
+stripe_operator_stripeevents{phase="Pending"} 2
+stripe_operator_stripeevents{phase="Processed"} 1
+stripe_operator_stripeevents{phase="Unroutable"} 1
+# HELP stripe_operator_stripeevents_oldest_pending_seconds Age of the oldest StripeEvent not yet processed, from its creation (0 when none is pending).
+# TYPE stripe_operator_stripeevents_oldest_pending_seconds gauge
+stripe_operator_stripeevents_oldest_pending_seconds 420
+# HELP stripe_operator_subscriptions_payment_failed Subscriptions whose PaymentFailed condition is True.
+# TYPE stripe_operator_subscriptions_payment_failed gauge
+stripe_operator_subscriptions_payment_failed 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
+		t.Error(err)
+	}
+	// Another manager took over: the first one's end does not stop the reporting.
+	c.set(fake.NewClientBuilder().WithScheme(scheme).Build(), time.Now)
+	c.unset(reader)
+	if n := testutil.CollectAndCount(c, "stripe_operator_subscriptions_payment_failed"); n != 1 {
+		t.Errorf("%d payment-failed series after a takeover", n)
+	}
+}
