@@ -63,6 +63,7 @@ control-plane: ## Build (or reuse) kube-apiserver, etcd and kubectl from source;
 test: manifests generate fmt vet ## Run every test against a real API server built from source, and stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" STRIPE_MOCK="$$(hack/stripe-mock.sh)" \
 		go test $(GOTESTFLAGS) -count=1 ./...
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -race -count=1 -run 'Concurrent' ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 10s ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 5s ./webhookreceiver/
 

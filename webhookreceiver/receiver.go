@@ -61,19 +61,18 @@ type Handler struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log logr.Logger
-
-	handled map[string]bool
 }
 
-func (h *Handler) handledType(t string) bool {
-	if h.handled == nil {
-		h.handled = map[string]bool{}
-		for _, typ := range HandledTypes {
-			h.handled[typ] = true
-		}
+// handledSet is HandledTypes as a set, built once: handlers serve concurrent requests and only read it.
+var handledSet = func() map[string]bool {
+	set := make(map[string]bool, len(HandledTypes))
+	for _, typ := range HandledTypes {
+		set[typ] = true
 	}
-	return h.handled[t]
-}
+	return set
+}()
+
+func (h *Handler) handledType(t string) bool { return handledSet[t] }
 
 // envelope is what the receiver reads of an event.
 type envelope struct {

@@ -297,3 +297,35 @@ func TestEventNameIsAValidName(t *testing.T) {
 		t.Errorf("names %s %s", a, b)
 	}
 }
+
+// A fresh handler serves concurrent deliveries: the first requests of a restarted receiver arrive together (Stripe's
+// retries after an outage). `make test` runs this under the race detector.
+func TestHandlerServesConcurrentDeliveries(t *testing.T) {
+	e := testEnv(t)
+	ns, err := e.Namespace(t.Context(), "concurrent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHandler(e.Client, ns, secretA)
+	const n = 16
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := eventJSON(fmt.Sprintf("evt_Concurrent%02d", i), "customer.updated")
+			codes <- post(h, body, signed(body, secretA, time.Now()))
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	for code := range codes {
+		if code != http.StatusOK {
+			t.Errorf("a concurrent delivery got %d", code)
+		}
+	}
+	if got := len(storedEvents(t, e.Client, ns)); got != n {
+		t.Errorf("%d events stored, want %d", got, n)
+	}
+}
