@@ -76,6 +76,15 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		}
 	}
 
+	if err := idx.IndexField(ctx, &billingv1.StripeEvent{}, indexEventRoute, func(o client.Object) []string {
+		if id := routeID(o.(*billingv1.StripeEvent)); id != "" {
+			return []string{id}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("indexing StripeEvents: %w", err)
+	}
+
 	c := mgr.GetClient()
 	workers := opts.MaxConcurrentReconciles
 	if workers <= 0 {
@@ -141,8 +150,16 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	}
 	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
 		now: now}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
-		For(&billingv1.StripeEvent{}).Complete(worker); err != nil {
+	// The spec is immutable, so only creations pass: the worker's own status writes must not re-queue an event
+	// (its routing retries are paced by RequeueAfter). A billing object getting its Stripe ID re-queues the events
+	// waiting for it.
+	b := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
+		For(&billingv1.StripeEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+	for _, o := range []client.Object{&billingv1.Customer{}, &billingv1.Product{}, &billingv1.Price{},
+		&billingv1.Subscription{}} {
+		b = b.Watches(o, eventsRoutedBy(c), builder.WithPredicates(idAssigned()))
+	}
+	if err := b.Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)
 	}
 	if err := mgr.Add(stateSource{reader: mgr.GetCache(), now: now}); err != nil {

@@ -1,9 +1,12 @@
 package controllers
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
+	stripego "github.com/stripe/stripe-go/v76"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -58,5 +61,36 @@ func TestResyncIntervalAndInSync(t *testing.T) {
 	c.Annotations = map[string]string{billingv1.AnnotationReconcileRequestedAt: "now"}
 	if ok, _ := r.inSync(c); ok {
 		t.Error("a pending reconcile request was skipped")
+	}
+}
+
+// A subscription event names its latest invoice by ID only (not expanded): what status knows of that invoice stays;
+// a different invoice, or an expanded one, replaces it.
+func TestSubscriptionStatusKeepsTheInvoiceAnEventOnlyNames(t *testing.T) {
+	known := &billingv1.InvoiceSummary{ID: "in_1", Status: "paid", AmountDue: 700, Currency: "usd"}
+	for _, c := range []struct {
+		name    string
+		payload string
+		want    *billingv1.InvoiceSummary
+	}{
+		{"the same invoice, by ID", `{"id":"sub_1","latest_invoice":"in_1"}`, known},
+		{"another invoice, by ID", `{"id":"sub_1","latest_invoice":"in_2"}`, &billingv1.InvoiceSummary{ID: "in_2"}},
+		{"the same invoice, expanded", `{"id":"sub_1","latest_invoice":{"id":"in_1","object":"invoice",` +
+			`"status":"open","amount_due":700,"currency":"usd"}}`,
+			&billingv1.InvoiceSummary{ID: "in_1", Status: "open", AmountDue: 700, Currency: "usd"}},
+		{"no invoice", `{"id":"sub_1"}`, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var s stripego.Subscription
+			if err := json.Unmarshal([]byte(c.payload), &s); err != nil {
+				t.Fatal(err)
+			}
+			sub := &billingv1.Subscription{}
+			sub.Status.LatestInvoice = known.DeepCopy()
+			setSubscriptionStatus(sub, &s)
+			if !reflect.DeepEqual(sub.Status.LatestInvoice, c.want) {
+				t.Errorf("latest invoice %+v, want %+v", sub.Status.LatestInvoice, c.want)
+			}
+		})
 	}
 }

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
@@ -36,6 +38,9 @@ const (
 
 // indexStripeID indexes every billing kind by status.id, to route events that carry no metadata stamp.
 const indexStripeID = "status.id"
+
+// indexEventRoute indexes unsettled StripeEvents by the Stripe ID they route by (see routeID).
+const indexEventRoute = "routeID"
 
 // Event routing gives up after this many attempts (the target may be created after its event arrives).
 const maxRouteAttempts = 6
@@ -66,6 +71,10 @@ type objectFields struct {
 	Object       string            `json:"object"`
 	Metadata     map[string]string `json:"metadata"`
 	Subscription string            `json:"subscription"`
+	// SubscriptionDetails carries, on an invoice, its subscription's metadata (so its stamp) at invoice creation.
+	SubscriptionDetails *struct {
+		Metadata map[string]string `json:"metadata"`
+	} `json:"subscription_details"`
 }
 
 var kindOfObject = map[string]string{"customer": kindCustomer, "product": kindProduct, "price": kindPrice,
@@ -105,8 +114,17 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	now := w.now()
-	if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventUnroutable ||
-		ev.Status.Phase == billingv1.EventFailed {
+	settled := ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventFailed
+	if ev.Status.Phase == billingv1.EventUnroutable {
+		// Unroutable is not final while the event is kept: it is tried again when a billing object gets the Stripe
+		// ID it names (see eventsRoutedBy), e.g. a create recorded only after a restart.
+		target, err := w.route(ctx, eventFields(ev, nil))
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		settled = target == nil
+	}
+	if settled {
 		// Kept long enough to recognise Stripe's redeliveries (3 days in live mode), then collected.
 		if ev.Status.ProcessedAt != nil {
 			if left := ev.Status.ProcessedAt.Add(w.retention).Sub(now); left > 0 {
@@ -118,15 +136,7 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	base := ev.DeepCopy()
 	ev.Status.Attempts++
 	var p payload
-	var fields objectFields
-	if ev.Spec.Payload != "" {
-		if err := json.Unmarshal([]byte(ev.Spec.Payload), &p); err == nil {
-			_ = json.Unmarshal(p.Data.Object, &fields)
-		}
-	}
-	if fields.ID == "" {
-		fields.ID, fields.Object = ev.Spec.ObjectID, ev.Spec.ObjectType
-	}
+	fields := eventFields(ev, &p)
 	what := fields.Object + " " + fields.ID
 	var dispute *stripego.Dispute
 	if isDisputeEvent(ev.Spec.Type) {
@@ -179,10 +189,63 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if _, err := w.settle(ctx, ev, base, billingv1.EventProcessed, msg, dispute); err != nil {
-		return ctrl.Result{}, err
+	return w.settle(ctx, ev, base, billingv1.EventProcessed, msg, dispute)
+}
+
+// eventFields reads what routing needs of an event's object: from the payload (also decoded into p when given),
+// else from the spec.
+func eventFields(ev *billingv1.StripeEvent, p *payload) objectFields {
+	if p == nil {
+		p = &payload{}
 	}
-	return ctrl.Result{RequeueAfter: w.retention}, nil
+	var fields objectFields
+	if ev.Spec.Payload != "" {
+		if err := json.Unmarshal([]byte(ev.Spec.Payload), p); err == nil {
+			_ = json.Unmarshal(p.Data.Object, &fields)
+		}
+	}
+	if fields.ID == "" {
+		fields.ID, fields.Object = ev.Spec.ObjectID, ev.Spec.ObjectType
+	}
+	return fields
+}
+
+// routeID is the Stripe ID by which an event not yet settled finds its billing object when no stamp leads to it:
+// the object's own ID, or an invoice's subscription. Dispute events have none (their customer is read from Stripe).
+func routeID(ev *billingv1.StripeEvent) string {
+	if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventFailed ||
+		isDisputeEvent(ev.Spec.Type) {
+		return ""
+	}
+	f := eventFields(ev, nil)
+	if f.Object == "invoice" {
+		return f.Subscription
+	}
+	if _, ok := kindOfObject[f.Object]; ok {
+		return f.ID
+	}
+	return ""
+}
+
+// eventsRoutedBy maps a billing object to the unsettled StripeEvents that route by its Stripe ID, so that events
+// which arrived before the object's ID was recorded are tried again at once.
+func eventsRoutedBy(c client.Client) handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+		so, ok := o.(billingv1.StripeObject)
+		if !ok || so.GetStripeStatus().ID == "" {
+			return nil
+		}
+		l := &billingv1.StripeEventList{}
+		if err := c.List(ctx, l, client.MatchingFields{indexEventRoute: so.GetStripeStatus().ID}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing the StripeEvents of an object")
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(l.Items))
+		for _, ev := range l.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ev)})
+		}
+		return reqs
+	})
 }
 
 // settle puts the event in a final phase and, for a dispute event, counts the dispute.
@@ -195,7 +258,8 @@ func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEven
 	if isDisputeEvent(ev.Spec.Type) {
 		countDispute(ev.Spec.Type, d)
 	}
-	return ctrl.Result{}, nil
+	// Collected after the retention (the worker's own write does not re-queue the event).
+	return ctrl.Result{RequeueAfter: w.retention}, nil
 }
 
 // resolveDispute reads the event's dispute and the Stripe customer whose payment it disputes, with the credentials
@@ -251,6 +315,11 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 	kind, id := kindOfObject[f.Object], f.ID
 	if f.Object == "invoice" {
 		kind, id = kindSubscription, f.Subscription
+		if f.SubscriptionDetails != nil {
+			// The subscription's stamp: routes even before the subscription's ID is recorded.
+			return w.route(ctx, objectFields{Object: "subscription", Metadata: f.SubscriptionDetails.Metadata,
+				ID: f.Subscription})
+		}
 	}
 	if kind == "" || id == "" {
 		return nil, nil
@@ -276,6 +345,11 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 	st := target.GetStripeStatus()
 	if ev.Spec.Created < st.LastEventCreated {
 		return "older than what the status holds", nil
+	}
+	if st.LastEventID == ev.Spec.EventID {
+		// Folded already (the fold and lastEventID are one patch); the worker stopped before marking the event
+		// Processed. Folding it again would put its payload over anything read from Stripe since.
+		return "already folded into status", nil
 	}
 	base := target.DeepCopyObject().(client.Object)
 	tie := ev.Spec.Created == st.LastEventCreated && st.LastEventID != ev.Spec.EventID

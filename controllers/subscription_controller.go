@@ -265,8 +265,14 @@ func setSubscriptionStatus(obj *billingv1.Subscription, s *stripego.Subscription
 			st.Items = append(st.Items, item)
 		}
 	}
+	prev := st.LatestInvoice
 	st.LatestInvoice = nil
-	if in := s.LatestInvoice; in != nil && in.ID != "" {
+	switch in := s.LatestInvoice; {
+	case in == nil || in.ID == "":
+	case in.Object == "" && prev != nil && prev.ID == in.ID:
+		// Not expanded (an event payload names only the ID): what status knows of the same invoice stays.
+		st.LatestInvoice = prev
+	default:
 		st.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status), AmountDue: in.AmountDue,
 			Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
 	}

@@ -274,3 +274,103 @@ func TestEventWorkerRoutingRetentionAndVersions(t *testing.T) {
 		t.Error("the payload of another API version was folded into status")
 	}
 }
+
+// The worker's own status writes do not re-queue an event (routing retries keep their pace); an Unroutable event is
+// tried again when a billing object gets the Stripe ID it names; an event whose fold is already in status (the
+// worker stopped before marking it Processed) is not folded again.
+func TestEventWorkerPacingRerouteAndRefold(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	store := func(name, typ, objectType, objectID, payload string, created int64) *billingv1.StripeEvent {
+		t.Helper()
+		e := &billingv1.StripeEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: billingv1.StripeEventSpec{EventID: "evt_" + strings.ReplaceAll(name, "-", ""), Type: typ,
+				Created: created, APIVersion: stripego.APIVersion, ObjectID: objectID, ObjectType: objectType,
+				Payload: payload}}
+		if err := env.Client.Create(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	phaseWithin := func(e *billingv1.StripeEvent, want billingv1.StripeEventPhase, d time.Duration) {
+		t.Helper()
+		eventually(t, d, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(e), e); err != nil {
+				return err
+			}
+			if e.Status.Phase != want {
+				return fmt.Errorf("phase %q, want %q: %+v", e.Status.Phase, want, e.Status)
+			}
+			return nil
+		})
+	}
+	phase := func(e *billingv1.StripeEvent, want billingv1.StripeEventPhase) { phaseWithin(e, want, 30*time.Second) }
+
+	// Pacing: the suite retries routing after 20 ms × attempt², about 1.1 s in all; without pacing, each status write
+	// re-queued the event at once and the six attempts were spent in a few milliseconds.
+	paced := store("paced", "customer.subscription.updated", "subscription", "sub_nobodyyet", "", 1_700_000_000)
+	time.Sleep(250 * time.Millisecond)
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(paced), paced); err != nil {
+		t.Fatal(err)
+	}
+	if paced.Status.Phase == billingv1.EventUnroutable || paced.Status.Attempts >= maxRouteAttempts {
+		t.Errorf("routing retries were not paced: after 250 ms %+v", paced.Status)
+	}
+
+	// Re-route: an invoice event for a Stripe subscription no Subscription has yet goes Unroutable, then is processed
+	// once a Subscription adopting that ID records it.
+	cus := newCustomer(ns, "adopter")
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 700), cus)
+	cus = waitReady(t, ctx, cus)
+	price := waitReady(t, ctx, newPrice(ns, "monthly", 700))
+	existing, err := simClient().API.Subscriptions.New(&stripego.SubscriptionParams{
+		Customer: stripego.String(cus.Status.ID),
+		Items:    []*stripego.SubscriptionItemsParams{{Price: stripego.String(price.Status.ID), Quantity: stripego.Int64(1)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	invoice := fmt.Sprintf(`{"id":"evt_late","object":"event","data":{"object":{"id":"in_late","object":"invoice",`+
+		`"subscription":%q,"status":"paid","amount_due":700,"currency":"usd"}}}`, existing.ID)
+	late := store("late", "invoice.paid", "invoice", "in_late", invoice, 1_700_000_100)
+	phase(late, billingv1.EventUnroutable)
+	sub := newSubscription(ns, "adopted", "adopter", "monthly")
+	sub.Spec.Adopt = &billingv1.SubscriptionAdopt{ID: existing.ID}
+	create(t, sub)
+	waitReady(t, ctx, sub)
+	// At once, by the watch on the Subscription, not by the retention timer (5 s in this suite).
+	phaseWithin(late, billingv1.EventProcessed, 2*time.Second)
+	if late.Status.Target == nil || late.Status.Target.Name != "adopted" {
+		t.Errorf("re-routed event: %+v", late.Status)
+	}
+
+	// Refold: a second copy of an event already folded (lastEventID names it) is not applied again.
+	update := fmt.Sprintf(`{"id":"evt_once","object":"event","data":{"object":{"id":%q,"object":"subscription",`+
+		`"status":"past_due","customer":%q}}}`, existing.ID, cus.Status.ID)
+	first := store("once", "customer.subscription.updated", "subscription", existing.ID, update, 1_700_000_200)
+	phase(first, billingv1.EventProcessed)
+	// The status moves on (as a reconcile reading Stripe would), then the same event is worked again.
+	eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+			return err
+		}
+		if sub.Status.LastEventID != first.Spec.EventID {
+			return fmt.Errorf("lastEventID %q", sub.Status.LastEventID)
+		}
+		sub.Status.StripeState = "active"
+		return env.Client.Status().Update(ctx, sub)
+	})
+	again := &billingv1.StripeEvent{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "once-again"},
+		Spec: first.Spec}
+	if err := env.Client.Create(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	phase(again, billingv1.EventProcessed)
+	if again.Status.Message != "already folded into status" {
+		t.Errorf("the event was folded again: %+v", again.Status)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+		t.Fatal(err)
+	}
+	if sub.Status.StripeState != "active" {
+		t.Errorf("status %q: the old payload was folded over a newer read", sub.Status.StripeState)
+	}
+}

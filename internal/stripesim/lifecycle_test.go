@@ -140,9 +140,14 @@ func TestLifecycleTrialRenewalDunningAndRecovery(t *testing.T) {
 	clock, cus, pr := clockFixture(t, sc, "pm_card_visa")
 	sub := must(subscribe(t, sc, cus, pr, func(p *stripe.SubscriptionParams) {
 		p.TrialPeriodDays = stripe.Int64(7)
+		p.AddMetadata("k8s_uid", "uid-1")
 	}))
 	if sub.Status != "trialing" || sub.LatestInvoice.AmountDue != 0 {
 		t.Fatalf("trial start: %s, amount due %d", sub.Status, sub.LatestInvoice.AmountDue)
+	}
+	// An invoice carries its subscription's metadata, as Stripe's subscription_details does.
+	if d := sub.LatestInvoice.SubscriptionDetails; d == nil || d.Metadata["k8s_uid"] != "uid-1" {
+		t.Errorf("the invoice's subscription_details: %+v", d)
 	}
 	t0 := clock.FrozenTime
 

@@ -123,6 +123,12 @@ type invoice struct {
 	AttemptCount  int64          `json:"attempt_count"`
 	// NextPaymentAttempt is when dunning retries the payment.
 	NextPaymentAttempt *int64 `json:"next_payment_attempt"`
+	// SubscriptionDetails holds the subscription's metadata as it was when the invoice was created.
+	SubscriptionDetails *invoiceSubscriptionDetails `json:"subscription_details"`
+}
+
+type invoiceSubscriptionDetails struct {
+	Metadata map[string]string `json:"metadata"`
 }
 
 // obj is a rendered JSON object.
@@ -258,5 +264,6 @@ func (s *store) renderInvoice(in *invoice) obj {
 		"attempt_count": in.AttemptCount, "attempted": in.AttemptCount > 0,
 		"next_payment_attempt": in.NextPaymentAttempt, "payment_intent": paymentIntentID(in),
 		"period_start": in.PeriodStart, "status": in.Status, "subscription": in.Subscription,
+		"subscription_details": in.SubscriptionDetails,
 	}
 }

@@ -1,6 +1,7 @@
 package stripesim
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"time"
@@ -199,7 +200,8 @@ func (c *call) createSubscription() (any, *apiError) {
 func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 	in := &invoice{meta: c.nextMeta("in"), Customer: sub.Customer, Subscription: sub.ID, Currency: sub.Currency,
 		CollectionMethod: sub.CollectionMethod, PeriodStart: sub.CurrentPeriodStart,
-		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open"}
+		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open",
+		SubscriptionDetails: &invoiceSubscriptionDetails{Metadata: maps.Clone(metadataJSON(sub.Metadata))}}
 	if sub.Status != statusTrialing || reason != "subscription_create" { // a trial's first invoice is free
 		for _, it := range sub.Items {
 			in.AmountDue += c.st.prices[it.Price].UnitAmount * it.Quantity
