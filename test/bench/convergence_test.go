@@ -140,36 +140,46 @@ func BenchmarkConvergence(b *testing.B) {
 	}
 }
 
-// probeTimeToReady creates, one after another until done closes, a new Subscription in namespace probe for the
-// probe Customer on the given price, and returns how long each took to become Ready.
+// probeTimeToReady creates, every half second until done closes, a new Subscription in namespace probe for the
+// probe Customer on the given price (each on its own, as different users would), and returns how long each took to
+// become Ready.
 func probeTimeToReady(b *testing.B, ctx context.Context, c client.Client, priceID string,
 	done <-chan struct{}) []time.Duration {
-	var took []time.Duration
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-			return took
-		case <-time.After(time.Second):
-		}
+	var (
+		mu   sync.Mutex
+		took []time.Duration
+		wg   sync.WaitGroup
+	)
+	probe := func(i int) {
+		defer wg.Done()
 		sub := &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: probeNS, Name: fmt.Sprintf("probe-%d", i)},
 			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: "probe"},
 				Items: []billingv1.SubscriptionItem{{PriceID: priceID}}}}
 		start := time.Now()
 		if err := c.Create(ctx, sub); err != nil {
 			b.Error(err)
-			return took
+			return
 		}
-		for {
+		for !meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionReady) {
+			time.Sleep(20 * time.Millisecond)
 			if err := c.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
 				b.Error(err)
-				return took
+				return
 			}
-			if meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionReady) {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
 		}
+		mu.Lock()
 		took = append(took, time.Since(start))
+		mu.Unlock()
+	}
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			wg.Wait()
+			return took
+		case <-time.After(500 * time.Millisecond):
+		}
+		wg.Add(1)
+		go probe(i)
 	}
 }
 
@@ -307,7 +317,8 @@ func waitAllReady(b *testing.B, ctx context.Context, c client.Client, ns string,
 		if ready >= want {
 			return
 		}
-		time.Sleep(200 * time.Millisecond)
+		// Listing every object is itself load on the API server: poll large sets less often.
+		time.Sleep(200*time.Millisecond + time.Duration(want)*200*time.Microsecond)
 	}
 	b.Fatalf("not all %d objects Ready within %v", want, timeout)
 }
