@@ -60,13 +60,22 @@ func run(m *testing.M) (int, error) {
 		cmd.Dir = testenv.RepoRoot()
 		return cmd
 	}
+	stopped := false
 	defer func() {
-		if out, err := devCmd("down").CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: dev.sh down: %v\n%s", err, out)
+		if !stopped {
+			_ = devCmd("down").Run()
 		}
 	}()
 	if out, err := devCmd("up").CombinedOutput(); err != nil {
 		return 0, fmt.Errorf("dev.sh up: %w\n%s", err, out)
+	}
+	// Running it twice is harmless: the second finds the environment up and leaves it.
+	out, err := devCmd("up").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("dev.sh up, a second time: %w\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "already up") {
+		return 0, fmt.Errorf("dev.sh up, a second time, did not find the environment up:\n%s", out)
 	}
 	if dev, err = readEnv(filepath.Join(dir, "env")); err != nil {
 		return 0, err
@@ -76,7 +85,12 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	kubectl = filepath.Join(assets, "kubectl")
+	server, err := apiServerAddr(dev["KUBECONFIG"])
+	if err != nil {
+		return 0, err
+	}
 	code := m.Run()
+	stopped = true
 	if code != 0 {
 		for _, log := range []string{"operator.log", "stripesim.log"} {
 			if data, err := os.ReadFile(filepath.Join(dir, log)); err == nil {
@@ -84,7 +98,47 @@ func run(m *testing.M) (int, error) {
 			}
 		}
 	}
-	return code, nil
+	return downTwice(devCmd, dir, server, code), nil
+}
+
+// apiServerAddr reads the host:port of the API server from a kubeconfig.
+func apiServerAddr(kubeconfig string) (string, error) {
+	data, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "server: "); ok {
+			if u, err := url.Parse(v); err == nil && u.Host != "" {
+				return u.Host, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no server in %s", kubeconfig)
+}
+
+// downTwice stops the environment, checks that nothing it started is left (the recorded process, the env file, the
+// kubeconfig, the API server), and that a second `down` is harmless; a failure turns the exit code into 1.
+func downTwice(devCmd func(string) *exec.Cmd, dir, server string, code int) int {
+	for i := range 2 {
+		if out, err := devCmd("down").CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: dev.sh down (%d): %v\n%s", i+1, err, out)
+			return 1
+		}
+	}
+	for _, name := range []string{"pid", "env", "ready", "kubeconfig"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s is left after dev.sh down\n", name)
+			return 1
+		}
+	}
+	d := net.Dialer{Timeout: 2 * time.Second}
+	if conn, err := d.DialContext(context.Background(), "tcp", server); err == nil {
+		_ = conn.Close()
+		fmt.Fprintf(os.Stderr, "e2e: the API server (%s) still listens after dev.sh down\n", server)
+		return 1
+	}
+	return code
 }
 
 func tail(b []byte, n int) []byte {
