@@ -13,10 +13,11 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 )
 
-// adminPost posts a JSON body to the admin API and returns the status and the decoded answer.
-func adminPost(t *testing.T, base, path, body string) (int, map[string]any) {
+// adminRequest sends a request with a JSON body to the simulator and returns the status, the answer decoded as an
+// object (empty when it is not one) and the raw answer.
+func adminRequest(t *testing.T, method, url, body string) (int, map[string]any, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,10 +28,18 @@ func adminPost(t *testing.T, base, path, body string) (int, map[string]any) {
 	defer func() { _ = resp.Body.Close() }()
 	data, _ := io.ReadAll(resp.Body)
 	out := map[string]any{}
-	if err := json.Unmarshal(data, &out); err != nil {
-		t.Fatalf("%s answered %d %q", path, resp.StatusCode, data)
+	_ = json.Unmarshal(data, &out)
+	return resp.StatusCode, out, data
+}
+
+// adminPost posts a JSON body to the admin API and returns the status and the decoded answer.
+func adminPost(t *testing.T, base, path, body string) (int, map[string]any) {
+	t.Helper()
+	code, out, data := adminRequest(t, http.MethodPost, base+path, body)
+	if len(out) == 0 {
+		t.Fatalf("%s answered %d %q", path, code, data)
 	}
-	return resp.StatusCode, out
+	return code, out
 }
 
 // paidCharge creates a customer paying by card and a subscription, and returns its paid first invoice, the

@@ -1,9 +1,7 @@
 package stripesim
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -280,19 +278,8 @@ func TestAdminAPI(t *testing.T) {
 	sc := stripeClient(srv.URL, "sk_test_x")
 	do := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = resp.Body.Close() }()
-		data, _ := io.ReadAll(resp.Body)
-		out := map[string]any{}
-		_ = json.Unmarshal(data, &out)
-		return resp.StatusCode, out
+		code, out, _ := adminRequest(t, method, srv.URL+path, body)
+		return code, out
 	}
 	if code, _ := do("GET", "/_sim/health", ""); code != 200 {
 		t.Fatalf("health %d", code)
