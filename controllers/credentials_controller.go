@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -52,7 +53,10 @@ func (r *credentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 		return ctrl.Result{}, nil
 	}
 	if err := r.client.Update(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
-		return ctrl.Result{}, ignoreConflict(fmt.Errorf("updating the finalizers of Secret %s: %w", req, err))
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil // read from a cache that was behind
+		}
+		return ctrl.Result{}, fmt.Errorf("updating the finalizers of Secret %s: %w", req, err)
 	}
 	return ctrl.Result{}, nil
 }

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -266,5 +268,36 @@ func TestNamespaceDeletionCompletes(t *testing.T) {
 	waitGone(t, ctx, secret)
 	if got := stripeCustomer(t, cus.Status.ID); !got.Deleted {
 		t.Error("the Delete policy was not carried out in Stripe")
+	}
+}
+
+// staleGetClient serves Get from a snapshot taken earlier, as an informer cache that is behind.
+type staleGetClient struct {
+	client.Client
+	snapshot *billingv1.Customer
+}
+
+func (c staleGetClient) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	c.snapshot.DeepCopyInto(obj.(*billingv1.Customer))
+	return nil
+}
+
+// A pass that reads a version older than the object's (the cache is behind the loop's own last write) meets a
+// conflict when it adds the finalizer. It must come back: the newer version may differ only in status, which the
+// predicates do not pass, so no event would bring the object back.
+func TestFinalizerConflictComesBack(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "behind")
+	create(t, cus)
+	snapshot := cus.DeepCopy()
+	waitReady(t, ctx, cus) // the suite's manager added the finalizer and wrote status since the snapshot
+	r := &Reconciler[*billingv1.Customer]{Client: staleGetClient{Client: env.Client, snapshot: snapshot},
+		External: customerExternal{}, New: func() *billingv1.Customer { return &billingv1.Customer{} }}
+	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cus)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RequeueAfter <= 0 {
+		t.Errorf("a conflict adding the finalizer was dropped: %+v", res)
 	}
 }

@@ -117,7 +117,12 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 	if obj.GetDeletionTimestamp().IsZero() && !controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
 		controllerutil.AddFinalizer(obj, billingv1.Finalizer)
 		if err := r.Client.Update(ctx, obj); err != nil {
-			return ctrl.Result{}, ignoreConflict(err)
+			if apierrors.IsConflict(err) {
+				// The cache was behind (this loop's own last write is not in it yet). Come back: the newer
+				// version may be a status-only change, which the predicates do not pass.
+				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+			}
+			return ctrl.Result{}, err
 		}
 	}
 
