@@ -136,19 +136,16 @@ func (customerExternal) Create(ctx context.Context, c *stripe.Client, obj *billi
 
 func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Customer,
 	stamp map[string]string, obs Observation) error {
-	cur, _ := obs.Current.(*stripego.Customer)
-	if cur == nil {
-		var err error
-		if cur, err = getCustomer(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
-			return err
-		}
+	cur, err := observed(ctx, c, obj.Status.ID, obs, getCustomer)
+	if err != nil {
+		return err
 	}
 	p, changed := customerParams(&obj.Spec, stamp, cur)
 	if len(changed) == 0 {
 		return nil
 	}
-	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
-	_, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpUpdate, IdempotencyKey: key},
+	key := updateKey(obj, changed)
+	_, err = stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpUpdate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.Update(obj.Status.ID, p) })
 	return err
 }

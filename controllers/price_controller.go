@@ -210,18 +210,15 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 
 func (priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
 	stamp map[string]string, obs Observation) error {
-	cur, _ := obs.Current.(*stripego.Price)
-	if cur == nil {
-		var err error
-		if cur, err = getPrice(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
-			return err
-		}
+	cur, err := observed(ctx, c, obj.Status.ID, obs, getPrice)
+	if err != nil {
+		return err
 	}
 	p, changed := mutableParams(&obj.Spec, stamp, cur)
 	if len(changed) == 0 {
 		return nil
 	}
-	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
+	key := updateKey(obj, changed)
 	return updatePrice(ctx, c, obj.Status.ID, key, p)
 }
 

@@ -112,18 +112,15 @@ func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 
 func (productExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
 	stamp map[string]string, obs Observation) error {
-	cur, _ := obs.Current.(*stripego.Product)
-	if cur == nil {
-		var err error
-		if cur, err = getProduct(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
-			return err
-		}
+	cur, err := observed(ctx, c, obj.Status.ID, obs, getProduct)
+	if err != nil {
+		return err
 	}
 	p, changed := productParams(&obj.Spec, stamp, cur)
 	if len(changed) == 0 {
 		return nil
 	}
-	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
+	key := updateKey(obj, changed)
 	return updateProduct(ctx, c, obj.Status.ID, key, p)
 }
 

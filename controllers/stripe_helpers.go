@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -108,3 +109,17 @@ func (standalone[T]) Dependencies(context.Context, T) (bool, string, error) { re
 
 // Stale implements External; nothing referenced can change under it.
 func (standalone[T]) Stale(context.Context, T) (bool, error) { return false, nil }
+
+// observed is the Stripe object Observe read, or a fresh read by get when the observation carries none.
+func observed[T any](ctx context.Context, c *stripe.Client, id string, obs Observation,
+	get func(context.Context, *stripe.Client, string, stripe.Priority) (*T, error)) (*T, error) {
+	if cur, ok := obs.Current.(*T); ok && cur != nil {
+		return cur, nil
+	}
+	return get(ctx, c, id, stripe.PriorityHigh)
+}
+
+// updateKey is the idempotency key of an update of obj sending the changed fields.
+func updateKey(obj client.Object, changed map[string]string) string {
+	return stripe.IdempotencyKey(string(obj.GetUID()), "update", obj.GetGeneration(), stripe.FormFingerprint(changed))
+}

@@ -308,12 +308,9 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 
 func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription,
 	stamp map[string]string, obs Observation) error {
-	cur, _ := obs.Current.(*stripego.Subscription)
-	if cur == nil {
-		var err error
-		if cur, err = getSubscription(ctx, c, obj.Status.ID, stripe.PriorityHigh); err != nil {
-			return err
-		}
+	cur, err := observed(ctx, c, obj.Status.ID, obs, getSubscription)
+	if err != nil {
+		return err
 	}
 	if ended(cur) {
 		setSubscriptionStatus(obj, cur)
@@ -328,7 +325,7 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		return nil
 	}
 	p.AddExpand("latest_invoice")
-	key := stripe.IdempotencyKey(string(obj.UID), "update", obj.Generation, stripe.FormFingerprint(changed))
+	key := updateKey(obj, changed)
 	sub, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpUpdate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Update(obj.Status.ID, p) })
 	if err != nil {

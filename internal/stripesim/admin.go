@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"strconv"
@@ -410,33 +411,19 @@ func (s *Sim) Load(path string) error {
 	for _, ss := range snap.Stores {
 		st := newStore(ss.Live)
 		st.seq = ss.Seq
-		for id, o := range ss.Customers {
-			st.customers[id] = o
-		}
-		for id, o := range ss.Products {
-			st.products[id] = o
-		}
-		for id, o := range ss.Prices {
-			st.prices[id] = o
-		}
-		for id, o := range ss.Subscriptions {
-			st.subscriptions[id] = o
-		}
-		for id, o := range ss.Invoices {
-			st.invoices[id] = o
+		maps.Copy(st.customers, ss.Customers)
+		maps.Copy(st.products, ss.Products)
+		maps.Copy(st.prices, ss.Prices)
+		maps.Copy(st.subscriptions, ss.Subscriptions)
+		maps.Copy(st.invoices, ss.Invoices)
+		for _, o := range ss.Invoices {
 			if o.PaymentIntent != nil {
 				st.intents[o.PaymentIntent.ID] = o.PaymentIntent
 			}
 		}
-		for id, o := range ss.Endpoints {
-			st.endpoints[id] = o
-		}
-		for id, o := range ss.Charges {
-			st.charges[id] = o
-		}
-		for id, o := range ss.Disputes {
-			st.disputes[id] = o
-		}
+		maps.Copy(st.endpoints, ss.Endpoints)
+		maps.Copy(st.charges, ss.Charges)
+		maps.Copy(st.disputes, ss.Disputes)
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {
