@@ -45,21 +45,11 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	env := []string{"DEV_DIR=" + dir, "DEV_SAMPLES=1", "STRIPE_API_KEY=", "STRIPE_WEBHOOK_SECRET="}
-	for _, name := range []string{"STRIPESIM_PORT", "WEBHOOK_PORT", "METRICS_PORT", "PROBE_PORT"} {
-		port, err := freePort()
-		if err != nil {
-			return 0, err
-		}
-		env = append(env, name+"="+strconv.Itoa(port))
+	env, err := devEnv(dir, true)
+	if err != nil {
+		return 0, err
 	}
-	script := filepath.Join(testenv.RepoRoot(), "hack", "dev.sh")
-	devCmd := func(arg string) *exec.Cmd {
-		cmd := exec.CommandContext(context.Background(), script, arg)
-		cmd.Env = append(os.Environ(), env...)
-		cmd.Dir = testenv.RepoRoot()
-		return cmd
-	}
+	devCmd := func(arg string) *exec.Cmd { return devCommand(context.Background(), env, arg) }
 	stopped := false
 	defer func() {
 		if !stopped {
@@ -89,6 +79,10 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	sim, err := url.Parse(dev["STRIPESIM_URL"])
+	if err != nil {
+		return 0, err
+	}
 	code := m.Run()
 	stopped = true
 	if code != 0 {
@@ -98,7 +92,51 @@ func run(m *testing.M) (int, error) {
 			}
 		}
 	}
-	return downTwice(devCmd, dir, server, code), nil
+	return downTwice(devCmd, dir, code, server, sim.Host), nil
+}
+
+// devEnv is the environment of a hack/dev.sh run in its own directory on free ports, with the simulator (never a
+// real Stripe key from the caller's environment), applying config/samples or not.
+func devEnv(dir string, samples bool) ([]string, error) {
+	apply := "0"
+	if samples {
+		apply = "1"
+	}
+	env := []string{"DEV_DIR=" + dir, "STRIPE_API_KEY=", "STRIPE_WEBHOOK_SECRET=", "DEV_SAMPLES=" + apply}
+	for _, name := range []string{"STRIPESIM_PORT", "WEBHOOK_PORT", "METRICS_PORT", "PROBE_PORT"} {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		env = append(env, name+"="+strconv.Itoa(port))
+	}
+	return env, nil
+}
+
+// devCommand runs hack/dev.sh with arg in env (from devEnv).
+func devCommand(ctx context.Context, env []string, arg string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(testenv.RepoRoot(), "hack", "dev.sh"), arg)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = testenv.RepoRoot()
+	return cmd
+}
+
+// leftovers reports what a stopped environment left behind: its files in dir (the recorded process, the env file,
+// the kubeconfig) or a process still listening at one of addrs (the API server, stripesim).
+func leftovers(dir string, addrs ...string) error {
+	for _, name := range []string{"pid", "env", "ready", "kubeconfig"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return fmt.Errorf("%s is left", name)
+		}
+	}
+	d := net.Dialer{Timeout: 2 * time.Second}
+	for _, addr := range addrs {
+		if conn, err := d.DialContext(context.Background(), "tcp", addr); err == nil {
+			_ = conn.Close()
+			return fmt.Errorf("%s still listens", addr)
+		}
+	}
+	return nil
 }
 
 // apiServerAddr reads the host:port of the API server from a kubeconfig.
@@ -117,25 +155,17 @@ func apiServerAddr(kubeconfig string) (string, error) {
 	return "", fmt.Errorf("no server in %s", kubeconfig)
 }
 
-// downTwice stops the environment, checks that nothing it started is left (the recorded process, the env file, the
-// kubeconfig, the API server), and that a second `down` is harmless; a failure turns the exit code into 1.
-func downTwice(devCmd func(string) *exec.Cmd, dir, server string, code int) int {
+// downTwice stops the environment, checks that a second `down` is harmless and that nothing it started is left
+// (see leftovers); a failure turns the exit code into 1.
+func downTwice(devCmd func(string) *exec.Cmd, dir string, code int, addrs ...string) int {
 	for i := range 2 {
 		if out, err := devCmd("down").CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: dev.sh down (%d): %v\n%s", i+1, err, out)
 			return 1
 		}
 	}
-	for _, name := range []string{"pid", "env", "ready", "kubeconfig"} {
-		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
-			fmt.Fprintf(os.Stderr, "e2e: %s is left after dev.sh down\n", name)
-			return 1
-		}
-	}
-	d := net.Dialer{Timeout: 2 * time.Second}
-	if conn, err := d.DialContext(context.Background(), "tcp", server); err == nil {
-		_ = conn.Close()
-		fmt.Fprintf(os.Stderr, "e2e: the API server (%s) still listens after dev.sh down\n", server)
+	if err := leftovers(dir, addrs...); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: after dev.sh down: %v\n", err)
 		return 1
 	}
 	return code
