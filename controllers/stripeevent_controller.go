@@ -115,11 +115,13 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	}
 	now := w.now()
 	settled := ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventFailed
+	var target billingv1.StripeObject
 	if ev.Status.Phase == billingv1.EventUnroutable {
 		// Unroutable is not final while the event is kept: it is tried again when a billing object gets the Stripe
-		// ID it names (see eventsRoutedBy), e.g. a create recorded only after a restart.
-		target, err := w.route(ctx, eventFields(ev, nil))
-		if err != nil {
+		// ID it names (see eventsRoutedBy), e.g. a create recorded only after a restart. (Dispute events route
+		// through Stripe and are not retried here.)
+		var err error
+		if target, err = w.route(ctx, eventFields(ev, nil)); err != nil {
 			return ctrl.Result{}, err
 		}
 		settled = target == nil
@@ -158,9 +160,11 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		fields = objectFields{ID: customerID, Object: "customer"}
 		what = "customer " + customerID + " (dispute " + d.ID + ")"
 	}
-	target, err := w.route(ctx, fields)
-	if err != nil {
-		return ctrl.Result{}, err
+	if target == nil {
+		var err error
+		if target, err = w.route(ctx, fields); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 	if target == nil {
 		if ev.Status.Attempts >= maxRouteAttempts {
@@ -178,6 +182,7 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		Name: target.GetName()}
 	// A stale mark (lastSyncedAt cleared) makes the object's controller reconcile it; see markedStale.
 	var msg string
+	var err error
 	if dispute != nil {
 		msg, err = w.applyDispute(ctx, ev, dispute, target)
 	} else {
