@@ -63,16 +63,18 @@ func (r *credentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 
 // inUse reports whether any billing object that still holds the operator's finalizer exists.
 func (r *credentialsReconciler) inUse(ctx context.Context, opts ...client.ListOption) (bool, error) {
-	for _, l := range []client.ObjectList{&billingv1.CustomerList{}, &billingv1.ProductList{},
-		&billingv1.PriceList{}, &billingv1.SubscriptionList{}} {
+	for _, k := range kinds {
+		l := k.newList()
 		// Read-only use of the cached objects: no deep copy of every billing object on each check.
 		if err := r.client.List(ctx, l, append(opts, client.UnsafeDisableDeepCopy)...); err != nil {
-			return false, fmt.Errorf("listing billing objects: %w", err)
+			return false, fmt.Errorf("listing %ss: %w", k.kind, err)
 		}
 		found := false
-		_ = forEachItem(l, func(o client.Object) {
+		if err := forEachItem(l, func(o client.Object) {
 			found = found || controllerutil.ContainsFinalizer(o, billingv1.Finalizer)
-		})
+		}); err != nil {
+			return false, err
+		}
 		if found {
 			return true, nil
 		}
@@ -90,9 +92,8 @@ func (r *credentialsReconciler) secretsFor(_ context.Context, o client.Object) [
 
 func (r *credentialsReconciler) setup(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("credentials").For(&corev1.Secret{})
-	for _, o := range []client.Object{&billingv1.Customer{}, &billingv1.Product{}, &billingv1.Price{},
-		&billingv1.Subscription{}} {
-		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(r.secretsFor))
+	for _, k := range kinds {
+		b = b.Watches(k.newObject(), handler.EnqueueRequestsFromMapFunc(r.secretsFor))
 	}
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("setting up the credentials controller: %w", err)

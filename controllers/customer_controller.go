@@ -23,6 +23,14 @@ type customerExternal struct {
 
 func (customerExternal) Kind() string { return kindCustomer }
 
+// customerKind is the Customer's registry entry.
+func customerKind() kindEntry {
+	return entry(kindCustomer, "customer", resCustomer, func() *billingv1.Customer { return &billingv1.Customer{} },
+		func() *billingv1.CustomerList { return &billingv1.CustomerList{} },
+		func(loopDeps) External[*billingv1.Customer] { return customerExternal{} },
+		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpDelete, stripe.OpList)
+}
+
 func (customerExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Customer) (string, error) {
 	if obj.Spec.Adopt == nil {
 		return "", nil

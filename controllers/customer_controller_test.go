@@ -41,7 +41,7 @@ func TestCustomerCreateUpdateDelete(t *testing.T) {
 		t.Fatal(err)
 	}
 	cus = waitReady(t, ctx, cus)
-	if !strings.HasPrefix(cus.Status.ID, "cus_") || cus.Status.PendingCreate != nil || cus.Status.LastSyncedAt == nil ||
+	if !strings.HasPrefix(cus.Status.ID, "cus_") || PendingCreate(cus) != nil || cus.Status.LastSyncedAt == nil ||
 		cus.Status.ObservedGeneration != cus.Generation {
 		t.Fatalf("status after create: %+v", cus.Status)
 	}
@@ -232,7 +232,7 @@ func TestCustomerCrashAfterCommit(t *testing.T) {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
 				t.Fatal(err)
 			}
-			if c.Status.ID != "" || c.Status.PendingCreate == nil {
+			if c.Status.ID != "" || PendingCreate(c) == nil {
 				t.Fatalf("want a pending create and no ID after the crash, got %+v", c.Status)
 			}
 			if expire {
@@ -245,7 +245,7 @@ func TestCustomerCrashAfterCommit(t *testing.T) {
 			if n := sim.ObjectsByUID()["customer"][string(c.UID)]; n != 1 {
 				t.Errorf("%d Stripe customers after the restart, want exactly 1", n)
 			}
-			if c.Status.PendingCreate != nil {
+			if PendingCreate(c) != nil {
 				t.Error("pending create left in status")
 			}
 		})

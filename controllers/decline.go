@@ -36,10 +36,17 @@ func declineMessage(ctx context.Context, c *stripe.Client, paymentIntentID strin
 	p := &stripego.PaymentIntentParams{}
 	pi, err := stripe.Call(ctx, c, stripe.Op{Resource: resPaymentIntent, Operation: stripe.OpRetrieve}, &p.Params,
 		func() (*stripego.PaymentIntent, error) { return c.API.PaymentIntents.Get(paymentIntentID, p) })
-	if err != nil || pi.LastPaymentError == nil {
+	if err != nil {
 		return ""
 	}
-	e := pi.LastPaymentError
+	return paymentErrorMessage(pi.LastPaymentError)
+}
+
+// paymentErrorMessage explains a payment intent's last payment error; "" for none.
+func paymentErrorMessage(e *stripego.Error) string {
+	if e == nil {
+		return ""
+	}
 	code := string(e.DeclineCode)
 	if code == "" {
 		code = string(e.Code)

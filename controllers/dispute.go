@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -221,8 +220,7 @@ func (w *eventWorker) applyDispute(ctx context.Context, ev *billingv1.StripeEven
 	if change == disputeUnchanged {
 		return "already recorded", nil
 	}
-	err := w.client.Status().Patch(ctx, cus, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	if err != nil {
+	if err := w.owner().apply(ctx, w.client, base, cus); err != nil {
 		return "", err
 	}
 	typ, reason, msg := corev1.EventTypeWarning, billingv1.ReasonDisputeOpened,

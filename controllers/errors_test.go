@@ -283,8 +283,9 @@ func (c staleGetClient) Get(_ context.Context, _ client.ObjectKey, obj client.Ob
 }
 
 // A pass that reads a version older than the object's (the cache is behind the loop's own last write) meets a
-// conflict when it adds the finalizer. It must come back: the newer version may differ only in status, which the
-// predicates do not pass, so no event would bring the object back.
+// conflict when it stores the finalizer and the pending-create record. It must come back without having called
+// Stripe: the newer version may differ only in status, which the predicates do not pass, so no event would bring the
+// object back.
 func TestFinalizerConflictComesBack(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	cus := newCustomer(ns, "behind")
@@ -292,10 +293,15 @@ func TestFinalizerConflictComesBack(t *testing.T) {
 	snapshot := cus.DeepCopy()
 	waitReady(t, ctx, cus) // the suite's manager added the finalizer and wrote status since the snapshot
 	r := &Reconciler[*billingv1.Customer]{Client: staleGetClient{Client: env.Client, snapshot: snapshot},
-		External: customerExternal{}, New: func() *billingv1.Customer { return &billingv1.Customer{} }}
+		Credentials: newResolver(env.Client), External: customerExternal{},
+		New: func() *billingv1.Customer { return &billingv1.Customer{} }}
+	posts := calls("POST /v1/customers")
 	res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: client.ObjectKeyFromObject(cus)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := calls("POST /v1/customers") - posts; n != 0 {
+		t.Errorf("%d Stripe creates from a stale read", n)
 	}
 	if res.RequeueAfter <= 0 {
 		t.Errorf("a conflict adding the finalizer was dropped: %+v", res)

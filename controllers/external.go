@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -84,17 +85,25 @@ type Options struct {
 	// EventRouteBackoff is the base of the backoff for an event whose object is not known yet (attempt² × base,
 	// default 1 s).
 	EventRouteBackoff time.Duration
+	// Webhooks says Stripe's events reach the operator (its receiver, or a receiver-only deployment): the event
+	// worker then owns the fields Stripe changes on its own (see ownership.go), and the loop hands its reads of
+	// them over; without events the loop writes them itself.
+	Webhooks bool
 }
 
 // Reconciler is the generic external-resource loop for one kind.
 type Reconciler[T billingv1.StripeObject] struct {
-	Client      client.Client
+	Client client.Client
+	// APIReader reads the API server directly, past the cache (to confirm a pending create before listing Stripe).
+	APIReader   client.Reader
 	Recorder    events.EventRecorder
 	Credentials *credentials.Resolver
 	External    External[T]
 	Options     Options
 	// New returns an empty object of the kind.
 	New func() T
+	// Handover, when events flow, writes what the loop read from Stripe of the fields the event worker owns.
+	Handover func(ctx context.Context, base, obj billingv1.StripeObject) error
 }
 
 func (r *Reconciler[T]) now() time.Time {
@@ -104,38 +113,31 @@ func (r *Reconciler[T]) now() time.Time {
 	return time.Now()
 }
 
-// Reconcile implements reconcile.Reconciler: get, ensure the finalizer, snapshot, one deferred status patch, then
-// delete or reconcile.
+func (r *Reconciler[T]) owner() statusOwner {
+	return statusOwner{name: ownerReconciler, webhooks: r.Options.Webhooks}
+}
+
+// Reconcile implements reconcile.Reconciler: get, snapshot, one deferred status write of the fields the loop owns,
+// then delete or reconcile.
 func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
 	obj := r.New()
 	if err := r.Client.Get(ctx, req.NamespacedName, obj); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	log := ctrl.LoggerFrom(ctx).WithValues(r.External.Kind(), klog.KObj(obj))
-	ctx = ctrl.LoggerInto(ctx, log)
-
-	if obj.GetDeletionTimestamp().IsZero() && !controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
-		controllerutil.AddFinalizer(obj, billingv1.Finalizer)
-		if err := r.Client.Update(ctx, obj); err != nil {
-			if apierrors.IsConflict(err) {
-				// The cache was behind (this loop's own last write is not in it yet). Come back: the newer
-				// version may be a status-only change, which the predicates do not pass.
-				return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-			}
-			return ctrl.Result{}, err
+	if PendingCreate(obj) != nil && r.APIReader != nil {
+		// The cache may be behind this loop's own last status write, which recorded the create: confirm with the
+		// API server before treating it as interrupted (recovery lists Stripe).
+		if err := r.APIReader.Get(ctx, req.NamespacedName, obj); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
 		}
 	}
+	log := ctrl.LoggerFrom(ctx).WithValues(r.External.Kind(), klog.KObj(obj))
+	ctx = ctrl.LoggerInto(ctx, log)
 
 	base := obj.DeepCopyObject().(T)
 	before := readyOf(obj)
 	defer func() {
-		if err := r.patchStatus(ctx, base, obj); err != nil {
-			if apierrors.IsConflict(err) {
-				// Someone else (the event worker, a spec edit) wrote the object meanwhile: nothing of theirs is
-				// overwritten, and a new pass computes the status again (Stripe calls are idempotent).
-				result, retErr = ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-				return
-			}
+		if err := r.owner().apply(ctx, r.Client, base, obj); err != nil {
 			retErr = errors.Join(retErr, err)
 			return
 		}
@@ -148,24 +150,22 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 	return r.reconcileNormal(ctx, obj, &base)
 }
 
-func ignoreConflict(err error) error {
-	if apierrors.IsConflict(err) {
+// PendingCreate returns the pending-create record of an object whose create may not have been recorded, or nil.
+func PendingCreate(obj billingv1.StripeObject) *billingv1.PendingCreate {
+	v, ok := obj.GetAnnotations()[billingv1.AnnotationPendingCreate]
+	if !ok {
 		return nil
 	}
-	return err
-}
-
-// patchStatus writes the status changes of this pass, only if nobody wrote the object since it was read (a plain
-// merge patch would replace the whole conditions list, dropping a condition the event worker just set).
-func (r *Reconciler[T]) patchStatus(ctx context.Context, base, obj T) error {
-	patch := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})
-	if err := r.Client.Status().Patch(ctx, obj, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("patching status: %w", err)
+	p := &billingv1.PendingCreate{}
+	if err := json.Unmarshal([]byte(v), p); err != nil || p.IdempotencyKey == "" {
+		// Not the operator's record: a create with a new key is safe only without one, so treat it as interrupted
+		// with an unknown key (recovery lists Stripe, then a new key is used).
+		return &billingv1.PendingCreate{Generation: -1}
 	}
-	return nil
+	if p.IdempotencyKey == obj.GetStripeStatus().CreateKey {
+		return nil
+	}
+	return p
 }
 
 // recordTransition emits an Event when Ready changes status or reason.
@@ -207,12 +207,13 @@ func (r *Reconciler[T]) resyncAfter(obj T) time.Duration {
 }
 
 // inSync reports whether obj needs no Stripe call now: Ready for this generation, nothing pending, synced within
-// the resync interval, and no reconcile requested since.
+// the resync interval, and no reconcile or sync requested since.
 func (r *Reconciler[T]) inSync(obj T) (bool, time.Duration) {
 	st := obj.GetStripeStatus()
 	requested := obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
 	if readyOf(obj).status != metav1.ConditionTrue || st.ObservedGeneration != obj.GetGeneration() ||
-		st.PendingCreate != nil || st.LastSyncedAt == nil || requested != st.LastHandledReconcileAt {
+		PendingCreate(obj) != nil || st.LastSyncedAt == nil || requested != st.LastHandledReconcileAt ||
+		st.SyncRequest != st.LastHandledSyncRequest {
 		return false, 0
 	}
 	// The jitter may bring the requeue a little before the interval: within 10% counts as due.
@@ -228,6 +229,33 @@ func (r *Reconciler[T]) stamp(obj T) map[string]string {
 	}
 }
 
+// dependencyGrace is how long a new object waits silently for referenced objects that are being created: no status
+// is written for a wait that ends by itself (the referenced object getting its ID re-queues this one).
+const dependencyGrace = 30 * time.Second
+
+// waitForDependencies reports whether obj must wait for the objects it references, and sets its status when the
+// wait is worth saying: a reference to an object that does not exist at once; a wait for an object being created
+// only after dependencyGrace.
+func (r *Reconciler[T]) waitForDependencies(ctx context.Context, obj T) (bool, ctrl.Result, error) {
+	ready, msg, err := r.External.Dependencies(ctx, obj)
+	var missing *missingRefError
+	if errors.As(err, &missing) {
+		// Said at once; the watch on the referenced kind brings the object back when it is created.
+		setReconciling(obj, billingv1.ReasonDependencyNotReady, missing.Error())
+		return true, ctrl.Result{}, nil
+	}
+	if err != nil || ready {
+		return false, ctrl.Result{}, err
+	}
+	st := obj.GetStripeStatus()
+	if waited := r.now().Sub(obj.GetCreationTimestamp().Time); st.ID == "" && len(st.Conditions) == 0 &&
+		waited < dependencyGrace {
+		return true, ctrl.Result{RequeueAfter: dependencyGrace - waited}, nil
+	}
+	setReconciling(obj, billingv1.ReasonDependencyNotReady, msg)
+	return true, ctrl.Result{}, nil
+}
+
 func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ctrl.Result, error) {
 	if ok, remaining := r.inSync(obj); ok {
 		stale, err := r.External.Stale(ctx, obj)
@@ -238,13 +266,8 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 			return ctrl.Result{RequeueAfter: remaining}, nil
 		}
 	}
-	ready, msg, err := r.External.Dependencies(ctx, obj)
-	if err != nil {
-		return ctrl.Result{}, err
-	}
-	if !ready {
-		setReconciling(obj, billingv1.ReasonDependencyNotReady, msg)
-		return ctrl.Result{}, nil
+	if wait, res, err := r.waitForDependencies(ctx, obj); wait || err != nil {
+		return res, err
 	}
 	creds, err := r.Credentials.For(ctx, obj.GetNamespace())
 	if err != nil {
@@ -257,50 +280,83 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 	}
 	sc := creds.Client
 	st := obj.GetStripeStatus()
+	pending := PendingCreate(obj)
 
 	adopting := false
-	if st.ID == "" && st.PendingCreate == nil {
+	if st.ID == "" && pending == nil {
 		id, err := r.External.AdoptID(ctx, sc, obj)
 		if err != nil {
 			return r.handle(obj, creds, err)
 		}
+		if id != "" {
+			// The deletion policy applies to an adopted object too: the finalizer first.
+			if err := r.addFinalizer(ctx, obj, base, nil); err != nil {
+				return r.conflictOr(err)
+			}
+		}
+		st = obj.GetStripeStatus()
 		st.ID, adopting = id, id != ""
 	}
-	if st.ID != "" && st.PendingCreate == nil {
-		obs, err := r.External.Observe(ctx, sc, obj, st.ID, prio, r.stamp(obj))
-		if err != nil {
-			return r.handle(obj, creds, err)
-		}
-		switch {
-		case !obs.Exists && adopting:
-			setStalled(obj, billingv1.ReasonReferenceNotFound, fmt.Sprintf("spec.adopt names %s, which does not "+
-				"exist in Stripe", st.ID))
-			st.ID = ""
-			return ctrl.Result{}, nil
-		case !obs.Exists:
-			if obj.GetAnnotations()[billingv1.AnnotationRecreate] != st.ID {
-				setStalled(obj, billingv1.ReasonDeletedInStripe, fmt.Sprintf("%s %s was deleted in Stripe; it is "+
-					"not re-created unless annotated %s=%s", r.External.Kind(), st.ID, billingv1.AnnotationRecreate,
-					st.ID))
-				return ctrl.Result{}, nil
-			}
-			st.ID = "" // re-create, as the annotation asks
-		case obs.Replace:
-			return r.create(ctx, obj, base, creds, st.ID)
-		case !obs.UpToDate:
-			setReconciling(obj, billingv1.ReasonUpdating, "Updating the Stripe object")
-			if err := r.External.Update(ctx, sc, obj, r.stamp(obj), obs); err != nil {
-				return r.handle(obj, creds, err)
-			}
+	if st.ID != "" && pending == nil {
+		if done, res, err := r.observe(ctx, obj, base, creds, prio, adopting); done || err != nil {
+			return res, err
 		}
 	}
-	if st.PendingCreate != nil && st.ID != "" {
-		return r.create(ctx, obj, base, creds, st.ID) // a replacement that may have reached Stripe
+	if pending != nil && st.ID != "" {
+		return r.create(ctx, obj, base, creds, st.ID, pending) // a replacement that may have reached Stripe
 	}
-	if st.ID == "" || st.PendingCreate != nil {
-		return r.create(ctx, obj, base, creds, "")
+	if st.ID == "" || pending != nil {
+		return r.create(ctx, obj, base, creds, "", pending)
 	}
 	return r.synced(obj), nil
+}
+
+// observe reads the Stripe object named by status.id and brings it in line with the spec: done reports that the
+// pass ends here (a missing object, a replacement, an error); otherwise status.id may have been cleared for a
+// re-creation the recreate annotation asks for.
+func (r *Reconciler[T]) observe(ctx context.Context, obj T, base *T, creds *credentials.Resolved, prio stripe.Priority,
+	adopting bool) (bool, ctrl.Result, error) {
+	st, sc := obj.GetStripeStatus(), creds.Client
+	obs, err := r.External.Observe(ctx, sc, obj, st.ID, prio, r.stamp(obj))
+	if err != nil {
+		res, err := r.handle(obj, creds, err)
+		return true, res, err
+	}
+	switch {
+	case !obs.Exists && adopting:
+		setStalled(obj, billingv1.ReasonReferenceNotFound, fmt.Sprintf("spec.adopt names %s, which does not "+
+			"exist in Stripe", st.ID))
+		st.ID = ""
+		return true, ctrl.Result{}, nil
+	case !obs.Exists:
+		if obj.GetAnnotations()[billingv1.AnnotationRecreate] != st.ID {
+			st.LastHandledSyncRequest = st.SyncRequest
+			setStalled(obj, billingv1.ReasonDeletedInStripe, fmt.Sprintf("%s %s was deleted in Stripe; it is "+
+				"not re-created unless annotated %s=%s", r.External.Kind(), st.ID, billingv1.AnnotationRecreate,
+				st.ID))
+			return true, ctrl.Result{}, nil
+		}
+		st.ID = "" // re-create, as the annotation asks
+		return false, ctrl.Result{}, nil
+	case obs.Replace:
+		res, err := r.create(ctx, obj, base, creds, st.ID, nil)
+		return true, res, err
+	case !obs.UpToDate:
+		setReconciling(obj, billingv1.ReasonUpdating, "Updating the Stripe object")
+		if err := r.External.Update(ctx, sc, obj, r.stamp(obj), obs); err != nil {
+			res, err := r.handle(obj, creds, err)
+			return true, res, err
+		}
+	}
+	return false, ctrl.Result{}, r.handover(ctx, *base, obj)
+}
+
+// handover passes the fields read from Stripe that the event worker owns (when events flow) to the worker.
+func (r *Reconciler[T]) handover(ctx context.Context, base, obj T) error {
+	if r.Handover == nil {
+		return nil
+	}
+	return r.Handover(ctx, base, obj)
 }
 
 func (r *Reconciler[T]) synced(obj T) ctrl.Result {
@@ -308,25 +364,67 @@ func (r *Reconciler[T]) synced(obj T) ctrl.Result {
 	now := metav1.NewTime(r.now())
 	st.LastSyncedAt = &now
 	st.LastHandledReconcileAt = obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
+	st.LastHandledSyncRequest = st.SyncRequest
 	setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
 	return ctrl.Result{RequeueAfter: r.resyncAfter(obj)}
 }
 
-// create is the crash-safe create (design.md section 5). replacing is the ID a successor replaces, or "".
+// addFinalizer adds the operator's finalizer and, when p is given, the pending-create record, in one
+// resourceVersion-checked update; base becomes the object as stored.
+func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *billingv1.PendingCreate) error {
+	if p == nil && controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
+		return nil
+	}
+	// The update answers with the stored object, whose status replaces this pass's: keep what the pass set.
+	st := obj.GetStripeStatus().DeepCopy()
+	controllerutil.AddFinalizer(obj, billingv1.Finalizer)
+	if p != nil {
+		raw, err := json.Marshal(p)
+		if err != nil {
+			return fmt.Errorf("encoding the pending create: %w", err)
+		}
+		ann := obj.GetAnnotations()
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[billingv1.AnnotationPendingCreate] = string(raw)
+		obj.SetAnnotations(ann)
+	}
+	if err := r.Client.Update(ctx, obj); err != nil {
+		return err
+	}
+	*base = obj.DeepCopyObject().(T)
+	*obj.GetStripeStatus() = *st
+	return nil
+}
+
+// conflictOr turns a conflict (another view of the object won; nothing was sent to Stripe) into a prompt retry.
+func (r *Reconciler[T]) conflictOr(err error) (ctrl.Result, error) {
+	if apierrors.IsConflict(err) {
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	if apierrors.IsNotFound(err) {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{}, err
+}
+
+// create is the crash-safe create (docs/architecture.md, "Crash-safe create"). replacing is the ID a successor
+// replaces, or ""; pending is the record of an earlier attempt whose result was not recorded, or nil.
 //
-//  1. A pending-create record (idempotency key, generation, start time) is written to status with a
-//     resourceVersion-checked update before the POST.
-//  2. The POST carries the deterministic key.
+//  1. A pending-create record (idempotency key, generation, start time) is written to the object's annotations,
+//     with the finalizer, in one resourceVersion-checked update before the POST.
+//  2. The POST carries the deterministic key. Its result is recorded in status (id, and createKey = the key, which
+//     settles the record).
 //  3. A record left by an earlier attempt means the result may not have been recorded: the objects created since
 //     the attempt are listed (a strongly consistent read) and one carrying the UID stamp is taken; otherwise the
 //     same key is replayed while it is younger than the replay window, or a new key is used after it.
 func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *credentials.Resolved,
-	replacing string) (ctrl.Result, error) {
-	st := obj.GetStripeStatus()
+	replacing string, pending *billingv1.PendingCreate) (ctrl.Result, error) {
 	sc := creds.Client
 	log := ctrl.LoggerFrom(ctx)
 	now := r.now()
-	if p := st.PendingCreate; p != nil {
+	if p := pending; p != nil {
 		id, err := r.External.Find(ctx, sc, obj, p.StartedAt.Add(-time.Minute))
 		if err != nil {
 			return r.handle(obj, creds, err)
@@ -334,17 +432,18 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 		if id != "" {
 			log.Info("Recovered a Stripe object created by an earlier attempt", "stripeID", id,
 				"idempotencyKey", p.IdempotencyKey)
-			return r.created(ctx, obj, creds, id, replacing, false)
+			createsRecovered.WithLabelValues(r.External.Kind()).Inc()
+			return r.created(ctx, obj, *base, creds, id, replacing, p.IdempotencyKey, false)
 		}
 		window := r.Options.ReplayWindow
 		if window == 0 {
 			window = 23 * time.Hour
 		}
 		if p.Generation != obj.GetGeneration() || now.Sub(p.StartedAt.Time) >= window {
-			st.PendingCreate = nil
+			pending = nil
 		}
 	}
-	if st.PendingCreate == nil {
+	if pending == nil {
 		op := stripe.OpCreate
 		if replacing != "" {
 			op = "replace-" + replacing
@@ -353,38 +452,37 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 		// attempt after the replay window, must not replay an older create.
 		key := stripe.IdempotencyKey(string(obj.GetUID()), op, obj.GetGeneration(),
 			now.UTC().Format(time.RFC3339Nano))
-		st.PendingCreate = &billingv1.PendingCreate{IdempotencyKey: key, Generation: obj.GetGeneration(),
+		pending = &billingv1.PendingCreate{IdempotencyKey: key, Generation: obj.GetGeneration(),
 			StartedAt: metav1.NewTime(now)}
-		setReconciling(obj, billingv1.ReasonCreating, "Creating the Stripe object")
-		// The record must be stored before the POST: a conflict means another view of the object won, so stop.
-		if err := r.Client.Status().Update(ctx, obj); err != nil {
-			// Nothing was sent: forget the record so the deferred patch does not store it unchecked.
-			st.PendingCreate = nil
-			if apierrors.IsConflict(err) {
-				return ctrl.Result{RequeueAfter: time.Second}, nil
-			}
-			return ctrl.Result{}, fmt.Errorf("recording the pending create: %w", err)
+		// The record must be stored before the POST: a conflict means another view of the object won, so stop
+		// (nothing was sent).
+		if err := r.addFinalizer(ctx, obj, base, pending); err != nil {
+			return r.conflictOr(fmt.Errorf("recording the pending create: %w", err))
 		}
-		*base = obj.DeepCopyObject().(T)
 	}
-	id, err := r.External.Create(ctx, sc, obj, st.PendingCreate.IdempotencyKey, r.stamp(obj))
+	setReconciling(obj, billingv1.ReasonCreating, "Creating the Stripe object")
+	id, err := r.External.Create(ctx, sc, obj, pending.IdempotencyKey, r.stamp(obj))
 	if err != nil {
 		if ce := stripe.Classify(err); ce.Class == stripe.ClassIdempotencyMismatch {
 			// The key was used with other parameters: recover by listing on the next pass, then use a new key.
 			log.Info("Idempotency key reused with other parameters; recovering", "idempotencyKey",
-				st.PendingCreate.IdempotencyKey)
-			st.PendingCreate.Generation = -1
+				pending.IdempotencyKey)
+			pending.Generation = -1
+			if err := r.addFinalizer(ctx, obj, base, pending); err != nil {
+				return r.conflictOr(err)
+			}
 			return ctrl.Result{RequeueAfter: time.Second}, nil
 		}
 		return r.handle(obj, creds, err)
 	}
-	return r.created(ctx, obj, creds, id, replacing, true)
+	return r.created(ctx, obj, *base, creds, id, replacing, pending.IdempotencyKey, true)
 }
 
 // created records the new object. fresh says Create made it in this pass from the current spec, so status is
-// already filled from Stripe's answer; an object recovered from an earlier attempt is read back and updated.
-func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.Resolved, id,
-	replacing string, fresh bool) (ctrl.Result, error) {
+// already filled from Stripe's answer; an object recovered from an earlier attempt is read back and updated. base is
+// the object as stored.
+func (r *Reconciler[T]) created(ctx context.Context, obj, base T, creds *credentials.Resolved, id, replacing,
+	key string, fresh bool) (ctrl.Result, error) {
 	st := obj.GetStripeStatus()
 	if replacing != "" {
 		// Until the replacement is finished the pending record stays, so a crash or an error here comes back to
@@ -393,18 +491,20 @@ func (r *Reconciler[T]) created(ctx context.Context, obj T, creds *credentials.R
 			return r.handle(obj, creds, err)
 		}
 	}
-	st.ID, st.PendingCreate = id, nil
-	if fresh {
-		return r.synced(obj), nil
-	}
-	obs, err := r.External.Observe(ctx, creds.Client, obj, id, stripe.PriorityHigh, r.stamp(obj))
-	if err != nil {
-		return r.handle(obj, creds, err)
-	}
-	if obs.Exists && !obs.UpToDate && !obs.Replace {
-		if err := r.External.Update(ctx, creds.Client, obj, r.stamp(obj), obs); err != nil {
+	st.ID, st.CreateKey = id, key
+	if !fresh {
+		obs, err := r.External.Observe(ctx, creds.Client, obj, id, stripe.PriorityHigh, r.stamp(obj))
+		if err != nil {
 			return r.handle(obj, creds, err)
 		}
+		if obs.Exists && !obs.UpToDate && !obs.Replace {
+			if err := r.External.Update(ctx, creds.Client, obj, r.stamp(obj), obs); err != nil {
+				return r.handle(obj, creds, err)
+			}
+		}
+	}
+	if err := r.handover(ctx, base, obj); err != nil {
+		return ctrl.Result{}, err
 	}
 	return r.synced(obj), nil
 }
@@ -414,19 +514,29 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 		return ctrl.Result{}, nil
 	}
 	st := obj.GetStripeStatus()
-	if st.ID != "" && !isStalledDeleted(obj) {
+	if p := PendingCreate(obj); p != nil || st.ID != "" && !isStalledDeleted(obj) {
 		creds, err := r.Credentials.For(ctx, obj.GetNamespace())
 		if err != nil {
 			return r.handle(obj, nil, err)
 		}
-		setReconciling(obj, billingv1.ReasonDeleting, "Carrying out the deletion policy in Stripe")
-		if err := r.External.Delete(ctx, creds.Client, obj); err != nil && !stripe.IsNotFound(err) {
-			return r.handle(obj, creds, err)
+		if p != nil && st.ID == "" {
+			// A create that may have reached Stripe: find it, so the deletion policy applies to it too.
+			id, err := r.External.Find(ctx, creds.Client, obj, p.StartedAt.Add(-time.Minute))
+			if err != nil {
+				return r.handle(obj, creds, err)
+			}
+			st.ID = id
+		}
+		if st.ID != "" {
+			setReconciling(obj, billingv1.ReasonDeleting, "Carrying out the deletion policy in Stripe")
+			if err := r.External.Delete(ctx, creds.Client, obj); err != nil && !stripe.IsNotFound(err) {
+				return r.handle(obj, creds, err)
+			}
 		}
 	}
 	controllerutil.RemoveFinalizer(obj, billingv1.Finalizer)
 	if err := r.Client.Update(ctx, obj); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(ignoreConflict(err))
+		return r.conflictOr(err)
 	}
 	return ctrl.Result{}, nil
 }
@@ -435,7 +545,7 @@ func isStalledDeleted(obj billingv1.StripeObject) bool {
 	return isStalled(obj) && readyOf(obj).reason == billingv1.ReasonDeletedInStripe
 }
 
-// handle turns an error into conditions and a requeue, per the error table in design.md.
+// handle turns an error into conditions and a requeue, per the error table (errorTable in errors.go).
 func (r *Reconciler[T]) handle(obj T, creds *credentials.Resolved, err error) (ctrl.Result, error) {
 	if ce, ok := credentials.AsError(err); ok {
 		setStalled(obj, ce.Reason, ce.Message)
@@ -453,27 +563,23 @@ func (r *Reconciler[T]) handle(obj T, creds *credentials.Resolved, err error) (c
 	if se.RequestID != "" {
 		msg += " [" + se.RequestID + "]"
 	}
-	switch se.Class {
-	case stripe.ClassAuthentication:
+	row := errorRow(se.Class)
+	if se.Class == stripe.ClassAuthentication {
 		if creds != nil {
 			r.Credentials.Refused(creds)
 		}
-		setStalled(obj, se.Class.Reason(), "Stripe refused the API key (401); fix the credentials Secret: "+msg)
-		return ctrl.Result{}, nil
-	case stripe.ClassInvalidRequest, stripe.ClassNotFound, stripe.ClassPermission:
-		setStalled(obj, se.Class.Reason(), msg)
-		return ctrl.Result{}, nil
-	case stripe.ClassCard:
-		setStalled(obj, billingv1.ReasonPaymentFailed, msg)
-		return ctrl.Result{}, nil
-	case stripe.ClassRateLimited:
-		setReconciling(obj, se.Class.Reason(), "Stripe is rate limiting; the shared budget is backing off")
-		return ctrl.Result{RequeueAfter: time.Second}, nil
-	case stripe.ClassInProgress, stripe.ClassIdempotencyMismatch:
-		setReconciling(obj, se.Class.Reason(), msg)
-		return ctrl.Result{RequeueAfter: 2 * time.Second}, nil
-	default:
-		setReconciling(obj, se.Class.Reason(), msg)
-		return ctrl.Result{}, se
+		msg = "Stripe refused the API key (401); fix the credentials Secret: " + msg
 	}
+	if row.class == stripe.ClassRateLimited {
+		msg = "Stripe is rate limiting; the shared budget is backing off"
+	}
+	if row.stalled {
+		setStalled(obj, row.reason, msg)
+		return ctrl.Result{}, nil
+	}
+	setReconciling(obj, row.reason, msg)
+	if row.requeueAfter > 0 {
+		return ctrl.Result{RequeueAfter: row.requeueAfter}, nil
+	}
+	return ctrl.Result{}, se
 }

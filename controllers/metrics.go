@@ -22,13 +22,22 @@ var disputes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		"(needs_response, won, lost, ...), whether or not a Customer in the cluster matched.",
 }, []string{"event", "status"})
 
+var createsRecovered = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "stripe_operator_creates_recovered_total",
+	Help: "Creates whose result was not recorded (a crash, a lost answer) and whose Stripe object was found by " +
+		"listing, by kind. 0 in a run without faults.",
+}, []string{labelKind})
+
+// labelKind is the label naming a billing kind.
+const labelKind = "kind"
+
 // The state gauges, computed at scrape time from the manager's cache.
 var (
 	descStalled = prometheus.NewDesc("stripe_operator_objects_stalled",
-		"Billing objects whose Stalled condition is True (a person must act), by kind.", []string{"kind"}, nil)
+		"Billing objects whose Stalled condition is True (a person must act), by kind.", []string{labelKind}, nil)
 	descStalledOldest = prometheus.NewDesc("stripe_operator_objects_stalled_oldest_seconds",
 		"How long the longest-stalled billing object of each kind has been Stalled, from the condition's "+
-			"lastTransitionTime (0 when none is).", []string{"kind"}, nil)
+			"lastTransitionTime (0 when none is).", []string{labelKind}, nil)
 	descPaymentFailed = prometheus.NewDesc("stripe_operator_subscriptions_payment_failed",
 		"Subscriptions whose PaymentFailed condition is True.", nil, nil)
 	descDisputed = prometheus.NewDesc("stripe_operator_customers_disputed",
@@ -43,7 +52,10 @@ var (
 var state = &stateCollector{}
 
 func init() {
-	metrics.Registry.MustRegister(disputes, state)
+	metrics.Registry.MustRegister(disputes, createsRecovered, state)
+	for _, k := range kinds {
+		createsRecovered.WithLabelValues(k.kind)
+	}
 	// The series the alerts watch exist from the start, so that increase() sees the first dispute.
 	for _, s := range []stripego.DisputeStatus{stripego.DisputeStatusNeedsResponse,
 		stripego.DisputeStatusWarningNeedsResponse} {
@@ -111,8 +123,8 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	t := now()
-	for _, kind := range []string{kindCustomer, kindProduct, kindPrice, kindSubscription} {
-		l := newList(kind)
+	for _, k := range kinds {
+		kind, l := k.kind, k.newList()
 		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			continue
 		}

@@ -2,13 +2,11 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -29,20 +27,30 @@ type priceExternal struct {
 
 func (priceExternal) Kind() string { return kindPrice }
 
+// indexProductRef indexes Prices by the Product they reference.
+const indexProductRef = "spec.productRef.name"
+
+// priceKind is the Price's registry entry: a Price waits for its Product.
+func priceKind() kindEntry {
+	k := entry(kindPrice, "price", resPrice, func() *billingv1.Price { return &billingv1.Price{} },
+		func() *billingv1.PriceList { return &billingv1.PriceList{} },
+		func(d loopDeps) External[*billingv1.Price] { return priceExternal{client: d.client} },
+		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
+	k.refs = []reference{{kind: kindProduct, index: indexProductRef, extract: func(o client.Object) []string {
+		if ref := o.(*billingv1.Price).Spec.ProductRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
+	}}}
+	return k
+}
+
 // productID resolves spec.productRef or spec.productID; "" while the referenced Product has no Stripe ID.
 func (e priceExternal) productID(ctx context.Context, obj *billingv1.Price) (string, string, error) {
 	if obj.Spec.ProductID != "" {
 		return obj.Spec.ProductID, "", nil
 	}
-	prod := &billingv1.Product{}
-	err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: obj.Spec.ProductRef.Name}, prod)
-	if err = client.IgnoreNotFound(err); err != nil {
-		return "", "", err
-	}
-	if prod.Status.ID == "" {
-		return "", fmt.Sprintf("waiting for Product %s to have a Stripe ID", obj.Spec.ProductRef.Name), nil
-	}
-	return prod.Status.ID, "", nil
+	return refID(ctx, e.client, obj.Namespace, obj.Spec.ProductRef.Name, &billingv1.Product{})
 }
 
 func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (bool, string, error) {
@@ -53,7 +61,7 @@ func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (
 // Stale: the referenced Product now has another Stripe ID than the price's product.
 func (e priceExternal) Stale(ctx context.Context, obj *billingv1.Price) (bool, error) {
 	id, _, err := e.productID(ctx, obj)
-	return id != "" && id != obj.Status.ProductID, err
+	return id != "" && id != obj.Status.ProductID, ignoreMissingRef(err)
 }
 
 func (priceExternal) AdoptID(ctx context.Context, c *stripe.Client, obj *billingv1.Price) (string, error) {

@@ -22,6 +22,14 @@ type productExternal struct{ standalone[*billingv1.Product] }
 
 func (productExternal) Kind() string { return kindProduct }
 
+// productKind is the Product's registry entry.
+func productKind() kindEntry {
+	return entry(kindProduct, "product", resProduct, func() *billingv1.Product { return &billingv1.Product{} },
+		func() *billingv1.ProductList { return &billingv1.ProductList{} },
+		func(loopDeps) External[*billingv1.Product] { return productExternal{} },
+		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
+}
+
 func (productExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Product) (string, error) {
 	if obj.Spec.Adopt == nil {
 		return "", nil

@@ -3,6 +3,8 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,64 +20,32 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
-	"github.com/stripe-operator/stripe-operator/internal/stripe"
 )
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
-// Field indexes that map a changed object to the objects that reference it.
-const (
-	indexProductRef  = "spec.productRef.name"
-	indexCustomerRef = "spec.customerRef.name"
-	indexPriceRefs   = "spec.items.priceRef.name"
-)
-
-// Setup registers the controllers of every billing kind with the manager.
+// Setup registers the controllers of every registered billing kind, the StripeEvent worker and the credentials
+// controller with the manager.
 func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
-	if err := idx.IndexField(ctx, &billingv1.Price{}, indexProductRef, func(o client.Object) []string {
-		if ref := o.(*billingv1.Price).Spec.ProductRef; ref != nil {
-			return []string{ref.Name}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing Prices: %w", err)
-	}
-	if err := idx.IndexField(ctx, &billingv1.Subscription{}, indexCustomerRef, func(o client.Object) []string {
-		if ref := o.(*billingv1.Subscription).Spec.CustomerRef; ref != nil {
-			return []string{ref.Name}
-		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("indexing Subscriptions: %w", err)
-	}
-	if err := idx.IndexField(ctx, &billingv1.Subscription{}, indexPriceRefs, func(o client.Object) []string {
-		var names []string
-		for _, it := range o.(*billingv1.Subscription).Spec.Items {
-			if it.PriceRef != nil {
-				names = append(names, it.PriceRef.Name)
+	for _, k := range kinds {
+		for _, ref := range k.refs {
+			if err := idx.IndexField(ctx, k.newObject(), ref.index, ref.extract); err != nil {
+				return fmt.Errorf("indexing %ss by %s: %w", k.kind, ref.index, err)
 			}
 		}
-		return names
-	}); err != nil {
-		return fmt.Errorf("indexing Subscriptions: %w", err)
-	}
-
-	for _, o := range []client.Object{&billingv1.Customer{}, &billingv1.Product{}, &billingv1.Price{},
-		&billingv1.Subscription{}} {
-		if err := idx.IndexField(ctx, o, indexStripeID, func(o client.Object) []string {
+		if err := idx.IndexField(ctx, k.newObject(), indexStripeID, func(o client.Object) []string {
 			if id := o.(billingv1.StripeObject).GetStripeStatus().ID; id != "" {
 				return []string{id}
 			}
 			return nil
 		}); err != nil {
-			return fmt.Errorf("indexing by Stripe ID: %w", err)
+			return fmt.Errorf("indexing %ss by Stripe ID: %w", k.kind, err)
 		}
 	}
-
 	if err := idx.IndexField(ctx, &billingv1.StripeEvent{}, indexEventRoute, func(o client.Object) []string {
 		if id := routeID(o.(*billingv1.StripeEvent)); id != "" {
 			return []string{id}
@@ -93,49 +63,6 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	copts := controller.Options{MaxConcurrentReconciles: workers}
 	recorder := mgr.GetEventRecorder("stripe-operator")
 	secrets := secretMapper{client: c, creds: creds}
-
-	cus := &Reconciler[*billingv1.Customer]{Client: c, Recorder: recorder, Credentials: creds,
-		External: customerExternal{}, Options: opts, New: func() *billingv1.Customer { return &billingv1.Customer{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("customer").WithOptions(copts).
-		For(&billingv1.Customer{}, builder.WithPredicates(changePredicate())).
-		Watches(&corev1.Secret{}, secrets.handler(&billingv1.CustomerList{})).
-		Complete(cus); err != nil {
-		return fmt.Errorf("setting up the Customer controller: %w", err)
-	}
-
-	prod := &Reconciler[*billingv1.Product]{Client: c, Recorder: recorder, Credentials: creds,
-		External: productExternal{}, Options: opts, New: func() *billingv1.Product { return &billingv1.Product{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("product").WithOptions(copts).
-		For(&billingv1.Product{}, builder.WithPredicates(changePredicate())).
-		Watches(&corev1.Secret{}, secrets.handler(&billingv1.ProductList{})).
-		Complete(prod); err != nil {
-		return fmt.Errorf("setting up the Product controller: %w", err)
-	}
-
-	price := &Reconciler[*billingv1.Price]{Client: c, Recorder: recorder, Credentials: creds,
-		External: priceExternal{client: c}, Options: opts, New: func() *billingv1.Price { return &billingv1.Price{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("price").WithOptions(copts).
-		For(&billingv1.Price{}, builder.WithPredicates(changePredicate())).
-		Watches(&billingv1.Product{}, referrers(c, &billingv1.PriceList{}, indexProductRef),
-			builder.WithPredicates(idAssigned())).
-		Watches(&corev1.Secret{}, secrets.handler(&billingv1.PriceList{})).
-		Complete(price); err != nil {
-		return fmt.Errorf("setting up the Price controller: %w", err)
-	}
-
-	sub := &Reconciler[*billingv1.Subscription]{Client: c, Recorder: recorder, Credentials: creds,
-		External: subscriptionExternal{client: c}, Options: opts,
-		New: func() *billingv1.Subscription { return &billingv1.Subscription{} }}
-	if err := ctrl.NewControllerManagedBy(mgr).Named("subscription").WithOptions(copts).
-		For(&billingv1.Subscription{}, builder.WithPredicates(changePredicate())).
-		Watches(&billingv1.Customer{}, referrers(c, &billingv1.SubscriptionList{}, indexCustomerRef),
-			builder.WithPredicates(idAssigned())).
-		Watches(&billingv1.Price{}, referrers(c, &billingv1.SubscriptionList{}, indexPriceRefs),
-			builder.WithPredicates(idAssigned())).
-		Watches(&corev1.Secret{}, secrets.handler(&billingv1.SubscriptionList{})).
-		Complete(sub); err != nil {
-		return fmt.Errorf("setting up the Subscription controller: %w", err)
-	}
 	retention := opts.EventRetention
 	if retention <= 0 {
 		retention = 96 * time.Hour
@@ -149,15 +76,32 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		backoff = time.Second
 	}
 	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
-		now: now}
+		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader()}
+	deps := loopDeps{client: c, apiReader: mgr.GetAPIReader(), recorder: recorder, creds: creds, opts: opts}
+	if opts.Webhooks {
+		deps.handover = worker.handover
+	}
+
+	for _, k := range kinds {
+		b := ctrl.NewControllerManagedBy(mgr).Named(strings.ToLower(k.kind)).WithOptions(copts).
+			For(k.newObject(), builder.WithPredicates(changePredicate()))
+		for _, ref := range k.refs {
+			target, _ := kindByName(ref.kind)
+			b = b.Watches(target.newObject(), referrers(c, k.newList, ref.index), builder.WithPredicates(idAssigned()))
+		}
+		b = b.Watches(&corev1.Secret{}, secrets.handler(k.newList))
+		if err := b.Complete(k.reconciler(deps)); err != nil {
+			return fmt.Errorf("setting up the %s controller: %w", k.kind, err)
+		}
+	}
+
 	// The spec is immutable, so only creations pass: the worker's own status writes must not re-queue an event
 	// (its routing retries are paced by RequeueAfter). A billing object getting its Stripe ID re-queues the events
 	// waiting for it.
 	b := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
 		For(&billingv1.StripeEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
-	for _, o := range []client.Object{&billingv1.Customer{}, &billingv1.Product{}, &billingv1.Price{},
-		&billingv1.Subscription{}} {
-		b = b.Watches(o, eventsRoutedBy(c), builder.WithPredicates(idAssigned()))
+	for _, k := range kinds {
+		b = b.Watches(k.newObject(), eventsRoutedBy(c), builder.WithPredicates(idAssigned()))
 	}
 	if err := b.Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)
@@ -169,38 +113,33 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	return (&credentialsReconciler{client: c, creds: creds}).setup(mgr)
 }
 
-// initRequestMetrics creates the zero series of the Stripe request metrics for every call the controllers and the
-// event worker make, so that the alerts' rates see the first error.
-func initRequestMetrics() {
-	stripe.InitMetrics(resCustomer, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpDelete,
-		stripe.OpList)
-	stripe.InitMetrics(resProduct, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
-	stripe.InitMetrics(resPrice, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
-	stripe.InitMetrics(resSubscription, stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel,
-		stripe.OpList)
-	stripe.InitMetrics(resPaymentIntent, stripe.OpRetrieve)
-	stripe.InitMetrics(resCharge, stripe.OpRetrieve)
-	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
-}
-
-// changePredicate passes what should make the loop act: creation, a spec change (generation), an annotation
-// change (reconcile-requested-at, recreate, resync-interval), and deletion. Status writes do not trigger it.
+// changePredicate passes what should make the loop act: creation, a spec change (generation), a change of a user's
+// annotation (reconcile-requested-at, recreate, resync-interval), a new sync request from the event worker, and
+// deletion. Other status writes, and the operator's own pending-create annotation, do not trigger it.
 func changePredicate() predicate.Predicate {
 	return predicate.Or[client.Object](
 		predicate.GenerationChangedPredicate{},
-		predicate.AnnotationChangedPredicate{},
 		predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
-			return !e.ObjectNew.GetDeletionTimestamp().IsZero() || markedStale(e.ObjectOld, e.ObjectNew)
+			return !e.ObjectNew.GetDeletionTimestamp().IsZero() || userAnnotationsChanged(e.ObjectOld, e.ObjectNew) ||
+				syncRequested(e.ObjectOld, e.ObjectNew)
 		}},
 	)
 }
 
-// markedStale passes the status write by which the event worker asks for a re-read from Stripe (it clears
-// status.lastSyncedAt). The reconcile is triggered by the informer's own event, so it sees that write.
-func markedStale(oldObj, newObj client.Object) bool {
+// userAnnotationsChanged compares the annotations other than the operator's own pending-create record.
+func userAnnotationsChanged(oldObj, newObj client.Object) bool {
+	o, n := maps.Clone(oldObj.GetAnnotations()), maps.Clone(newObj.GetAnnotations())
+	delete(o, billingv1.AnnotationPendingCreate)
+	delete(n, billingv1.AnnotationPendingCreate)
+	return !maps.Equal(o, n)
+}
+
+// syncRequested passes the status write by which the event worker asks for a read from Stripe (status.syncRequest,
+// a field only the worker writes).
+func syncRequested(oldObj, newObj client.Object) bool {
 	o, okOld := oldObj.(billingv1.StripeObject)
 	n, okNew := newObj.(billingv1.StripeObject)
-	return okOld && okNew && o.GetStripeStatus().LastSyncedAt != nil && n.GetStripeStatus().LastSyncedAt == nil
+	return okOld && okNew && n.GetStripeStatus().SyncRequest != o.GetStripeStatus().SyncRequest
 }
 
 // idAssigned passes a referenced object's changes of Stripe ID (a new object, or a Price rolled to a successor).
@@ -218,11 +157,12 @@ func idAssigned() predicate.Predicate {
 }
 
 // referrers maps an object to the objects of list's kind in its namespace whose index field names it.
-func referrers(c client.Client, list client.ObjectList, field string) handler.EventHandler {
+func referrers(c client.Client, newList func() client.ObjectList, field string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-		l := list.DeepCopyObject().(client.ObjectList)
+		l := newList()
 		if err := c.List(ctx, l, client.InNamespace(o.GetNamespace()),
 			client.MatchingFields{field: o.GetName()}); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing the objects that reference a changed object", "field", field)
 			return nil
 		}
 		return requestsFor(l)
@@ -231,35 +171,12 @@ func referrers(c client.Client, list client.ObjectList, field string) handler.Ev
 
 func requestsFor(l client.ObjectList) []reconcile.Request {
 	var out []reconcile.Request
-	_ = forEachItem(l, func(o client.Object) {
+	if err := forEachItem(l, func(o client.Object) {
 		out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(o)})
-	})
-	return out
-}
-
-// forEachItem calls fn on every item of a billing list.
-func forEachItem(l client.ObjectList, fn func(client.Object)) error {
-	switch l := l.(type) {
-	case *billingv1.CustomerList:
-		for i := range l.Items {
-			fn(&l.Items[i])
-		}
-	case *billingv1.ProductList:
-		for i := range l.Items {
-			fn(&l.Items[i])
-		}
-	case *billingv1.PriceList:
-		for i := range l.Items {
-			fn(&l.Items[i])
-		}
-	case *billingv1.SubscriptionList:
-		for i := range l.Items {
-			fn(&l.Items[i])
-		}
-	default:
-		return fmt.Errorf("not a billing list: %T", l)
+	}); err != nil {
+		return nil
 	}
-	return nil
+	return out
 }
 
 // secretMapper re-queues the billing objects a credentials Secret serves when it changes: those in its namespace,
@@ -269,7 +186,7 @@ type secretMapper struct {
 	creds  *credentials.Resolver
 }
 
-func (m secretMapper) handler(list client.ObjectList) handler.EventHandler {
+func (m secretMapper) handler(newList func() client.ObjectList) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		key := types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
 		var opts []client.ListOption
@@ -280,8 +197,9 @@ func (m secretMapper) handler(list client.ObjectList) handler.EventHandler {
 		default:
 			return nil
 		}
-		l := list.DeepCopyObject().(client.ObjectList)
+		l := newList()
 		if err := m.client.List(ctx, l, opts...); err != nil {
+			ctrl.LoggerFrom(ctx).Error(err, "Listing the objects a credentials Secret serves")
 			return nil
 		}
 		return requestsFor(l)

@@ -2,9 +2,13 @@ package controllers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -122,4 +126,40 @@ func observed[T any](ctx context.Context, c *stripe.Client, id string, obs Obser
 // updateKey is the idempotency key of an update of obj sending the changed fields.
 func updateKey(obj client.Object, changed map[string]string) string {
 	return stripe.IdempotencyKey(string(obj.GetUID()), "update", obj.GetGeneration(), stripe.FormFingerprint(changed))
+}
+
+// missingRefError is a reference to an object that does not exist in the namespace: the loop says so instead of
+// waiting silently, and is re-queued when an object of that kind is created.
+type missingRefError struct {
+	kind, name string
+}
+
+func (e *missingRefError) Error() string {
+	return fmt.Sprintf("%s %s does not exist in this namespace; create it or fix the reference", e.kind, e.name)
+}
+
+// refID resolves a reference to a billing object of the same namespace: its Stripe ID, or a message while it has
+// none yet, or a *missingRefError when it does not exist.
+func refID(ctx context.Context, c client.Client, namespace, name string, into billingv1.StripeObject) (string, string,
+	error) {
+	kind := kindName(into)
+	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, into); err != nil {
+		if apierrors.IsNotFound(err) {
+			return "", "", &missingRefError{kind: kind, name: name}
+		}
+		return "", "", err
+	}
+	if id := into.GetStripeStatus().ID; id != "" {
+		return id, "", nil
+	}
+	return "", fmt.Sprintf("waiting for %s %s to have a Stripe ID", kind, name), nil
+}
+
+// ignoreMissingRef drops a *missingRefError, for checks that have nothing to say about a missing reference.
+func ignoreMissingRef(err error) error {
+	var mr *missingRefError
+	if errors.As(err, &mr) {
+		return nil
+	}
+	return err
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
+	"sync"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
@@ -28,14 +30,6 @@ import (
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents/status,verbs=get;update;patch
 
-// The billing kinds, as stamped into Stripe metadata and named in event targets.
-const (
-	kindCustomer     = "Customer"
-	kindProduct      = "Product"
-	kindPrice        = "Price"
-	kindSubscription = "Subscription"
-)
-
 // indexStripeID indexes every billing kind by status.id, to route events that carry no metadata stamp.
 const indexStripeID = "status.id"
 
@@ -53,6 +47,14 @@ type eventWorker struct {
 	retention time.Duration
 	backoff   time.Duration
 	now       func() time.Time
+	// webhooks: events flow, so the worker owns the kinds' lifecycle fields (see ownership.go).
+	webhooks bool
+	// apiReader reads a target from the API server, past the cache, before folding into it.
+	apiReader client.Reader
+}
+
+func (w *eventWorker) owner() statusOwner {
+	return statusOwner{name: ownerEvents, webhooks: w.webhooks}
 }
 
 // payload is what the worker reads of an event.
@@ -75,37 +77,6 @@ type objectFields struct {
 	SubscriptionDetails *struct {
 		Metadata map[string]string `json:"metadata"`
 	} `json:"subscription_details"`
-}
-
-var kindOfObject = map[string]string{"customer": kindCustomer, "product": kindProduct, "price": kindPrice,
-	"subscription": kindSubscription}
-
-func newObject(kind string) billingv1.StripeObject {
-	switch kind {
-	case kindCustomer:
-		return &billingv1.Customer{}
-	case kindProduct:
-		return &billingv1.Product{}
-	case kindPrice:
-		return &billingv1.Price{}
-	case kindSubscription:
-		return &billingv1.Subscription{}
-	}
-	return nil
-}
-
-func newList(kind string) client.ObjectList {
-	switch kind {
-	case kindCustomer:
-		return &billingv1.CustomerList{}
-	case kindProduct:
-		return &billingv1.ProductList{}
-	case kindPrice:
-		return &billingv1.PriceList{}
-	case kindSubscription:
-		return &billingv1.SubscriptionList{}
-	}
-	return nil
 }
 
 func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -180,7 +151,15 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	}
 	ev.Status.Target = &billingv1.EventTarget{Kind: kindName(target), Namespace: target.GetNamespace(),
 		Name: target.GetName()}
-	// A stale mark (lastSyncedAt cleared) makes the object's controller reconcile it; see markedStale.
+	// The worker is the only writer of the fields it folds into, but it folds several events at once and its cache
+	// lags behind its own writes: one target at a time, read from the API server.
+	unlock := w.lockTarget(target)
+	defer unlock()
+	if w.apiReader != nil {
+		if err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(target), target); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	var msg string
 	var err error
 	if dispute != nil {
@@ -188,13 +167,21 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	} else {
 		msg, err = w.apply(ctx, ev, p, target)
 	}
-	if apierrors.IsConflict(err) {
-		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
-	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	return w.settle(ctx, ev, base, billingv1.EventProcessed, msg, dispute)
+}
+
+// targetLocks serialize the worker's read-fold-write of one billing object (striped by UID).
+var targetLocks [256]sync.Mutex
+
+func (w *eventWorker) lockTarget(o billingv1.StripeObject) func() {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(o.GetUID()))
+	m := &targetLocks[h.Sum32()%uint32(len(targetLocks))]
+	m.Lock()
+	return m.Unlock
 }
 
 // eventFields reads what routing needs of an event's object: from the payload (also decoded into p when given),
@@ -226,7 +213,7 @@ func routeID(ev *billingv1.StripeEvent) string {
 	if f.Object == "invoice" {
 		return f.Subscription
 	}
-	if _, ok := kindOfObject[f.Object]; ok {
+	if _, ok := kindByStripeObject(f.Object); ok {
 		return f.ID
 	}
 	return ""
@@ -283,19 +270,6 @@ func (w *eventWorker) resolveDispute(ctx context.Context, ev *billingv1.StripeEv
 	return d, id, err
 }
 
-func kindName(o billingv1.StripeObject) string {
-	switch o.(type) {
-	case *billingv1.Customer:
-		return kindCustomer
-	case *billingv1.Product:
-		return kindProduct
-	case *billingv1.Price:
-		return kindPrice
-	default:
-		return kindSubscription
-	}
-}
-
 func (w *eventWorker) finish(ev *billingv1.StripeEvent, phase billingv1.StripeEventPhase, msg string) {
 	t := metav1.NewTime(w.now())
 	ev.Status.Phase, ev.Status.ProcessedAt, ev.Status.Message = phase, &t, msg
@@ -304,9 +278,9 @@ func (w *eventWorker) finish(ev *billingv1.StripeEvent, phase billingv1.StripeEv
 // route finds the billing object an event concerns: by the operator's metadata stamp, else by Stripe ID; an
 // invoice routes through its subscription.
 func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.StripeObject, error) {
-	if kind, ok := kindOfObject[f.Object]; ok && f.Metadata[billingv1.MetadataUID] != "" &&
-		f.Metadata[billingv1.MetadataKind] == kind {
-		obj := newObject(kind)
+	if k, ok := kindByStripeObject(f.Object); ok && f.Metadata[billingv1.MetadataUID] != "" &&
+		f.Metadata[billingv1.MetadataKind] == k.kind {
+		obj := k.newObject()
 		key := types.NamespacedName{Namespace: f.Metadata[billingv1.MetadataNamespace],
 			Name: f.Metadata[billingv1.MetadataName]}
 		err := w.client.Get(ctx, key, obj)
@@ -317,34 +291,39 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 			return nil, err
 		}
 	}
-	kind, id := kindOfObject[f.Object], f.ID
+	object, id := f.Object, f.ID
 	if f.Object == "invoice" {
-		kind, id = kindSubscription, f.Subscription
+		object, id = "subscription", f.Subscription
 		if f.SubscriptionDetails != nil {
 			// The subscription's stamp: routes even before the subscription's ID is recorded.
 			return w.route(ctx, objectFields{Object: "subscription", Metadata: f.SubscriptionDetails.Metadata,
 				ID: f.Subscription})
 		}
 	}
-	if kind == "" || id == "" {
+	k, ok := kindByStripeObject(object)
+	if !ok || id == "" {
 		return nil, nil
 	}
-	l := newList(kind)
+	l := k.newList()
 	if err := w.client.List(ctx, l, client.MatchingFields{indexStripeID: id}); err != nil {
 		return nil, err
 	}
 	var found billingv1.StripeObject
-	_ = forEachItem(l, func(o client.Object) {
+	if err := forEachItem(l, func(o client.Object) {
 		if found == nil {
 			found = o.(billingv1.StripeObject)
 		}
-	})
+	}); err != nil {
+		return nil, err
+	}
 	return found, nil
 }
 
-// apply folds the event into the target's status. It marks the target stale (its Stripe object is re-read by the
-// next reconcile) on a tie in `created`, for a payload of another API version, and for a change made outside the
-// operator, which that reconcile undoes.
+// apply folds the event into the target's status, writing only the fields the worker owns (see ownership.go), and
+// only when they change. The payload is the truth: an event at least as new as what status holds is folded without
+// reading Stripe. The worker asks the reconciler for a read (status.syncRequest) only for what a payload cannot say:
+// a payload of another API version, a deletion to confirm, and a change made outside the operator, which that
+// reconcile undoes.
 func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p payload,
 	target billingv1.StripeObject) (string, error) {
 	st := target.GetStripeStatus()
@@ -352,68 +331,175 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 		return "older than what the status holds", nil
 	}
 	if st.LastEventID == ev.Spec.EventID {
-		// Folded already (the fold and lastEventID are one patch); the worker stopped before marking the event
+		// Folded already (the fold and lastEventID are one write); the worker stopped before marking the event
 		// Processed. Folding it again would put its payload over anything read from Stripe since.
 		return "already folded into status", nil
 	}
-	base := target.DeepCopyObject().(client.Object)
-	tie := ev.Spec.Created == st.LastEventCreated && st.LastEventID != ev.Spec.EventID
+	base := target.DeepCopyObject().(billingv1.StripeObject)
+	// Stripe's `created` has a resolution of one second: on a tie the order of two events is unknown, so a creation
+	// event (which can only be the first) does not override what a later event of the same second brought.
+	tie := ev.Spec.Created == st.LastEventCreated
 	trusted := len(p.Data.Object) > 0 && (ev.Spec.APIVersion == "" || ev.Spec.APIVersion == stripego.APIVersion)
 	ours := p.Request != nil && p.Request.IdempotencyKey != nil &&
 		strings.HasPrefix(*p.Request.IdempotencyKey, "k8s-"+string(target.GetUID()))
-	msg, stale := "folded into status", false
+	msg, resync := msgFolded, false
 	typ := ev.Spec.Type
 	switch {
 	case strings.HasSuffix(typ, ".deleted") && typ != "customer.subscription.deleted":
 		if target.GetDeletionTimestamp().IsZero() {
-			setStalled(target, billingv1.ReasonDeletedInStripe, fmt.Sprintf("%s was deleted in Stripe (event %s); "+
-				"it is not re-created unless annotated %s=%s", st.ID, ev.Spec.EventID, billingv1.AnnotationRecreate, st.ID))
-			msg = "the Stripe object was deleted"
+			// The reconciler confirms it with a read and marks the object DeletedInStripe (it owns Ready/Stalled).
+			resync, msg = true, "the Stripe object was deleted"
 		}
 	case strings.HasPrefix(typ, "customer.subscription."):
-		sub, ok := target.(*billingv1.Subscription)
-		var s stripego.Subscription
-		if ok && trusted && !tie && json.Unmarshal(p.Data.Object, &s) == nil {
-			setSubscriptionStatus(sub, &s)
-		} else {
-			stale, msg = true, "re-read from Stripe"
-		}
+		msg, resync = foldSubscriptionEvent(ev, p, target, trusted, tie)
 	case strings.HasPrefix(typ, "invoice."):
-		sub, ok := target.(*billingv1.Subscription)
-		var in stripego.Invoice
-		if !ok || !trusted || json.Unmarshal(p.Data.Object, &in) != nil {
-			stale, msg = true, "re-read from Stripe"
-			break
-		}
-		wasFailing := meta.IsStatusConditionTrue(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
-		why := ""
-		if typ == "invoice.payment_failed" && in.PaymentIntent != nil {
-			// The decline is on the invoice's payment intent: one read, for a failure only.
-			if res, err := w.creds.For(ctx, target.GetNamespace()); err == nil {
-				why = declineMessage(ctx, res.Client, in.PaymentIntent.ID)
-			}
-		}
-		foldInvoice(sub, &in, typ, ev.Spec.EventID, why)
-		if c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed); c != nil &&
-			c.Status == metav1.ConditionTrue && !wasFailing {
-			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, billingv1.ReasonPaymentFailed, "Payment",
-				"%s", c.Message)
-		}
+		msg, resync = w.foldInvoiceEvent(ctx, ev, p, target, trusted)
 	default: // customer.*, product.*, price.* created or updated
 		if !ours {
-			stale, msg = true, "changed outside the operator; the spec is restored"
+			resync, msg = true, "changed outside the operator; the spec is restored"
 			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, "DriftDetected", "Reconcile",
 				"%s changed in Stripe outside the operator (event %s); restoring the spec", st.ID, ev.Spec.EventID)
 		} else {
 			msg = "the operator's own change"
 		}
 	}
-	st.LastEventID, st.LastEventCreated = ev.Spec.EventID, ev.Spec.Created
-	if stale || tie {
-		st.LastSyncedAt = nil // the next reconcile reads Stripe instead of trusting status
+	if resync {
+		st.SyncRequest = ev.Spec.EventID
 	}
-	err := w.client.Status().Patch(ctx, target, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
-	return msg, err
+	owner := w.owner()
+	// An event that changes nothing the worker owns is not written: lastEventID and lastEventCreated order the
+	// events that change status, and the receiver recognises redeliveries by the StripeEvent's name.
+	if same, err := owner.sameAs(base, target, "lastEventID", "lastEventCreated"); err != nil || same {
+		return msg + " (no change)", err
+	}
+	st.LastEventID, st.LastEventCreated = ev.Spec.EventID, ev.Spec.Created
+	if err := owner.apply(ctx, w.client, base, target); err != nil {
+		return "", err
+	}
+	w.paymentFailedEvent(base, target)
+	return msg, nil
+}
+
+// msgFolded is what a folded event says.
+const msgFolded = "folded into status"
+
+// reReadMessage is what an event whose payload cannot be folded says.
+func reReadMessage(ev *billingv1.StripeEvent) string {
+	return "re-read from Stripe (payload of API version " + ev.Spec.APIVersion + ")"
+}
+
+// foldSubscriptionEvent folds a customer.subscription.* event; resync asks for a read from Stripe instead.
+func foldSubscriptionEvent(ev *billingv1.StripeEvent, p payload, target billingv1.StripeObject, trusted,
+	tie bool) (msg string, resync bool) {
+	sub, ok := target.(*billingv1.Subscription)
+	var s stripego.Subscription
+	switch {
+	case !ok || !trusted || json.Unmarshal(p.Data.Object, &s) != nil:
+		return reReadMessage(ev), true
+	case ev.Spec.Type == "customer.subscription.created" && sub.Status.StripeState != "":
+		// The create's answer (or a later read or event) is at least as new as the creation.
+		return "the creation, which status already holds", false
+	case tie && s.LatestInvoice != nil && sub.Status.LatestInvoice != nil &&
+		s.LatestInvoice.ID != sub.Status.LatestInvoice.ID:
+		// Two events of the same second name different invoices: their order is unknown.
+		return "events of the same second disagree on the latest invoice; re-read from Stripe", true
+	}
+	setSubscriptionStatus(sub, &s)
+	return msgFolded, false
+}
+
+// foldInvoiceEvent folds an invoice.* event into its subscription; resync asks for a read from Stripe instead.
+func (w *eventWorker) foldInvoiceEvent(ctx context.Context, ev *billingv1.StripeEvent, p payload,
+	target billingv1.StripeObject, trusted bool) (msg string, resync bool) {
+	sub, ok := target.(*billingv1.Subscription)
+	var in stripego.Invoice
+	if !ok || !trusted || json.Unmarshal(p.Data.Object, &in) != nil {
+		return reReadMessage(ev), true
+	}
+	// An invoice's state only moves forward (draft, open, then paid, void or uncollectible): a payload with an
+	// earlier state of the invoice status holds is older, whatever the events' order.
+	if sub.Status.LatestInvoice != nil && sub.Status.LatestInvoice.ID == in.ID &&
+		invoiceRank(string(in.Status)) < invoiceRank(sub.Status.LatestInvoice.Status) {
+		return "an invoice state older than what status holds", false
+	}
+	why := ""
+	if ev.Spec.Type == "invoice.payment_failed" && in.PaymentIntent != nil && !failingFor(sub, in.ID) {
+		why = w.failureReason(ctx, sub, &in)
+	}
+	foldInvoice(sub, &in, ev.Spec.Type, ev.Spec.EventID, why)
+	return msgFolded, false
+}
+
+// invoiceRank orders an invoice's states: a draft is finalized (open), then paid, voided or marked uncollectible.
+func invoiceRank(status string) int {
+	switch status {
+	case "draft":
+		return 0
+	case "open":
+		return 1
+	case "":
+		return -1
+	}
+	return 2
+}
+
+// failureReason explains a failed payment of an invoice with one read of its payment intent (the invoice's payload
+// does not carry the decline). It is called once per failed invoice: a later failure of the same invoice keeps the
+// condition the first one set (see failingFor).
+func (w *eventWorker) failureReason(ctx context.Context, sub *billingv1.Subscription, in *stripego.Invoice) string {
+	res, err := w.creds.For(ctx, sub.GetNamespace())
+	if err != nil {
+		return ""
+	}
+	return declineMessage(ctx, res.Client, in.PaymentIntent.ID)
+}
+
+// handover writes what the reconciler read from Stripe of the fields the worker owns (a subscription's state,
+// period and latest invoice), unless an event newer than the read was folded meanwhile. It writes with the
+// resourceVersion of the object the reconciler read: if anything wrote the object since, the read is dropped (what
+// the worker wrote is at least as new, and a dropped handover costs no Stripe call).
+func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeObject) error {
+	unlock := w.lockTarget(obj)
+	defer unlock()
+	owner := w.owner()
+	if same, err := owner.sameAs(base, obj); err != nil || same {
+		return err
+	}
+	err := owner.applyAt(ctx, w.client, obj, obj.GetResourceVersion())
+	if apierrors.IsConflict(err) {
+		ctrl.LoggerFrom(ctx).V(1).Info("Dropped a Stripe read older than the status written since")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	w.paymentFailedEvent(base, obj)
+	return nil
+}
+
+// paymentFailedEvent emits a Warning Event when PaymentFailed turns True.
+func (w *eventWorker) paymentFailedEvent(before, after billingv1.StripeObject) {
+	c := meta.FindStatusCondition(after.GetStripeStatus().Conditions, billingv1.ConditionPaymentFailed)
+	if c == nil || c.Status != metav1.ConditionTrue ||
+		meta.IsStatusConditionTrue(before.GetStripeStatus().Conditions, billingv1.ConditionPaymentFailed) {
+		return
+	}
+	w.recorder.Eventf(after, nil, corev1.EventTypeWarning, billingv1.ReasonPaymentFailed, "Payment", "%s", c.Message)
+}
+
+// failedPaymentMessage says which invoice's payment failed and, when known, why.
+func failedPaymentMessage(in *stripego.Invoice, why string) string {
+	msg := fmt.Sprintf("The payment of invoice %s (%d %s) failed", in.ID, in.AmountDue, in.Currency)
+	if why != "" {
+		msg += ": " + why
+	}
+	return msg
+}
+
+// failingFor reports whether PaymentFailed is True for invoice id already (the message foldInvoice wrote names it).
+func failingFor(sub *billingv1.Subscription, id string) bool {
+	c := meta.FindStatusCondition(sub.Status.Conditions, billingv1.ConditionPaymentFailed)
+	return c != nil && c.Status == metav1.ConditionTrue && strings.HasPrefix(c.Message, "The payment of invoice "+id+" ")
 }
 
 // foldInvoice records the latest invoice and the payment health it shows.
@@ -423,15 +509,18 @@ func foldInvoice(sub *billingv1.Subscription, in *stripego.Invoice, typ, eventID
 		AmountDue: in.AmountDue, Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
 	switch typ {
 	case "invoice.payment_failed", "invoice.payment_action_required":
-		msg := fmt.Sprintf("The payment of invoice %s (%d %s) failed", in.ID, in.AmountDue, in.Currency)
-		if why != "" {
-			msg += ": " + why
+		if failingFor(sub, in.ID) {
+			return // the first failure of this invoice said why; its retries do not change the condition
 		}
+		msg := failedPaymentMessage(in, why)
 		if typ == "invoice.payment_action_required" {
 			msg = fmt.Sprintf("The payment of invoice %s needs the customer to authenticate (3-D Secure)", in.ID)
 		}
+		if eventID != "" {
+			msg += " [" + eventID + "]"
+		}
 		meta.SetStatusCondition(&sub.Status.Conditions, metav1.Condition{Type: billingv1.ConditionPaymentFailed,
-			Status: metav1.ConditionTrue, Reason: billingv1.ReasonPaymentFailed, Message: msg + " [" + eventID + "]",
+			Status: metav1.ConditionTrue, Reason: billingv1.ReasonPaymentFailed, Message: msg,
 			ObservedGeneration: sub.Generation})
 	case "invoice.paid", "invoice.payment_succeeded":
 		meta.SetStatusCondition(&sub.Status.Conditions, metav1.Condition{Type: billingv1.ConditionPaymentFailed,

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -31,6 +29,42 @@ type subscriptionExternal struct {
 
 func (subscriptionExternal) Kind() string { return kindSubscription }
 
+// Indexes of Subscriptions by the objects they reference.
+const (
+	indexCustomerRef = "spec.customerRef.name"
+	indexPriceRefs   = "spec.items.priceRef.name"
+)
+
+// subscriptionKind is the Subscription's registry entry: it waits for its Customer and Prices, and Stripe moves its
+// state and invoices on its own, which events report.
+func subscriptionKind() kindEntry {
+	k := entry(kindSubscription, "subscription", resSubscription,
+		func() *billingv1.Subscription { return &billingv1.Subscription{} },
+		func() *billingv1.SubscriptionList { return &billingv1.SubscriptionList{} },
+		func(d loopDeps) External[*billingv1.Subscription] { return subscriptionExternal{client: d.client} },
+		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList)
+	k.refs = []reference{
+		{kind: kindCustomer, index: indexCustomerRef, extract: func(o client.Object) []string {
+			if ref := o.(*billingv1.Subscription).Spec.CustomerRef; ref != nil {
+				return []string{ref.Name}
+			}
+			return nil
+		}},
+		{kind: kindPrice, index: indexPriceRefs, extract: func(o client.Object) []string {
+			var names []string
+			for _, it := range o.(*billingv1.Subscription).Spec.Items {
+				if it.PriceRef != nil {
+					names = append(names, it.PriceRef.Name)
+				}
+			}
+			return names
+		}},
+	}
+	k.lifecycleFields = []string{"stripeStatus", "currentPeriodStart", "currentPeriodEnd", "cancelAtPeriodEnd",
+		"latestInvoice"}
+	return k
+}
+
 // wantItem is a spec item resolved to Stripe IDs: the price to use, and the earlier prices of the same Price
 // object that an existing item may still bill on.
 type wantItem struct {
@@ -44,29 +78,22 @@ func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscr
 	string, error) {
 	customerID := obj.Spec.CustomerID
 	if ref := obj.Spec.CustomerRef; ref != nil {
-		cus := &billingv1.Customer{}
-		err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, cus)
-		if err = client.IgnoreNotFound(err); err != nil {
-			return "", nil, "", err
+		id, msg, err := refID(ctx, e.client, obj.Namespace, ref.Name, &billingv1.Customer{})
+		if err != nil || msg != "" {
+			return "", nil, msg, err
 		}
-		if cus.Status.ID == "" {
-			return "", nil, fmt.Sprintf("waiting for Customer %s to have a Stripe ID", ref.Name), nil
-		}
-		customerID = cus.Status.ID
+		customerID = id
 	}
 	items := make([]wantItem, 0, len(obj.Spec.Items))
 	for _, it := range obj.Spec.Items {
 		w := wantItem{price: it.PriceID, quantity: it.Quantity}
 		if ref := it.PriceRef; ref != nil {
 			pr := &billingv1.Price{}
-			err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, pr)
-			if err = client.IgnoreNotFound(err); err != nil {
-				return "", nil, "", err
+			id, msg, err := refID(ctx, e.client, obj.Namespace, ref.Name, pr)
+			if err != nil || msg != "" {
+				return "", nil, msg, err
 			}
-			if pr.Status.ID == "" {
-				return "", nil, fmt.Sprintf("waiting for Price %s to have a Stripe ID", ref.Name), nil
-			}
-			w.price, w.previous = pr.Status.ID, pr.Status.PreviousIDs
+			w.price, w.previous = id, pr.Status.PreviousIDs
 		}
 		items = append(items, w)
 	}
@@ -83,7 +110,7 @@ func (e subscriptionExternal) Dependencies(ctx context.Context, obj *billingv1.S
 func (e subscriptionExternal) Stale(ctx context.Context, obj *billingv1.Subscription) (bool, error) {
 	customerID, want, msg, err := e.resolve(ctx, obj)
 	if err != nil || msg != "" {
-		return false, err
+		return false, ignoreMissingRef(err)
 	}
 	if customerID != obj.Status.CustomerID || len(want) != len(obj.Status.Items) {
 		return true, nil
@@ -114,7 +141,9 @@ func (subscriptionExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *bi
 func getSubscription(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (
 	*stripego.Subscription, error) {
 	p := &stripego.SubscriptionParams{}
+	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
+	p.AddExpand("latest_invoice.payment_intent")
 	return stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpRetrieve, Priority: prio},
 		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Get(id, p) })
 }
@@ -275,6 +304,19 @@ func setSubscriptionStatus(obj *billingv1.Subscription, s *stripego.Subscription
 	default:
 		st.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status), AmountDue: in.AmountDue,
 			Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
+		foldInvoicePayment(obj, in)
+	}
+}
+
+// foldInvoicePayment sets PaymentFailed from an expanded latest invoice read from Stripe, as its events would: paid,
+// or failed with its payment intent's last error (expanded, so no read of its own). Other states leave it.
+func foldInvoicePayment(sub *billingv1.Subscription, in *stripego.Invoice) {
+	switch {
+	case in.Status == stripego.InvoiceStatusPaid:
+		foldInvoice(sub, in, "invoice.paid", "", "")
+	case in.Status == stripego.InvoiceStatusOpen && in.Attempted && in.PaymentIntent != nil &&
+		in.PaymentIntent.LastPaymentError != nil:
+		foldInvoice(sub, in, "invoice.payment_failed", "", paymentErrorMessage(in.PaymentIntent.LastPaymentError))
 	}
 }
 
@@ -296,7 +338,9 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 		return "", fmt.Errorf("%s", msg)
 	}
 	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil)
+	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
+	p.AddExpand("latest_invoice.payment_intent")
 	sub, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpCreate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.New(p) })
 	if err != nil {
@@ -324,7 +368,9 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	if len(changed) == 0 {
 		return nil
 	}
+	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
+	p.AddExpand("latest_invoice.payment_intent")
 	key := updateKey(obj, changed)
 	sub, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpUpdate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Update(obj.Status.ID, p) })
@@ -362,8 +408,11 @@ func (subscriptionExternal) Delete(ctx context.Context, c *stripe.Client, obj *b
 		key := stripe.IdempotencyKey(string(obj.UID), "cancel-at-period-end", obj.Generation)
 		_, err := stripe.Call(ctx, c, stripe.Op{Resource: resSubscription, Operation: stripe.OpUpdate, IdempotencyKey: key},
 			&p.Params, func() (*stripego.Subscription, error) { return c.API.Subscriptions.Update(obj.Status.ID, p) })
-		if err != nil && strings.Contains(err.Error(), "canceled subscription") {
-			return nil // already ended
+		if ce := stripe.Classify(err); ce != nil && ce.Class == stripe.ClassInvalidRequest {
+			// Stripe refuses to change a subscription that has ended: decided on its state, not the message.
+			if cur, gerr := getSubscription(ctx, c, obj.Status.ID, stripe.PriorityHigh); gerr == nil && ended(cur) {
+				return nil
+			}
 		}
 		return err
 	default:

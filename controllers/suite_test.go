@@ -2,10 +2,13 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,9 +17,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -101,17 +107,13 @@ func startManager() (*runningManager, error) {
 		Scheme:     env.Scheme,
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip},
+		NewClient:  countingClient,
 	})
 	if err != nil {
 		return nil, err
 	}
-	resolver := &credentials.Resolver{
-		Reader:              mgr.GetClient(),
-		Default:             types.NamespacedName{Namespace: operatorNamespace, Name: credentials.DefaultSecretName},
-		NamespaceSecretName: credentials.DefaultSecretName,
-		Factory:             stripe.NewFactory(stripe.Config{APIBase: simURL, Logger: ctrl.Log.WithName("stripe")}),
-	}
-	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster",
+	resolver := newResolver(mgr.GetClient())
+	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster", Webhooks: true,
 		EventRetention: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond}); err != nil {
 		return nil, err
 	}
@@ -218,4 +220,82 @@ func calls(pattern string) int64 {
 func simClient() *stripe.Client {
 	k, _ := stripe.ParseKey(testAPIKey)
 	return stripe.NewFactory(stripe.Config{APIBase: simURL, TestRate: 1000}).Client(k, "checks")
+}
+
+// apiWrites counts the operator's writes to the API server by namespace/name (Events aside: they go through the
+// recorder's own client).
+var apiWrites = struct {
+	sync.Mutex
+	byObject map[string][]string
+}{byObject: map[string][]string{}}
+
+func countWrite(ns, name, what string) {
+	apiWrites.Lock()
+	defer apiWrites.Unlock()
+	key := ns + "/" + name
+	apiWrites.byObject[key] = append(apiWrites.byObject[key], what)
+}
+
+// writesTo returns the operator's writes to one object so far, in order.
+func writesTo(ns, name string) []string {
+	apiWrites.Lock()
+	defer apiWrites.Unlock()
+	return slices.Clone(apiWrites.byObject[ns+"/"+name])
+}
+
+// countingClient is the manager's client with every write counted.
+func countingClient(cfg *rest.Config, opts client.Options) (client.Client, error) {
+	c, err := client.NewWithWatch(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	applied := func(obj runtime.ApplyConfiguration) (string, string) {
+		var m struct {
+			Metadata metav1.ObjectMeta `json:"metadata"`
+		}
+		b, _ := json.Marshal(obj)
+		_ = json.Unmarshal(b, &m)
+		return m.Metadata.Namespace, m.Metadata.Name
+	}
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			countWrite(obj.GetNamespace(), obj.GetName(), "create")
+			return c.Create(ctx, obj, opts...)
+		},
+		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
+			countWrite(obj.GetNamespace(), obj.GetName(), "update")
+			return c.Update(ctx, obj, opts...)
+		},
+		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch,
+			opts ...client.PatchOption) error {
+			countWrite(obj.GetNamespace(), obj.GetName(), "patch")
+			return c.Patch(ctx, obj, patch, opts...)
+		},
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object,
+			opts ...client.SubResourceUpdateOption) error {
+			countWrite(obj.GetNamespace(), obj.GetName(), sub+" update")
+			return c.SubResource(sub).Update(ctx, obj, opts...)
+		},
+		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
+			opts ...client.SubResourcePatchOption) error {
+			countWrite(obj.GetNamespace(), obj.GetName(), sub+" patch")
+			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+		},
+		SubResourceApply: func(ctx context.Context, c client.Client, sub string, obj runtime.ApplyConfiguration,
+			opts ...client.SubResourceApplyOption) error {
+			ns, name := applied(obj)
+			countWrite(ns, name, sub+" apply")
+			return c.SubResource(sub).Apply(ctx, obj, opts...)
+		},
+	}), nil
+}
+
+// newResolver resolves credentials as the operator does, against the simulator.
+func newResolver(reader client.Reader) *credentials.Resolver {
+	return &credentials.Resolver{
+		Reader:              reader,
+		Default:             types.NamespacedName{Namespace: operatorNamespace, Name: credentials.DefaultSecretName},
+		NamespaceSecretName: credentials.DefaultSecretName,
+		Factory:             stripe.NewFactory(stripe.Config{APIBase: simURL, Logger: ctrl.Log.WithName("stripe")}),
+	}
 }

@@ -82,6 +82,9 @@ const (
 	AnnotationRecreate = "billing.stripe-operator.io/recreate"
 )
 
+// AnnotationPendingCreate holds the operator's pending-create record (see PendingCreate). Users do not set it.
+const AnnotationPendingCreate = "billing.stripe-operator.io/pending-create"
+
 // Finalizers the operator adds.
 const (
 	// Finalizer holds a billing object until its deletion policy has been carried out in Stripe.
@@ -119,9 +122,12 @@ type LocalObjectReference struct {
 	Name string `json:"name"`
 }
 
-// PendingCreate records a create that was sent to Stripe and whose result has not been recorded yet. It is written
-// before the request, so after a crash the operator replays the same idempotency key (within Stripe's 24 h window) or
-// finds the object by its k8s_uid metadata, and never creates a second one.
+// PendingCreate records a create that was sent to Stripe and whose result may not have been recorded yet. It is kept,
+// as JSON, in the annotation AnnotationPendingCreate, written together with the finalizer in one resourceVersion-checked
+// update before the request, so after a crash the operator replays the same idempotency key (within Stripe's 24 h
+// window) or finds the object by its k8s_uid metadata, and never creates a second one. The create is finished when
+// status.createKey equals its idempotencyKey.
+// +kubebuilder:object:generate=false
 type PendingCreate struct {
 	// idempotencyKey sent with the create request.
 	// +required
@@ -155,9 +161,11 @@ type StripeStatus struct {
 	// +kubebuilder:validation:MaxItems=16
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 
-	// pendingCreate is set while a create request may have reached Stripe without its result being recorded.
+	// createKey is the idempotency key of the create that made status.id. A pending-create annotation with another
+	// key is a create whose result may not have been recorded.
 	// +optional
-	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
+	// +kubebuilder:validation:MaxLength=255
+	CreateKey string `json:"createKey,omitempty"`
 
 	// lastSyncedAt is when the operator last read or wrote the Stripe object successfully.
 	// +optional
@@ -171,6 +179,17 @@ type StripeStatus struct {
 	// lastEventCreated is the creation time of that event, in Unix seconds as Stripe reports it.
 	// +optional
 	LastEventCreated int64 `json:"lastEventCreated,omitempty"`
+
+	// syncRequest names the Stripe event after which the object must be read from Stripe again (an event of another
+	// API version, a change made outside the operator, a deletion). Written by the event worker only.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	SyncRequest string `json:"syncRequest,omitempty"`
+
+	// lastHandledSyncRequest is the syncRequest the reconciler last acted on by reading Stripe.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	LastHandledSyncRequest string `json:"lastHandledSyncRequest,omitempty"`
 
 	// lastHandledReconcileAt is the value of the reconcile-requested-at annotation the operator last acted on.
 	// +optional

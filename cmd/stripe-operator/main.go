@@ -42,6 +42,7 @@ type options struct {
 	workers             int
 	webhookAddr         string
 	receiverOnly        bool
+	webhookEvents       bool
 	eventRetention      time.Duration
 	webhookPublicURL    string
 }
@@ -80,6 +81,9 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 			"2023-10-16) and stores the signing secret in the credentials Secret.")
 	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
 		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
+	fs.BoolVar(&o.webhookEvents, "webhook-events", true,
+		"Stripe's events reach the operator (its receiver, or a receiver-only deployment): a subscription's state, "+
+			"period and latest invoice are taken from events. false: they are read from Stripe at each reconcile.")
 	fs.BoolVar(&o.receiverOnly, "webhook-receiver-only", false,
 		"Run only the webhook receiver (no controllers, no leader election), to scale ingest separately.")
 	fs.StringVar(&o.clusterName, "cluster-name", "",
@@ -116,7 +120,7 @@ func run(ctx context.Context, o options) error {
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
-			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention},
+			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})
 	if err != nil {

@@ -8,11 +8,9 @@ import (
 	"net/http"
 
 	stripego "github.com/stripe/stripe-go/v76"
-
-	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 )
 
-// Class is how the operator treats a Stripe error: the rows of the error table in design.md.
+// Class is how the operator treats a Stripe error: mapped to conditions and retries by the controllers' error table.
 type Class int
 
 const (
@@ -133,33 +131,4 @@ func Classify(err error) *Error {
 func IsNotFound(err error) bool {
 	ce := Classify(err)
 	return ce != nil && ce.Class == ClassNotFound
-}
-
-// Reason returns the condition reason for a class.
-func (c Class) Reason() string {
-	switch c {
-	case ClassRateLimited:
-		return billingv1.ReasonRateLimited
-	case ClassUnavailable:
-		return billingv1.ReasonStripeUnavailable
-	case ClassInProgress, ClassIdempotencyMismatch:
-		return billingv1.ReasonRequestInProgress
-	case ClassNotFound:
-		return billingv1.ReasonReferenceNotFound
-	case ClassAuthentication:
-		return billingv1.ReasonAuthenticationFailed
-	case ClassPermission:
-		return billingv1.ReasonPermissionDenied
-	default:
-		return billingv1.ReasonInvalidRequest
-	}
-}
-
-// Terminal reports whether a person must act before retrying makes sense (the object is Stalled).
-func (c Class) Terminal() bool {
-	switch c {
-	case ClassInvalidRequest, ClassNotFound, ClassAuthentication, ClassPermission:
-		return true
-	}
-	return false
 }

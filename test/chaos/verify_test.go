@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/controllers"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 )
 
@@ -274,8 +275,8 @@ func (s *suite) checkObjects(w *world, inStripe map[string]stripeObject,
 			c.Status != metav1.ConditionTrue {
 			r.problem("objects not Ready", "%s %s: %+v", kind, o.GetName(), c)
 		}
-		if st.PendingCreate != nil {
-			r.problem("objects with a pending create left", "%s %s: %+v", kind, o.GetName(), *st.PendingCreate)
+		if p := controllers.PendingCreate(o); p != nil {
+			r.problem("objects with a pending create left", "%s %s: %+v", kind, o.GetName(), *p)
 		}
 		if st.ID == "" {
 			continue

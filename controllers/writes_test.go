@@ -1,0 +1,164 @@
+package controllers
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+)
+
+// A created Customer costs the operator two writes: the finalizer and the pending-create record in one update
+// (before the POST), then one status write. Its own customer.created event is folded without a write and without
+// a Stripe read, and each status field has one field manager.
+func TestCreateCostsTwoWritesAndOneStripeCall(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	posts, reads := calls("POST /v1/customers"), calls("GET /v1/customers/{id}")
+	cus := newCustomer(ns, "lean")
+	if err := env.Client.Create(ctx, cus); err != nil {
+		t.Fatal(err)
+	}
+	cus = waitReady(t, ctx, cus)
+	// The create's events are stored and processed before the count is taken.
+	eventually(t, 20*time.Second, func() error {
+		l := &billingv1.StripeEventList{}
+		if err := env.Client.List(ctx, l, client.InNamespace(operatorNamespace)); err != nil {
+			return err
+		}
+		for _, ev := range l.Items {
+			if ev.Spec.ObjectID == cus.Status.ID && ev.Status.Phase == billingv1.EventProcessed {
+				return nil
+			}
+		}
+		return fmt.Errorf("customer.created of %s not processed yet", cus.Status.ID)
+	})
+	time.Sleep(500 * time.Millisecond)
+	if got := writesTo(ns, "lean"); !slices.Equal(got, []string{"update", "status apply"}) {
+		t.Errorf("operator writes to the Customer: %v, want [update, status apply]", got)
+	}
+	if n := calls("POST /v1/customers") - posts; n != 1 {
+		t.Errorf("%d customer creates, want 1", n)
+	}
+	if n := calls("GET /v1/customers/{id}") - reads; n != 0 {
+		t.Errorf("%d customer reads after the create, want 0 (the event's payload is the truth)", n)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cus.Finalizers, billingv1.Finalizer) || PendingCreate(cus) != nil || cus.Status.CreateKey == "" {
+		t.Errorf("finalizer %v, pending %+v, createKey %q", cus.Finalizers, PendingCreate(cus), cus.Status.CreateKey)
+	}
+	for _, mf := range cus.ManagedFields {
+		if mf.Subresource == "status" && mf.Manager != ownerReconciler && mf.Manager != ownerEvents {
+			t.Errorf("status written by an unexpected field manager %q (%s)", mf.Manager, mf.Operation)
+		}
+		if mf.Subresource == "status" && mf.Operation != metav1.ManagedFieldsOperationApply {
+			t.Errorf("status written by %s with %s, want server-side apply", mf.Manager, mf.Operation)
+		}
+	}
+}
+
+// The event worker writing the object while a create is in flight does not make the create's result conflict: no
+// recovery by listing, no extra Stripe call, and both writers' fields are kept.
+func TestWorkerWriteDuringCreateCostsNothing(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	f, err := sim.AddFault(stripesim.Fault{Kind: stripesim.FaultLatency, Method: "POST", Path: "/v1/customers",
+		LatencyMS: 1500, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.RemoveFault(f.ID) })
+	lists, recovered := calls("GET /v1/customers"), testutil.ToFloat64(createsRecovered.WithLabelValues(kindCustomer))
+	cus := newCustomer(ns, "contended")
+	if err := env.Client.Create(ctx, cus); err != nil {
+		t.Fatal(err)
+	}
+	// The pending record is stored before the POST, which the fault holds for 1.5 s: write the worker's fields now.
+	eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+			return err
+		}
+		if PendingCreate(cus) == nil {
+			return fmt.Errorf("no pending create yet")
+		}
+		return nil
+	})
+	worker := &billingv1.Customer{}
+	cus.DeepCopyInto(worker)
+	worker.Status.LastEventID, worker.Status.LastEventCreated = "evt_meanwhile", 1
+	worker.Status.Disputes = []billingv1.DisputeSummary{{ID: "dp_meanwhile", Status: "needs_response"}}
+	if err := (statusOwner{name: ownerEvents, webhooks: true}).apply(ctx, env.Client, cus, worker); err != nil {
+		t.Fatal(err)
+	}
+	cus = waitReady(t, ctx, cus)
+	if faultFired(f.ID) != 1 {
+		t.Fatalf("the latency fault did not hold the create (fired %d)", faultFired(f.ID))
+	}
+	if n := calls("GET /v1/customers") - lists; n != 0 {
+		t.Errorf("%d customer list calls: the create was recovered by listing", n)
+	}
+	if n := testutil.ToFloat64(createsRecovered.WithLabelValues(kindCustomer)) - recovered; n != 0 {
+		t.Errorf("creates recovered went up by %v", n)
+	}
+	if n := sim.ObjectsByUID()["customer"][string(cus.UID)]; n != 1 {
+		t.Errorf("%d Stripe customers, want 1", n)
+	}
+	if cus.Status.LastEventID != "evt_meanwhile" || len(cus.Status.Disputes) != 1 || cus.Status.ID == "" {
+		t.Errorf("a writer's fields were lost: %+v", cus.Status)
+	}
+}
+
+// A Subscription applied with its Customer waits silently while the Customer is created: no DependencyNotReady
+// write, no Event. A reference to an object that does not exist is said at once.
+func TestDependencyWaits(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	create(t, newProduct(ns, "plan"))
+	price := newPrice(ns, "monthly", 700)
+	create(t, price)
+	price = waitReady(t, ctx, price)
+	cus := newCustomer(ns, "payer")
+	sub := &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "plan"},
+		Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: "payer"},
+			Items: []billingv1.SubscriptionItem{{PriceID: price.Status.ID, Quantity: ptr.To[int64](1)}}}}
+	// Applied together: the Subscription's first pass finds the Customer without an ID.
+	create(t, cus, sub)
+	waitReady(t, ctx, sub)
+	got := writesTo(ns, "plan")
+	if len(got) < 2 || got[0] != "update" || got[1] != "status apply" {
+		t.Errorf("writes to the Subscription %v, want the pending create first, then its status", got)
+	}
+	evs := &corev1.EventList{}
+	if err := env.Client.List(ctx, evs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs.Items {
+		if e.InvolvedObject.Name == "plan" && e.Reason == billingv1.ReasonDependencyNotReady {
+			t.Errorf("an Event for a wait that ended by itself: %s", e.Message)
+		}
+	}
+
+	orphan := &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "orphan"},
+		Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: "nobody"},
+			Items: []billingv1.SubscriptionItem{{PriceID: price.Status.ID}}}}
+	if err := env.Client.Create(ctx, orphan); err != nil {
+		t.Fatal(err)
+	}
+	c := waitReason(t, ctx, orphan, billingv1.ReasonDependencyNotReady)
+	if c.Message != "Customer nobody does not exist in this namespace; create it or fix the reference" {
+		t.Errorf("message %q", c.Message)
+	}
+	// Creating the missing Customer brings the Subscription back.
+	if err := env.Client.Create(ctx, newCustomer(ns, "nobody")); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ctx, orphan)
+}
