@@ -348,7 +348,16 @@ func (r *Reconciler[T]) observe(ctx context.Context, obj T, base *T, creds *cred
 			return true, res, err
 		}
 	}
-	return false, ctrl.Result{}, r.handover(ctx, *base, obj)
+	err = r.handover(ctx, *base, obj)
+	if errors.Is(err, errHandoverDropped) {
+		if st.SyncRequest != st.LastHandledSyncRequest {
+			// The read was asked for (events that could not be ordered) and events kept coming: read again
+			// shortly, until a read lands.
+			return true, ctrl.Result{RequeueAfter: time.Second}, nil
+		}
+		err = nil // events brought something at least as new
+	}
+	return false, ctrl.Result{}, err
 }
 
 // handover passes the fields read from Stripe that the event worker owns (when events flow) to the worker.
@@ -503,7 +512,7 @@ func (r *Reconciler[T]) created(ctx context.Context, obj, base T, creds *credent
 			}
 		}
 	}
-	if err := r.handover(ctx, base, obj); err != nil {
+	if err := r.handover(ctx, base, obj); err != nil && !errors.Is(err, errHandoverDropped) {
 		return ctrl.Result{}, err
 	}
 	return r.synced(obj), nil

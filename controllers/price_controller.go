@@ -23,6 +23,7 @@ const resPrice = "price"
 // product: a change to one of those rolls the price to a successor.
 type priceExternal struct {
 	client client.Client
+	refs   refResolver
 }
 
 func (priceExternal) Kind() string { return kindPrice }
@@ -34,7 +35,9 @@ const indexProductRef = "spec.productRef.name"
 func priceKind() kindEntry {
 	k := entry(kindPrice, "price", resPrice, func() *billingv1.Price { return &billingv1.Price{} },
 		func() *billingv1.PriceList { return &billingv1.PriceList{} },
-		func(d loopDeps) External[*billingv1.Price] { return priceExternal{client: d.client} },
+		func(d loopDeps) External[*billingv1.Price] {
+			return priceExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader}}
+		},
 		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
 	k.refs = []reference{{kind: kindProduct, index: indexProductRef, extract: func(o client.Object) []string {
 		if ref := o.(*billingv1.Price).Spec.ProductRef; ref != nil {
@@ -50,7 +53,7 @@ func (e priceExternal) productID(ctx context.Context, obj *billingv1.Price) (str
 	if obj.Spec.ProductID != "" {
 		return obj.Spec.ProductID, "", nil
 	}
-	return refID(ctx, e.client, obj.Namespace, obj.Spec.ProductRef.Name, &billingv1.Product{})
+	return e.refs.id(ctx, obj.Namespace, obj.Spec.ProductRef.Name, &billingv1.Product{})
 }
 
 func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (bool, string, error) {

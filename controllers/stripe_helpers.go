@@ -138,15 +138,28 @@ func (e *missingRefError) Error() string {
 	return fmt.Sprintf("%s %s does not exist in this namespace; create it or fix the reference", e.kind, e.name)
 }
 
-// refID resolves a reference to a billing object of the same namespace: its Stripe ID, or a message while it has
-// none yet, or a *missingRefError when it does not exist.
-func refID(ctx context.Context, c client.Client, namespace, name string, into billingv1.StripeObject) (string, string,
+// refResolver resolves references to billing objects of the same namespace from the cache; a miss is confirmed with
+// the API server, so an object the cache has not seen yet (applied together with its referrer) is waited for, not
+// reported missing.
+type refResolver struct {
+	cache client.Reader
+	live  client.Reader
+}
+
+// id returns the Stripe ID of the referenced object, or a message while it has none yet, or a *missingRefError when
+// it does not exist.
+func (r refResolver) id(ctx context.Context, namespace, name string, into billingv1.StripeObject) (string, string,
 	error) {
 	kind := kindName(into)
-	if err := c.Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, into); err != nil {
-		if apierrors.IsNotFound(err) {
-			return "", "", &missingRefError{kind: kind, name: name}
-		}
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	err := r.cache.Get(ctx, key, into)
+	if apierrors.IsNotFound(err) && r.live != nil {
+		err = r.live.Get(ctx, key, into)
+	}
+	if apierrors.IsNotFound(err) {
+		return "", "", &missingRefError{kind: kind, name: name}
+	}
+	if err != nil {
 		return "", "", err
 	}
 	if id := into.GetStripeStatus().ID; id != "" {

@@ -284,6 +284,10 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 		key := types.NamespacedName{Namespace: f.Metadata[billingv1.MetadataNamespace],
 			Name: f.Metadata[billingv1.MetadataName]}
 		err := w.client.Get(ctx, key, obj)
+		if apierrors.IsNotFound(err) && w.apiReader != nil {
+			// The object may be newer than the cache (an event of a create that just happened).
+			err = w.apiReader.Get(ctx, key, obj)
+		}
 		if err == nil && string(obj.GetUID()) == f.Metadata[billingv1.MetadataUID] {
 			return obj, nil
 		}
@@ -454,6 +458,9 @@ func (w *eventWorker) failureReason(ctx context.Context, sub *billingv1.Subscrip
 	return declineMessage(ctx, res.Client, in.PaymentIntent.ID)
 }
 
+// errHandoverDropped says a handover was not written: the object changed since the reconciler read it.
+var errHandoverDropped = errors.New("the object changed since it was read; the read was not handed over")
+
 // handover writes what the reconciler read from Stripe of the fields the worker owns (a subscription's state,
 // period and latest invoice), unless an event newer than the read was folded meanwhile. It writes with the
 // resourceVersion of the object the reconciler read: if anything wrote the object since, the read is dropped (what
@@ -468,7 +475,7 @@ func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeOb
 	err := owner.applyAt(ctx, w.client, obj, obj.GetResourceVersion())
 	if apierrors.IsConflict(err) {
 		ctrl.LoggerFrom(ctx).V(1).Info("Dropped a Stripe read older than the status written since")
-		return nil
+		return errHandoverDropped
 	}
 	if err != nil {
 		return err

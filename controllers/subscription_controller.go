@@ -25,6 +25,7 @@ const resSubscription = "subscription"
 type subscriptionExternal struct {
 	never[*billingv1.Subscription]
 	client client.Client
+	refs   refResolver
 }
 
 func (subscriptionExternal) Kind() string { return kindSubscription }
@@ -41,7 +42,9 @@ func subscriptionKind() kindEntry {
 	k := entry(kindSubscription, "subscription", resSubscription,
 		func() *billingv1.Subscription { return &billingv1.Subscription{} },
 		func() *billingv1.SubscriptionList { return &billingv1.SubscriptionList{} },
-		func(d loopDeps) External[*billingv1.Subscription] { return subscriptionExternal{client: d.client} },
+		func(d loopDeps) External[*billingv1.Subscription] {
+			return subscriptionExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader}}
+		},
 		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList)
 	k.refs = []reference{
 		{kind: kindCustomer, index: indexCustomerRef, extract: func(o client.Object) []string {
@@ -78,7 +81,7 @@ func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscr
 	string, error) {
 	customerID := obj.Spec.CustomerID
 	if ref := obj.Spec.CustomerRef; ref != nil {
-		id, msg, err := refID(ctx, e.client, obj.Namespace, ref.Name, &billingv1.Customer{})
+		id, msg, err := e.refs.id(ctx, obj.Namespace, ref.Name, &billingv1.Customer{})
 		if err != nil || msg != "" {
 			return "", nil, msg, err
 		}
@@ -89,7 +92,7 @@ func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscr
 		w := wantItem{price: it.PriceID, quantity: it.Quantity}
 		if ref := it.PriceRef; ref != nil {
 			pr := &billingv1.Price{}
-			id, msg, err := refID(ctx, e.client, obj.Namespace, ref.Name, pr)
+			id, msg, err := e.refs.id(ctx, obj.Namespace, ref.Name, pr)
 			if err != nil || msg != "" {
 				return "", nil, msg, err
 			}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -33,30 +32,17 @@ func BenchmarkIdle(b *testing.B) {
 	if os.Getenv("BENCH_QUICK") != "" {
 		window = 30 * time.Second
 	}
-	ctx, c, sim, _ := startRig(b, 100, resync)
-	objs := make(chan client.Object, 2+2*n)
-	objs <- &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "plan"},
-		Spec: billingv1.ProductSpec{Name: "Plan"}}
-	objs <- &billingv1.Price{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: "monthly"},
-		Spec: billingv1.PriceSpec{ProductRef: &billingv1.LocalObjectReference{Name: "plan"}, Currency: "usd",
-			UnitAmount: 900, Recurring: &billingv1.Recurring{Interval: billingv1.IntervalMonth}}}
-	for i := range n {
-		objs <- &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("cus-%d", i)},
-			Spec: billingv1.CustomerSpec{Email: fmt.Sprintf("c%d@example.com", i)}}
-		objs <- &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS, Name: fmt.Sprintf("sub-%d", i)},
-			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: fmt.Sprintf("cus-%d", i)},
-				Items: []billingv1.SubscriptionItem{{PriceRef: &billingv1.LocalObjectReference{Name: "monthly"},
-					Quantity: ptr.To[int64](1)}}}}
-	}
-	close(objs)
+	r := startRig(b, rigConfig{rate: 100, resync: resync})
+	r.createCatalogue(b, 1)
 	objects := 2 + 2*n
-	createAll(b, ctx, c, objs)
-	waitAllReady(b, ctx, c, benchNS, objects, 5*time.Minute)
+	createAll(b, r.ctx, r.c, customersWithSubscriptions(n, 1, false))
+	waitAllReady(b, r.ctx, r.c, benchNS, objects, 5*time.Minute)
 
 	time.Sleep(2 * time.Second)
-	before := sim.Stats()
+	before := r.sim.Stats()
 	time.Sleep(window)
-	calls, writes, _ := delta(before, sim.Stats())
+	sc := stripeDelta(before, r.sim.Stats())
+	calls, writes := sc.calls, sc.writes
 	perResync := float64(calls) / float64(objects) / (window.Seconds() / resync.Seconds())
 	extra := map[string]any{"objects": objects, "window_s": window.Seconds(), "measured_resync_interval": resync.String(),
 		"resync_interval": defaultResync.String(), "calls": calls, "writes": writes, "machine": "2 cores",
