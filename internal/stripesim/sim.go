@@ -84,38 +84,40 @@ type storeKey struct {
 
 // store is one account's data in one mode.
 type store struct {
-	live          bool
-	seq           int64
-	customers     map[string]*customer
-	products      map[string]*product
-	prices        map[string]*price
-	subscriptions map[string]*subscription
-	invoices      map[string]*invoice
-	idempotency   map[string]*idemEntry
-	events        []*event
-	eventsByID    map[string]*event
-	endpoints     map[string]*webhookEndpoint
-	clocks        map[string]*testClock
-	intents       map[string]*paymentIntent
-	charges       map[string]*simCharge
-	disputes      map[string]*dispute
+	live           bool
+	seq            int64
+	customers      map[string]*customer
+	products       map[string]*product
+	prices         map[string]*price
+	subscriptions  map[string]*subscription
+	invoices       map[string]*invoice
+	idempotency    map[string]*idemEntry
+	events         []*event
+	eventsByID     map[string]*event
+	endpoints      map[string]*webhookEndpoint
+	clocks         map[string]*testClock
+	intents        map[string]*paymentIntent
+	charges        map[string]*simCharge
+	disputes       map[string]*dispute
+	paymentMethods map[string]*paymentMethod
 }
 
 func newStore(live bool) *store {
 	return &store{
-		live:          live,
-		customers:     map[string]*customer{},
-		products:      map[string]*product{},
-		prices:        map[string]*price{},
-		subscriptions: map[string]*subscription{},
-		invoices:      map[string]*invoice{},
-		idempotency:   map[string]*idemEntry{},
-		eventsByID:    map[string]*event{},
-		endpoints:     map[string]*webhookEndpoint{},
-		clocks:        map[string]*testClock{},
-		intents:       map[string]*paymentIntent{},
-		charges:       map[string]*simCharge{},
-		disputes:      map[string]*dispute{},
+		live:           live,
+		customers:      map[string]*customer{},
+		products:       map[string]*product{},
+		prices:         map[string]*price{},
+		subscriptions:  map[string]*subscription{},
+		invoices:       map[string]*invoice{},
+		idempotency:    map[string]*idemEntry{},
+		eventsByID:     map[string]*event{},
+		endpoints:      map[string]*webhookEndpoint{},
+		clocks:         map[string]*testClock{},
+		intents:        map[string]*paymentIntent{},
+		charges:        map[string]*simCharge{},
+		disputes:       map[string]*dispute{},
+		paymentMethods: map[string]*paymentMethod{},
 	}
 }
 

@@ -1,6 +1,7 @@
 package stripesim
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"strconv"
@@ -202,11 +203,35 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		CollectionMethod: sub.CollectionMethod, PeriodStart: sub.CurrentPeriodStart,
 		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open",
 		SubscriptionDetails: &invoiceSubscriptionDetails{Metadata: maps.Clone(metadataJSON(sub.Metadata))}}
-	if sub.Status != statusTrialing || reason != "subscription_create" { // a trial's first invoice is free
-		for _, it := range sub.Items {
-			in.AmountDue += c.st.prices[it.Price].UnitAmount * it.Quantity
+	// One line per subscription item; a trial's first invoice is free (its lines are zero).
+	free := sub.Status == statusTrialing && reason == "subscription_create"
+	for _, it := range sub.Items {
+		pr := c.st.prices[it.Price]
+		l := &invoiceLine{ID: c.sim.newID("il"), SubscriptionItem: it.ID, Price: it.Price, Quantity: it.Quantity,
+			Amount: pr.UnitAmount * it.Quantity}
+		name := "Subscription"
+		if prod := c.st.products[pr.Product]; prod != nil {
+			name = prod.Name
+		}
+		l.Description = fmt.Sprintf("%d × %s (at $%.2f / %s)", it.Quantity, name, float64(pr.UnitAmount)/100,
+			pr.Recurring.Interval)
+		if free {
+			l.Amount, l.Description = 0, "Trial period for "+name
+		}
+		in.Lines = append(in.Lines, l)
+		in.AmountDue += l.Amount
+	}
+	n := 0
+	for _, other := range c.st.invoices {
+		if other.Customer == sub.Customer {
+			n++
 		}
 	}
+	prefix := "SIM"
+	if cu := c.st.customers[sub.Customer]; cu != nil {
+		prefix = invoicePrefix(cu.Seq)
+	}
+	in.Number = fmt.Sprintf("%s-%04d", prefix, n+1)
 	in.AmountRemaining = in.AmountDue
 	in.HostedInvoiceURL = "https://invoice.stripe.com/i/sim/" + in.ID
 	if sub.CollectionMethod == "send_invoice" && sub.DaysUntilDue != nil {
@@ -355,6 +380,9 @@ func (c *call) cancelSubscription() (any, *apiError) {
 }
 
 func (c *call) cancelNow(sub *subscription) {
+	if sub.CancelReason == "" {
+		sub.CancelReason = "cancellation_requested"
+	}
 	now := c.now
 	sub.Status, sub.CanceledAt, sub.EndedAt = statusCanceled, &now, &now
 	c.emit("customer.subscription.deleted", c.st.renderSubscription(sub, nil), nil)
