@@ -145,7 +145,7 @@ func TestSchemaConformance(t *testing.T) {
 
 // knownViolations is how many violations the simulator is known to have; the test fails when there are more.
 // It goes down to zero as the simulator closes the gaps.
-const knownViolations = 2
+const knownViolations = 0
 
 var indexRE = regexp.MustCompile(`\[[0-9]+\]`)
 

@@ -297,6 +297,9 @@ func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey string,
 	if apiErr == nil && c.f.err != nil {
 		apiErr = c.f.err
 	}
+	if apiErr == nil {
+		res, apiErr = c.expandResponse(res)
+	}
 	if apiErr != nil {
 		return apiErr.Status, errorBody(apiErr)
 	}
