@@ -37,6 +37,7 @@ func (s *Sim) routes() {
 		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
 		{"POST /v1/subscriptions/{id}/resume", "subscription", write, (*call).resumeSubscription},
 
+		{"GET /v1/invoices", "invoice", read, (*call).listInvoices},
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
 		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},
 		{"GET /v1/payment_intents/{id}", "payment_intent", read, (*call).getPaymentIntent},

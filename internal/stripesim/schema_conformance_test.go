@@ -54,6 +54,14 @@ func schemaScenario(t *testing.T, sim *Sim, sc *client.API) {
 	must("get invoice expanded", err)
 	_, err = sc.Invoices.Get(inv.ID, nil)
 	must("get invoice", err)
+	for _, lp := range []*stripe.InvoiceListParams{{Customer: stripe.String(cus.ID)},
+		{Subscription: stripe.String(sub.ID)}, {Status: stripe.String("paid")}} {
+		lp.AddExpand("data.payment_intent")
+		it := sc.Invoices.List(lp)
+		for it.Next() {
+		}
+		must("list invoices", it.Err())
+	}
 	if got.PaymentIntent == nil {
 		t.Fatal("the invoice has no payment intent")
 	}

@@ -442,3 +442,25 @@ func (c *call) getInvoice() (any, *apiError) {
 	}
 	return c.st.renderInvoice(in), nil
 }
+
+// listInvoices is GET /v1/invoices: newest first, filtered by customer, subscription, status and collection
+// method.
+func (c *call) listInvoices() (any, *apiError) {
+	c.listParams("customer", "subscription", "status", "collection_method")
+	cust, hasCust := c.f.str(c.form, "customer")
+	sub, hasSub := c.f.str(c.form, "subscription")
+	status, hasStatus := c.f.enum(c.form, "status", "draft", "open", "paid", "uncollectible", "void")
+	cm, hasCM := c.f.enum(c.form, "collection_method", "charge_automatically", "send_invoice")
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	var objs []*invoice
+	for _, in := range c.st.invoices {
+		if (hasCust && in.Customer != cust) || (hasSub && in.Subscription != sub) ||
+			(hasStatus && in.Status != status) || (hasCM && in.CollectionMethod != cm) {
+			continue
+		}
+		objs = append(objs, in)
+	}
+	return list(c, "/v1/invoices", objs, c.st.renderInvoice), nil
+}
