@@ -87,3 +87,51 @@ func TestInvoiceList(t *testing.T) {
 		}
 	}
 }
+
+// TestPriceProductData: POST /v1/prices with product_data creates the product with the price (product.created
+// first), refuses product and product_data together, and needs product_data[name].
+func TestPriceProductData(t *testing.T) {
+	sim, sc := newClient(t, Options{})
+	pp := &stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(900),
+		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Inline"), UnitLabel: stripe.String("seat")},
+		Recurring:   &stripe.PriceRecurringParams{Interval: stripe.String("month")}}
+	pp.AddExpand("product")
+	pr, err := sc.Prices.New(pp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pr.Product == nil || pr.Product.Name != "Inline" || pr.Product.UnitLabel != "seat" || !pr.Product.Active {
+		t.Fatalf("product_data: %+v", pr.Product)
+	}
+	got, err := sc.Products.Get(pr.Product.ID, nil)
+	if err != nil || got.Name != "Inline" {
+		t.Fatalf("the product is not stored: %v", err)
+	}
+	sim.mu.Lock()
+	var types []string
+	for _, st := range sim.stores {
+		for _, ev := range st.events {
+			types = append(types, ev.Type)
+		}
+	}
+	sim.mu.Unlock()
+	if len(types) != 2 || types[0] != "product.created" || types[1] != "price.created" {
+		t.Errorf("events: %v", types)
+	}
+	_, err = sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(1),
+		Product: stripe.String(got.ID), ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Both")}})
+	stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, "")
+	_, err = sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(1),
+		ProductData: &stripe.PriceProductDataParams{UnitLabel: stripe.String("x")}})
+	if info := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, "parameter_missing"); info.Param !=
+		"product_data[name]" {
+		t.Errorf("want product_data[name] missing, got %+v", info)
+	}
+	_, err = sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(1),
+		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Bad"),
+			StatementDescriptor: stripe.String("<>")}})
+	if info := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, ""); info.Param !=
+		"product_data[statement_descriptor]" {
+		t.Errorf("want product_data[statement_descriptor], got %+v", info)
+	}
+}

@@ -34,6 +34,11 @@ func schemaScenario(t *testing.T, sim *Sim, sc *client.API) {
 	pr, err := sc.Prices.New(&stripe.PriceParams{Product: stripe.String(prod.ID), Currency: stripe.String("usd"),
 		UnitAmount: stripe.Int64(1500), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}})
 	must("create price", err)
+	inline := &stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(300),
+		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Inline")}}
+	inline.AddExpand("product")
+	_, err = sc.Prices.New(inline)
+	must("create price with product_data", err)
 	sp := &stripe.SubscriptionParams{Customer: stripe.String(cus.ID),
 		Items: []*stripe.SubscriptionItemsParams{{Price: stripe.String(pr.ID), Quantity: stripe.Int64(2)}}}
 	sp.AddExpand("latest_invoice.payment_intent")
