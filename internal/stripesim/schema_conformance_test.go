@@ -106,6 +106,30 @@ func schemaScenario(t *testing.T, sim *Sim, sc *client.API) {
 	}
 	must("list events", el.Err())
 
+	// Payment methods: retrieve, list by customer both ways, attach, detach.
+	full, err := sc.Customers.Get(cus.ID, nil)
+	must("get customer", err)
+	pmp := &stripe.PaymentMethodParams{}
+	pmp.AddExpand("customer")
+	_, err = sc.PaymentMethods.Get(full.InvoiceSettings.DefaultPaymentMethod.ID, pmp)
+	must("get payment method", err)
+	mc, err := sc.PaymentMethods.Attach("pm_card_mastercard",
+		&stripe.PaymentMethodAttachParams{Customer: stripe.String(cus.ID)})
+	must("attach payment method", err)
+	pl := sc.PaymentMethods.List(&stripe.PaymentMethodListParams{Customer: stripe.String(cus.ID),
+		Type: stripe.String("card")})
+	for pl.Next() {
+	}
+	must("list payment methods", pl.Err())
+	cpl := sc.Customers.ListPaymentMethods(&stripe.CustomerListPaymentMethodsParams{Customer: stripe.String(cus.ID)})
+	for cpl.Next() {
+	}
+	must("list customer payment methods", cpl.Err())
+	_, err = sc.PaymentMethods.Detach(mc.ID, nil)
+	must("detach payment method", err)
+	_, err = sc.PaymentMethods.Detach(mc.ID, nil)
+	wantStatus(t, "detach a detached payment method", err, 400)
+
 	// Errors: every one is Stripe's error object.
 	_, err = sc.Customers.Get("cus_missing", nil)
 	wantStatus(t, "get a missing customer", err, 404)

@@ -46,6 +46,11 @@ type Options struct {
 	Record bool
 	// Dunning shapes what follows a failed renewal.
 	Dunning DunningOptions
+	// RequireAttachedPaymentMethods enforces Stripe's rule that a payment method is attached to the customer
+	// before it becomes invoice_settings.default_payment_method or a subscription's default_payment_method (a
+	// test token counts as attached only in the request that attaches it). Off, a default may be any pm_ ID or
+	// test token, kept as sent.
+	RequireAttachedPaymentMethods bool
 }
 
 // Request is a recorded API request: what a client sent, without its credentials.
@@ -193,6 +198,10 @@ type call struct {
 	expand map[string]bool
 	// events are recorded by the handler and stored only if it succeeds.
 	events []pendingEvent
+	// tokens are the payment methods made from test tokens in this request, by token.
+	tokens map[string]*paymentMethod
+	// attach is the payment method a customer creation attaches once it succeeds.
+	attach *paymentMethod
 }
 
 const (
@@ -291,7 +300,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey string, h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix()}
+	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix(),
+		tokens: map[string]*paymentMethod{}}
 	c.expand = c.f.expand(form)
 	res, apiErr := h(c)
 	if apiErr == nil && c.f.err != nil {

@@ -59,10 +59,11 @@ func (c *call) subscriptionCommon(sub *subscription) {
 	f.boolean(p, "off_session")
 	f.optStr(p, "description")
 	if v := f.optStr(p, "default_payment_method"); v != nil {
-		if *v != "" {
-			c.checkPaymentMethod("default_payment_method", *v)
+		id := *v
+		if id != "" {
+			id = c.defaultPaymentMethod("default_payment_method", id, sub.Customer)
 		}
-		sub.DefaultPaymentMethod = nilIfEmpty(*v)
+		sub.DefaultPaymentMethod = nilIfEmpty(id)
 	}
 	if v, ok := f.boolean(p, "cancel_at_period_end"); ok {
 		sub.CancelAtPeriodEnd = v
