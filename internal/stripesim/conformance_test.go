@@ -26,6 +26,9 @@ func scenario(sc *client.API) error {
 	if err := subscriptionScenario(sc, prod, price, cus); err != nil {
 		return err
 	}
+	if err := paymentMethodScenario(sc, cus); err != nil {
+		return err
+	}
 	if err := webhookScenario(sc); err != nil {
 		return err
 	}
@@ -49,12 +52,47 @@ func step(name string, err error) error {
 	return nil
 }
 
-// webhookScenario registers, changes, lists and deletes a webhook endpoint, and lists events. It sends no
-// api_version: stripe-mock v0.162.0 bundles the 2022-11-15 specification, whose enumeration lacks 2023-10-16.
+// paymentMethodScenario attaches a test card, lists the customer's payment methods both ways, detaches it, lists
+// the customer's invoices and creates a price with product_data.
+func paymentMethodScenario(sc *client.API, cus *stripe.Customer) error {
+	pm, err := sc.PaymentMethods.Attach("pm_card_mastercard",
+		&stripe.PaymentMethodAttachParams{Customer: stripe.String(cus.ID)})
+	if err != nil {
+		return step("attach payment method", err)
+	}
+	if _, err := sc.PaymentMethods.Get(pm.ID, nil); err != nil {
+		return step("get payment method", err)
+	}
+	it := sc.PaymentMethods.List(&stripe.PaymentMethodListParams{Customer: stripe.String(cus.ID),
+		Type: stripe.String("card")})
+	if !it.Next() && it.Err() != nil {
+		return step("list payment methods", it.Err())
+	}
+	cit := sc.Customers.ListPaymentMethods(&stripe.CustomerListPaymentMethodsParams{Customer: stripe.String(cus.ID),
+		Type: stripe.String("card")})
+	if !cit.Next() && cit.Err() != nil {
+		return step("list customer payment methods", cit.Err())
+	}
+	if _, err := sc.PaymentMethods.Detach(pm.ID, nil); err != nil {
+		return step("detach payment method", err)
+	}
+	iit := sc.Invoices.List(&stripe.InvoiceListParams{Customer: stripe.String(cus.ID), Status: stripe.String("paid")})
+	if !iit.Next() && iit.Err() != nil {
+		return step("list invoices", iit.Err())
+	}
+	if _, err := sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(500),
+		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Inline")}}); err != nil {
+		return step("create price with product_data", err)
+	}
+	return nil
+}
+
+// webhookScenario registers, changes, lists and deletes a webhook endpoint, and lists events. It sends api_version
+// 2023-10-16, which stripe-mock v0.183.0's specification lists (v0.162.0's 2022-11-15 one did not).
 func webhookScenario(sc *client.API) error {
 	ep, err := sc.WebhookEndpoints.New(&stripe.WebhookEndpointParams{URL: stripe.String("https://example.com/hook"),
 		EnabledEvents: stripe.StringSlice([]string{"customer.created", "invoice.paid"}),
-		Description:   stripe.String("conformance")})
+		Description:   stripe.String("conformance"), APIVersion: stripe.String(stripe.APIVersion)})
 	if err != nil {
 		return step("create webhook endpoint", err)
 	}
