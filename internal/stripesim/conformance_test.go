@@ -3,7 +3,9 @@ package stripesim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stripe/stripe-go/v76"
@@ -302,6 +304,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stripeMock.Stop()
+	if code == 0 {
+		code = validateSuiteResponses()
+	}
 	os.Exit(code)
 }
 
@@ -336,4 +341,29 @@ func TestConformanceRefusals(t *testing.T) {
 			t.Errorf("stripe-mock: %s: want a 400, got %v", name, mockErrs[name])
 		}
 	}
+}
+
+// validateSuiteResponses validates every response the simulators of the package's tests sent, and every event
+// they recorded, against Stripe's 2023-10-16 specification: 1 if any violates it.
+func validateSuiteResponses() int {
+	o, err := specOnceLoad()
+	if err != nil {
+		fmt.Println("loading the OpenAPI specification:", err)
+		return 1
+	}
+	n, all := validateSuite(o)
+	counts := map[string]int{}
+	for _, v := range all {
+		counts[v.Where+": "+indexRE.ReplaceAllString(v.Path, "[*]")+": "+v.What]++
+	}
+	fmt.Printf("schema conformance over the whole suite: %d responses, %d violations (%d distinct)\n", n, len(all),
+		len(counts))
+	if len(all) == 0 {
+		return 0
+	}
+	keys := slices.Sorted(maps.Keys(counts))
+	for _, k := range keys {
+		fmt.Printf("  %s (x%d)\n", k, counts[k])
+	}
+	return 1
 }

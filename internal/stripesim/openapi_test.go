@@ -1,10 +1,13 @@
 package stripesim
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -71,9 +74,8 @@ var (
 	specErr  error
 )
 
-// loadSpec parses the specification and the fixtures once per test binary.
-func loadSpec(t testing.TB) *openAPI {
-	t.Helper()
+// specOnceLoad parses the specification and the fixtures once per test binary.
+func specOnceLoad() (*openAPI, error) {
 	specOnce.Do(func() {
 		var s openAPI
 		if specErr = json.Unmarshal(embedded.OpenAPISpec, &s); specErr != nil {
@@ -94,10 +96,17 @@ func loadSpec(t testing.TB) *openAPI {
 		s.fixtures = fx.Resources
 		spec = &s
 	})
-	if specErr != nil {
-		t.Fatalf("loading the OpenAPI specification: %v", specErr)
+	return spec, specErr
+}
+
+// loadSpec is the parsed specification, for a test.
+func loadSpec(t testing.TB) *openAPI {
+	t.Helper()
+	o, err := specOnceLoad()
+	if err != nil {
+		t.Fatalf("loading the OpenAPI specification: %v", err)
 	}
-	return spec
+	return o
 }
 
 func (o *openAPI) resolve(s *schema) *schema {
@@ -427,6 +436,8 @@ type recorder struct {
 	next http.Handler
 	mu   sync.Mutex
 	log  []exchange
+	// shared, when set, is the recorder that keeps the exchanges.
+	shared *recorder
 }
 
 func newRecorder(next http.Handler) *recorder { return &recorder{next: next} }
@@ -444,6 +455,12 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cw := &captureWriter{ResponseWriter: w, status: http.StatusOK}
 	rec.next.ServeHTTP(cw, r)
+	if cw.hijacked {
+		return
+	}
+	if rec.shared != nil {
+		rec = rec.shared
+	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	rec.log = append(rec.log, exchange{Method: r.Method, Path: r.URL.Path, Params: params, Status: cw.status,
@@ -458,8 +475,19 @@ func (rec *recorder) exchanges() []exchange {
 
 type captureWriter struct {
 	http.ResponseWriter
-	status int
-	body   bytes.Buffer
+	status   int
+	body     bytes.Buffer
+	hijacked bool // the handler closed the connection (a commit_then_fail fault): there is no response
+}
+
+// Hijack lets the simulator drop the connection, as its commit_then_fail faults do.
+func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := c.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response writer cannot be hijacked")
+	}
+	c.hijacked = true
+	return hj.Hijack()
 }
 
 func (c *captureWriter) WriteHeader(status int) {
@@ -470,6 +498,42 @@ func (c *captureWriter) WriteHeader(status int) {
 func (c *captureWriter) Write(b []byte) (int, error) {
 	c.body.Write(b)
 	return c.ResponseWriter.Write(b)
+}
+
+// suite records every response of every simulator the package's tests start with newSim, for TestMain to
+// validate once they have run.
+var suite = struct {
+	mu   sync.Mutex
+	rec  *recorder
+	sims []*Sim
+}{rec: &recorder{}}
+
+// recordSuite wraps sim so that its responses are validated at the end of the test run.
+func recordSuite(sim *Sim) http.Handler {
+	suite.mu.Lock()
+	defer suite.mu.Unlock()
+	suite.sims = append(suite.sims, sim)
+	return &recorder{next: sim, shared: suite.rec}
+}
+
+// validateSuite validates what recordSuite recorded; URLs Stripe does not have (the tests of unknown URLs) are
+// skipped.
+func validateSuite(o *openAPI) (int, []violation) {
+	suite.mu.Lock()
+	defer suite.mu.Unlock()
+	var out []violation
+	n := 0
+	for _, ex := range suite.rec.exchanges() {
+		if _, op := o.findOperation(ex.Method, ex.Path); op == nil && ex.Status == http.StatusNotFound {
+			continue
+		}
+		n++
+		out = append(out, o.validateResponse(ex)...)
+	}
+	for _, sim := range suite.sims {
+		out = append(out, o.validateEvents(sim)...)
+	}
+	return n, out
 }
 
 // eventObjects validates every event's data.object, and its previous_attributes' keys, in every store of sim.
