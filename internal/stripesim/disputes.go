@@ -87,7 +87,7 @@ func (s *store) renderCharge(ch *simCharge) obj {
 		"billing_details": obj{"address": obj{"city": nil, "country": nil, "line1": nil, "line2": nil,
 			"postal_code": nil, "state": nil}, "email": nil, "name": nil, "phone": nil},
 		"calculated_statement_descriptor": "STRIPE SIMULATOR", "captured": ok, "created": ch.Created,
-		"currency": ch.Currency, "customer": nilIfEmpty(ch.Customer), "description": "Subscription creation",
+		"currency": ch.Currency, "customer": nilIfEmpty(ch.Customer), "description": s.paymentDescription(ch.Invoice),
 		"disputed": ch.Dispute != "", "failure_balance_transaction": nil,
 		"failure_code": nilIfEmpty(ch.FailureCode), "failure_message": nilIfEmpty(ch.FailureMessage),
 		"fraud_details": obj{}, "invoice": nilIfEmpty(ch.Invoice), "livemode": s.live,

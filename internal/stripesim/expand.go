@@ -53,6 +53,9 @@ func (s *store) renderByID(id string) (obj, bool) {
 		if o := s.paymentMethods[id]; o != nil {
 			return s.renderPaymentMethod(o), true
 		}
+		if isTestToken(id) { // a default kept as the token it was sent as (without RequireAttachedPaymentMethods)
+			return s.renderPaymentMethod(&paymentMethod{meta: meta{ID: id}, Token: id}), true
+		}
 	case "clock":
 		if o := s.clocks[id]; o != nil {
 			return s.renderClock(o), true

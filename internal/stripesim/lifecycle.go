@@ -162,7 +162,7 @@ func (s *store) renderPaymentIntent(pi *paymentIntent) obj {
 		"cancellation_reason": nil, "capture_method": "automatic",
 		"client_secret":       pi.ID + "_secret_" + strings.ToLower(pi.ID[len(pi.ID)-10:]),
 		"confirmation_method": "automatic", "created": pi.Created, "currency": pi.Currency, "customer": cust,
-		"description": "Subscription creation", "invoice": pi.Invoice, "last_payment_error": lastErr,
+		"description": s.paymentDescription(pi.Invoice), "invoice": pi.Invoice, "last_payment_error": lastErr,
 		"latest_charge": nilIfEmpty(pi.LatestCharge), "livemode": s.live, "metadata": metadataJSON(pi.Metadata),
 		"next_action": next, "on_behalf_of": nil, "payment_method": pm,
 		"payment_method_configuration_details": nil,
@@ -518,4 +518,12 @@ func (s *Sim) nextTransition(st *store, clockID string) (int64, func(*call)) {
 		}
 	}
 	return best, act
+}
+
+// paymentDescription is the description Stripe gives the payment of a subscription invoice.
+func (s *store) paymentDescription(invoiceID string) string {
+	if in := s.invoices[invoiceID]; in != nil && in.BillingReason != "subscription_create" {
+		return "Subscription update"
+	}
+	return "Subscription creation"
 }

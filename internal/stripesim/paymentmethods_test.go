@@ -161,4 +161,10 @@ func TestAttachBeforeDefault(t *testing.T) {
 	if err != nil || c2.InvoiceSettings.DefaultPaymentMethod.ID != "pm_card_visa" {
 		t.Fatalf("lenient: %v %+v", err, c2)
 	}
+	gp := &stripe.CustomerParams{}
+	gp.AddExpand("invoice_settings.default_payment_method")
+	if got, err := lenient.Customers.Get(c2.ID, gp); err != nil || got.InvoiceSettings.DefaultPaymentMethod.Card == nil ||
+		got.InvoiceSettings.DefaultPaymentMethod.Card.Last4 != "4242" {
+		t.Fatalf("expanding a default kept as a token: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -214,7 +215,7 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		if prod := c.st.products[pr.Product]; prod != nil {
 			name = prod.Name
 		}
-		l.Description = fmt.Sprintf("%d × %s (at $%.2f / %s)", it.Quantity, name, float64(pr.UnitAmount)/100,
+		l.Description = fmt.Sprintf("%d × %s (at %s / %s)", it.Quantity, name, money(pr.UnitAmount, pr.Currency),
 			pr.Recurring.Interval)
 		if free {
 			l.Amount, l.Description = 0, "Trial period for "+name
@@ -464,4 +465,12 @@ func (c *call) listInvoices() (any, *apiError) {
 		objs = append(objs, in)
 	}
 	return list(c, "/v1/invoices", objs, c.st.renderInvoice), nil
+}
+
+// money renders an amount as Stripe's invoice lines do: $20.00 in dollars, 20.00 EUR otherwise.
+func money(amount int64, currency string) string {
+	if currency == "usd" {
+		return fmt.Sprintf("$%d.%02d", amount/100, amount%100)
+	}
+	return fmt.Sprintf("%d.%02d %s", amount/100, amount%100, strings.ToUpper(currency))
 }
