@@ -53,7 +53,11 @@ func (c *call) customerFields(cu *customer, creating bool) {
 	cu.Metadata = f.metadata(p, cu.Metadata)
 	var attach *paymentMethod
 	if pm := f.optStr(p, "payment_method"); pm != nil && creating {
-		attach = c.attachOnCreate(*pm)
+		if c.sim.opts.StrictPaymentMethods {
+			attach = c.attachOnCreate(*pm)
+		} else if !strings.HasPrefix(*pm, "pm_") && f.err == nil {
+			f.err = noSuch("PaymentMethod", "payment_method", *pm)
+		}
 	}
 	if is := p.get("invoice_settings"); is != nil {
 		f.unknownIn(is, "invoice_settings", "default_payment_method")

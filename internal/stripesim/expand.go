@@ -53,7 +53,7 @@ func (s *store) renderByID(id string) (obj, bool) {
 		if o := s.paymentMethods[id]; o != nil {
 			return s.renderPaymentMethod(o), true
 		}
-		if isTestToken(id) { // a default kept as the token it was sent as (without RequireAttachedPaymentMethods)
+		if isTestToken(id) { // a default kept as the token it was sent as (without StrictPaymentMethods)
 			return s.renderPaymentMethod(&paymentMethod{meta: meta{ID: id}, Token: id}), true
 		}
 	case "clock":

@@ -6,10 +6,10 @@ import (
 )
 
 // Payment methods. Stripe's test tokens (pm_card_visa, pm_card_chargeDeclined, ...) stand for cards: wherever a
-// request attaches one to a customer (payment_method on customer create, POST /v1/payment_methods/{id}/attach), a
-// new pm_ object is made from it, and within that same request the token names that object (so Stripe's documented
-// customers.create(payment_method=pm_card_visa, invoice_settings[default_payment_method]=pm_card_visa) works). The
-// pm_ object charges as its token does.
+// request attaches one to a customer (POST /v1/payment_methods/{id}/attach, or, with Options.StrictPaymentMethods,
+// payment_method on customer create, after which the token names the new object for the rest of the request, so
+// Stripe's documented customers.create(payment_method=pm_card_visa, invoice_settings[default_payment_method]=
+// pm_card_visa) works), a new pm_ object is made from it. A pm_ object charges as its token does.
 
 // paymentMethod is a card payment method made from a test token.
 type paymentMethod struct {
@@ -74,9 +74,10 @@ func (s *store) renderPaymentMethod(p *paymentMethod) obj {
 		"metadata": metadataJSON(p.Metadata), "type": "card"}
 }
 
-// The rule of Stripe's that a payment method is attached to a customer before it becomes the customer's or a
-// subscription's default is enforced with Options.RequireAttachedPaymentMethods; without it a default may be any
-// pm_ ID or test token, which is kept as sent (the simulator's behaviour before payment methods were modelled).
+// Stripe's rule that a payment method is attached to the customer before it becomes the customer's or a
+// subscription's default is enforced with Options.StrictPaymentMethods; without it a default may be any pm_ ID or
+// test token, which is kept as sent (the simulator's behaviour before payment methods were modelled, which the
+// operator's tests rely on until it attaches).
 
 func notAttached(param, id string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: codeResourceMissing,
@@ -112,7 +113,7 @@ func (c *call) attachOnCreate(id string) *paymentMethod {
 	}
 	pm := c.st.paymentMethods[id]
 	switch {
-	case pm == nil && c.sim.opts.RequireAttachedPaymentMethods:
+	case pm == nil && c.sim.opts.StrictPaymentMethods:
 		if f.err == nil {
 			f.err = noSuch("PaymentMethod", "payment_method", id)
 		}
@@ -126,7 +127,7 @@ func (c *call) attachOnCreate(id string) *paymentMethod {
 }
 
 // defaultPaymentMethod resolves a payment method that is to become a default of customer cus: a token attached in
-// this request names that payment method; otherwise, with RequireAttachedPaymentMethods, it must be a payment
+// this request names that payment method; otherwise, with StrictPaymentMethods, it must be a payment
 // method attached to cus. It returns the ID to keep.
 func (c *call) defaultPaymentMethod(param, id, cus string) string {
 	f := &c.f
@@ -139,7 +140,7 @@ func (c *call) defaultPaymentMethod(param, id, cus string) string {
 	if pm := c.tokens[id]; pm != nil {
 		return pm.ID
 	}
-	if !c.sim.opts.RequireAttachedPaymentMethods {
+	if !c.sim.opts.StrictPaymentMethods {
 		return id
 	}
 	pm := c.st.paymentMethods[id]

@@ -37,11 +37,11 @@ func customerPMs(t *testing.T, sc *client.API, cus string) []string {
 	return a
 }
 
-// TestPaymentMethods: test tokens become pm_ objects when attached; retrieve, list by customer (both endpoints),
+// TestPaymentMethods (StrictPaymentMethods): test tokens become pm_ objects when attached; retrieve, list by customer (both endpoints),
 // attach and detach; detaching clears the defaults that name the payment method; a payment method charges as the
 // token it was made from.
 func TestPaymentMethods(t *testing.T) {
-	_, sc := newClient(t, Options{})
+	_, sc := newClient(t, Options{StrictPaymentMethods: true})
 	cus, err := sc.Customers.New(&stripe.CustomerParams{PaymentMethod: stripe.String("pm_card_visa"),
 		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}})
 	if err != nil {
@@ -103,11 +103,11 @@ func TestPaymentMethods(t *testing.T) {
 	}
 }
 
-// TestAttachBeforeDefault: with RequireAttachedPaymentMethods, as on Stripe, a payment method becomes a customer's
+// TestAttachBeforeDefault: with StrictPaymentMethods, as on Stripe, a payment method becomes a customer's
 // or a subscription's default only once attached to that customer; a test token counts as attached only in the
 // request that attaches it. Without the option, defaults are kept as sent.
 func TestAttachBeforeDefault(t *testing.T) {
-	_, sc := newClient(t, Options{RequireAttachedPaymentMethods: true})
+	_, sc := newClient(t, Options{StrictPaymentMethods: true})
 	_, pr := fixture(t, sc, 1000)
 	cus := must(sc.Customers.New(&stripe.CustomerParams{}))
 	setDefault := func(pm string) error {
@@ -154,17 +154,25 @@ func TestAttachBeforeDefault(t *testing.T) {
 		t.Fatalf("payment_method and default in one request: %v", err)
 	}
 
-	// Without the option, a token is kept as sent (the operator's tests rely on it).
+	// Without the option, payment_method on creation attaches nothing and a token is kept as sent (the operator's
+	// tests rely on it until the operator attaches).
 	_, lenient := newClient(t, Options{})
-	c2, err := lenient.Customers.New(&stripe.CustomerParams{
+	c2, err := lenient.Customers.New(&stripe.CustomerParams{PaymentMethod: stripe.String("pm_card_visa"),
 		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}})
 	if err != nil || c2.InvoiceSettings.DefaultPaymentMethod.ID != "pm_card_visa" {
 		t.Fatalf("lenient: %v %+v", err, c2)
 	}
+	if got := customerPMs(t, lenient, c2.ID); len(got) != 0 {
+		t.Errorf("lenient: payment_method on creation attached %v", got)
+	}
+	if _, err := lenient.Customers.Update(c2.ID, &stripe.CustomerParams{InvoiceSettings: &stripe.
+		CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_mastercard")}}); err != nil {
+		t.Errorf("lenient: an unattached token as default: %v", err)
+	}
 	gp := &stripe.CustomerParams{}
 	gp.AddExpand("invoice_settings.default_payment_method")
 	if got, err := lenient.Customers.Get(c2.ID, gp); err != nil || got.InvoiceSettings.DefaultPaymentMethod.Card == nil ||
-		got.InvoiceSettings.DefaultPaymentMethod.Card.Last4 != "4242" {
+		got.InvoiceSettings.DefaultPaymentMethod.Card.Last4 != "4444" {
 		t.Fatalf("expanding a default kept as a token: %v", err)
 	}
 }

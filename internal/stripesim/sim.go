@@ -46,11 +46,13 @@ type Options struct {
 	Record bool
 	// Dunning shapes what follows a failed renewal.
 	Dunning DunningOptions
-	// RequireAttachedPaymentMethods enforces Stripe's rule that a payment method is attached to the customer
-	// before it becomes invoice_settings.default_payment_method or a subscription's default_payment_method (a
-	// test token counts as attached only in the request that attaches it). Off, a default may be any pm_ ID or
-	// test token, kept as sent.
-	RequireAttachedPaymentMethods bool
+	// StrictPaymentMethods models Stripe's payment methods: a test token given as payment_method on customer
+	// creation becomes a pm_ object attached to the customer (and names it for the rest of the request, so it can
+	// be the default in the same request), and invoice_settings.default_payment_method or a subscription's
+	// default_payment_method must name a payment method attached to that customer. Off (the default, until the
+	// operator attaches), payment_method on customer creation attaches nothing and a default may be any pm_ ID or
+	// test token, kept as sent; attach, detach, retrieve and list work either way.
+	StrictPaymentMethods bool
 }
 
 // Request is a recorded API request: what a client sent, without its credentials.
