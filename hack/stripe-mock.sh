@@ -2,7 +2,7 @@
 # Installs stripe-mock (Stripe's official, stateless API mock) at the pinned version with `go install`, cached
 # outside the checkout like the control plane, and prints the binary's path on the last line of stdout.
 set -euo pipefail
-version=${STRIPE_MOCK_VERSION:-v0.162.0}
+version=${STRIPE_MOCK_VERSION:-v0.183.0}
 cache=${CONTROL_PLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stripe-operator}
 dir="$cache/stripe-mock/$version"
 if [ ! -x "$dir/stripe-mock" ]; then

@@ -34,6 +34,8 @@ func main() {
 	dunningRetries := flag.Int("dunning-retries", 3, "Retries of a failed renewal before the final status.")
 	dunningInterval := flag.Duration("dunning-interval", 48*time.Hour, "Time between retries of a failed renewal.")
 	dunningFinal := flag.String("dunning-final", "canceled", "Status after the last failed retry: canceled or unpaid.")
+	strictPM := flag.Bool("strict-payment-methods", false, "Model payment methods as Stripe does: test tokens "+
+		"given on customer creation become attached pm_ objects, and a default must be attached to the customer.")
 	flag.Parse()
 	if *dunningFinal != "canceled" && *dunningFinal != "unpaid" {
 		log.Fatalf("stripesim: -dunning-final must be canceled or unpaid")
@@ -41,7 +43,7 @@ func main() {
 
 	sim := stripesim.New(stripesim.Options{TestRate: *testRate, LiveRate: *liveRate, RateLimitOff: *rateOff,
 		IdempotencyTTL: *idemTTL, Seed: *seed, Dunning: stripesim.DunningOptions{Retries: *dunningRetries,
-			Interval: *dunningInterval, Final: *dunningFinal}})
+			Interval: *dunningInterval, Final: *dunningFinal}, StrictPaymentMethods: *strictPM})
 	defer sim.Close()
 	if err := run(sim, *addr, *state); err != nil {
 		log.Fatalf("stripesim: %v", err)

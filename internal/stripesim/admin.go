@@ -358,17 +358,18 @@ type snapshot struct {
 }
 
 type storeSnapshot struct {
-	Account       string                      `json:"account"`
-	Live          bool                        `json:"live"`
-	Seq           int64                       `json:"seq"`
-	Customers     map[string]*customer        `json:"customers"`
-	Products      map[string]*product         `json:"products"`
-	Prices        map[string]*price           `json:"prices"`
-	Subscriptions map[string]*subscription    `json:"subscriptions"`
-	Invoices      map[string]*invoice         `json:"invoices"`
-	Endpoints     map[string]*webhookEndpoint `json:"endpoints"`
-	Charges       map[string]*simCharge       `json:"charges"`
-	Disputes      map[string]*dispute         `json:"disputes"`
+	Account        string                      `json:"account"`
+	Live           bool                        `json:"live"`
+	Seq            int64                       `json:"seq"`
+	Customers      map[string]*customer        `json:"customers"`
+	Products       map[string]*product         `json:"products"`
+	Prices         map[string]*price           `json:"prices"`
+	Subscriptions  map[string]*subscription    `json:"subscriptions"`
+	Invoices       map[string]*invoice         `json:"invoices"`
+	Endpoints      map[string]*webhookEndpoint `json:"endpoints"`
+	Charges        map[string]*simCharge       `json:"charges"`
+	Disputes       map[string]*dispute         `json:"disputes"`
+	PaymentMethods map[string]*paymentMethod   `json:"payment_methods"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -378,7 +379,8 @@ func (s *Sim) Save(path string) error {
 	for k, st := range s.stores {
 		snap.Stores = append(snap.Stores, storeSnapshot{Account: k.account, Live: k.live, Seq: st.seq,
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
-			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes})
+			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
+			PaymentMethods: st.paymentMethods})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -424,6 +426,7 @@ func (s *Sim) Load(path string) error {
 		maps.Copy(st.endpoints, ss.Endpoints)
 		maps.Copy(st.charges, ss.Charges)
 		maps.Copy(st.disputes, ss.Disputes)
+		maps.Copy(st.paymentMethods, ss.PaymentMethods)
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {

@@ -3,7 +3,9 @@ package stripesim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"testing"
 
 	"github.com/stripe/stripe-go/v76"
@@ -24,6 +26,9 @@ func scenario(sc *client.API) error {
 		return err
 	}
 	if err := subscriptionScenario(sc, prod, price, cus); err != nil {
+		return err
+	}
+	if err := paymentMethodScenario(sc, cus); err != nil {
 		return err
 	}
 	if err := webhookScenario(sc); err != nil {
@@ -49,12 +54,47 @@ func step(name string, err error) error {
 	return nil
 }
 
-// webhookScenario registers, changes, lists and deletes a webhook endpoint, and lists events. It sends no
-// api_version: stripe-mock v0.162.0 bundles the 2022-11-15 specification, whose enumeration lacks 2023-10-16.
+// paymentMethodScenario attaches a test card, lists the customer's payment methods both ways, detaches it, lists
+// the customer's invoices and creates a price with product_data.
+func paymentMethodScenario(sc *client.API, cus *stripe.Customer) error {
+	pm, err := sc.PaymentMethods.Attach("pm_card_mastercard",
+		&stripe.PaymentMethodAttachParams{Customer: stripe.String(cus.ID)})
+	if err != nil {
+		return step("attach payment method", err)
+	}
+	if _, err := sc.PaymentMethods.Get(pm.ID, nil); err != nil {
+		return step("get payment method", err)
+	}
+	it := sc.PaymentMethods.List(&stripe.PaymentMethodListParams{Customer: stripe.String(cus.ID),
+		Type: stripe.String("card")})
+	if !it.Next() && it.Err() != nil {
+		return step("list payment methods", it.Err())
+	}
+	cit := sc.Customers.ListPaymentMethods(&stripe.CustomerListPaymentMethodsParams{Customer: stripe.String(cus.ID),
+		Type: stripe.String("card")})
+	if !cit.Next() && cit.Err() != nil {
+		return step("list customer payment methods", cit.Err())
+	}
+	if _, err := sc.PaymentMethods.Detach(pm.ID, nil); err != nil {
+		return step("detach payment method", err)
+	}
+	iit := sc.Invoices.List(&stripe.InvoiceListParams{Customer: stripe.String(cus.ID), Status: stripe.String("paid")})
+	if !iit.Next() && iit.Err() != nil {
+		return step("list invoices", iit.Err())
+	}
+	if _, err := sc.Prices.New(&stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(500),
+		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Inline")}}); err != nil {
+		return step("create price with product_data", err)
+	}
+	return nil
+}
+
+// webhookScenario registers, changes, lists and deletes a webhook endpoint, and lists events. It sends api_version
+// 2023-10-16, which stripe-mock v0.183.0's specification lists (v0.162.0's 2022-11-15 one did not).
 func webhookScenario(sc *client.API) error {
 	ep, err := sc.WebhookEndpoints.New(&stripe.WebhookEndpointParams{URL: stripe.String("https://example.com/hook"),
 		EnabledEvents: stripe.StringSlice([]string{"customer.created", "invoice.paid"}),
-		Description:   stripe.String("conformance")})
+		Description:   stripe.String("conformance"), APIVersion: stripe.String(stripe.APIVersion)})
 	if err != nil {
 		return step("create webhook endpoint", err)
 	}
@@ -264,6 +304,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	stripeMock.Stop()
+	if code == 0 {
+		code = validateSuiteResponses()
+	}
 	os.Exit(code)
 }
 
@@ -298,4 +341,29 @@ func TestConformanceRefusals(t *testing.T) {
 			t.Errorf("stripe-mock: %s: want a 400, got %v", name, mockErrs[name])
 		}
 	}
+}
+
+// validateSuiteResponses validates every response the simulators of the package's tests sent, and every event
+// they recorded, against Stripe's 2023-10-16 specification: 1 if any violates it.
+func validateSuiteResponses() int {
+	o, err := specOnceLoad()
+	if err != nil {
+		fmt.Println("loading the OpenAPI specification:", err)
+		return 1
+	}
+	n, all := validateSuite(o)
+	counts := map[string]int{}
+	for _, v := range all {
+		counts[v.Where+": "+indexRE.ReplaceAllString(v.Path, "[*]")+": "+v.What]++
+	}
+	fmt.Printf("schema conformance over the whole suite: %d responses, %d violations (%d distinct)\n", n, len(all),
+		len(counts))
+	if len(all) == 0 {
+		return 0
+	}
+	keys := slices.Sorted(maps.Keys(counts))
+	for _, k := range keys {
+		fmt.Printf("  %s (x%d)\n", k, counts[k])
+	}
+	return 1
 }

@@ -51,18 +51,29 @@ func (c *call) customerFields(cu *customer, creating bool) {
 		}
 	}
 	cu.Metadata = f.metadata(p, cu.Metadata)
-	if pm := f.optStr(p, "payment_method"); pm != nil {
-		c.checkPaymentMethod("payment_method", *pm)
+	var attach *paymentMethod
+	if pm := f.optStr(p, "payment_method"); pm != nil && creating {
+		if c.sim.opts.StrictPaymentMethods {
+			attach = c.attachOnCreate(*pm)
+		} else if !strings.HasPrefix(*pm, "pm_") && f.err == nil {
+			f.err = noSuch("PaymentMethod", "payment_method", *pm)
+		}
 	}
 	if is := p.get("invoice_settings"); is != nil {
 		f.unknownIn(is, "invoice_settings", "default_payment_method")
 		if pm := f.optStr(is, "default_payment_method"); pm != nil {
-			if *pm != "" {
-				c.checkPaymentMethod("invoice_settings[default_payment_method]", *pm)
+			id := *pm
+			if id != "" {
+				if attach != nil && (id == attach.ID || c.tokens[id] == attach) {
+					id = attach.ID
+				} else {
+					id = c.defaultPaymentMethod("invoice_settings[default_payment_method]", id, cu.ID)
+				}
 			}
-			cu.DefaultPaymentMethod = nilIfEmpty(*pm)
+			cu.DefaultPaymentMethod = nilIfEmpty(id)
 		}
 	}
+	c.attach = attach
 	if creating {
 		if tc := f.optStr(p, "test_clock"); tc != nil && *tc != "" {
 			clock, ok := c.st.clocks[*tc]
@@ -74,15 +85,6 @@ func (c *call) customerFields(cu *customer, creating bool) {
 			}
 			cu.TestClock = tc
 			cu.Created, c.now = clock.FrozenTime, clock.FrozenTime
-		}
-	}
-}
-
-// checkPaymentMethod accepts payment method IDs (pm_...), which include Stripe's test tokens such as pm_card_visa.
-func (c *call) checkPaymentMethod(param, id string) {
-	if !strings.HasPrefix(id, "pm_") {
-		if c.f.err == nil {
-			c.f.err = noSuch("PaymentMethod", param, id)
 		}
 	}
 }
@@ -104,6 +106,11 @@ func (c *call) createCustomer() (any, *apiError) {
 	c.st.customers[cu.ID] = cu
 	out := c.st.renderCustomer(cu)
 	c.emit("customer.created", out, nil)
+	if pm := c.attach; pm != nil {
+		pm.Customer = cu.ID
+		c.st.paymentMethods[pm.ID] = pm
+		c.emit("payment_method.attached", c.st.renderPaymentMethod(pm), nil)
+	}
 	return out, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 )
 
 // Charges and disputes. Every payment attempt with a payment method creates a charge (succeeded or failed) and
@@ -69,25 +70,82 @@ func (c *call) recordCharge(in *invoice, pi *paymentIntent, pm string, res charg
 func (s *store) renderCharge(ch *simCharge) obj {
 	ok := ch.Status == "succeeded"
 	captured := int64(0)
+	var txn any
+	outcome := obj{"network_status": "approved_by_network", "reason": nil, "risk_level": "normal",
+		"risk_score": 32, "seller_message": "Payment complete.", "type": "authorized"}
 	if ok {
 		captured = ch.Amount
+		txn = "txn_" + strings.TrimPrefix(ch.ID, "ch_")
+	} else {
+		outcome = obj{"network_status": "declined_by_network", "reason": nilIfEmpty(ch.FailureCode),
+			"risk_level": "normal", "risk_score": 32, "seller_message": "The bank did not return any further details " +
+				"with this decline.", "type": "issuer_declined"}
 	}
 	return obj{"id": ch.ID, "object": "charge", "amount": ch.Amount, "amount_captured": captured,
-		"amount_refunded": 0, "captured": ok, "created": ch.Created, "currency": ch.Currency,
-		"customer": nilIfEmpty(ch.Customer), "description": nil, "disputed": ch.Dispute != "",
+		"amount_refunded": 0, "application": nil, "application_fee": nil, "application_fee_amount": nil,
+		"balance_transaction": txn,
+		"billing_details": obj{"address": obj{"city": nil, "country": nil, "line1": nil, "line2": nil,
+			"postal_code": nil, "state": nil}, "email": nil, "name": nil, "phone": nil},
+		"calculated_statement_descriptor": "STRIPE SIMULATOR", "captured": ok, "created": ch.Created,
+		"currency": ch.Currency, "customer": nilIfEmpty(ch.Customer), "description": s.paymentDescription(ch.Invoice),
+		"disputed": ch.Dispute != "", "failure_balance_transaction": nil,
 		"failure_code": nilIfEmpty(ch.FailureCode), "failure_message": nilIfEmpty(ch.FailureMessage),
-		"invoice": nilIfEmpty(ch.Invoice), "livemode": s.live, "metadata": metadataJSON(ch.Metadata), "paid": ok,
-		"payment_intent": nilIfEmpty(ch.PaymentIntent), "payment_method": ch.PaymentMethod, "refunded": false,
-		"status": ch.Status}
+		"fraud_details": obj{}, "invoice": nilIfEmpty(ch.Invoice), "livemode": s.live,
+		"metadata": metadataJSON(ch.Metadata), "on_behalf_of": nil, "outcome": outcome, "paid": ok,
+		"payment_intent": nilIfEmpty(ch.PaymentIntent), "payment_method": ch.PaymentMethod,
+		"payment_method_details": obj{"card": s.chargeCard(ch.PaymentMethod), "type": "card"},
+		"receipt_email":          nil, "receipt_number": nil,
+		"receipt_url": "https://pay.stripe.com/receipts/sim/" + ch.ID, "refunded": false,
+		"refunds": obj{"object": "list", "data": []any{}, "has_more": false,
+			"url": "/v1/charges/" + ch.ID + "/refunds"},
+		"review": nil, "shipping": nil, "source_transfer": nil, "statement_descriptor": nil,
+		"statement_descriptor_suffix": nil, "status": ch.Status, "transfer_data": nil, "transfer_group": nil}
+}
+
+// chargeCard is payment_method_details.card of a charge made with a card payment method.
+func (s *store) chargeCard(pm string) obj {
+	card := cardFor(s.tokenOf(pm))
+	return obj{"amount_authorized": nil, "brand": card.Brand,
+		"checks":  obj{"address_line1_check": nil, "address_postal_code_check": nil, "cvc_check": "pass"},
+		"country": "US", "exp_month": card.ExpMonth, "exp_year": card.ExpYear,
+		"extended_authorization": obj{"status": "disabled"}, "fingerprint": card.Fingerprint,
+		"funding": card.Funding, "incremental_authorization": obj{"status": "unavailable"},
+		"installments": nil, "last4": card.Last4, "mandate": nil, "multicapture": obj{"status": "unavailable"},
+		"network": card.Brand, "network_token": obj{"used": false},
+		"overcapture": obj{"maximum_amount_capturable": 0, "status": "unavailable"}, "three_d_secure": nil,
+		"wallet": nil}
+}
+
+// disputeEvidence is a dispute's evidence before the merchant submits any.
+func disputeEvidence() obj {
+	out := obj{}
+	for _, k := range []string{"access_activity_log", "billing_address", "cancellation_policy",
+		"cancellation_policy_disclosure", "cancellation_rebuttal", "customer_communication",
+		"customer_email_address", "customer_name", "customer_purchase_ip", "customer_signature",
+		"duplicate_charge_documentation", "duplicate_charge_explanation", "duplicate_charge_id",
+		"product_description", "receipt", "refund_policy", "refund_policy_disclosure",
+		"refund_refusal_explanation", "service_date", "service_documentation", "shipping_address",
+		"shipping_carrier", "shipping_date", "shipping_documentation", "shipping_tracking_number",
+		"uncategorized_file", "uncategorized_text"} {
+		out[k] = nil
+	}
+	return out
 }
 
 func (s *store) renderDispute(d *dispute) obj {
+	brand := "visa"
+	if ch := s.charges[d.Charge]; ch != nil {
+		brand = cardFor(s.tokenOf(ch.PaymentMethod)).Brand
+	}
 	return obj{"id": d.ID, "object": "dispute", "amount": d.Amount, "balance_transactions": []any{},
-		"charge": d.Charge, "created": d.Created, "currency": d.Currency,
+		"charge": d.Charge, "created": d.Created, "currency": d.Currency, "evidence": disputeEvidence(),
 		"evidence_details": obj{"due_by": d.Created + 7*86400, "has_evidence": false, "past_due": false,
 			"submission_count": 0},
 		"is_charge_refundable": false, "livemode": s.live, "metadata": metadataJSON(d.Metadata),
-		"payment_intent": nilIfEmpty(d.PaymentIntent), "reason": d.Reason, "status": d.Status}
+		"payment_intent": nilIfEmpty(d.PaymentIntent),
+		"payment_method_details": obj{"card": obj{"brand": brand, "network_reason_code": "10.4"},
+			"type": "card"},
+		"reason": d.Reason, "status": d.Status}
 }
 
 func (c *call) getCharge() (any, *apiError) {

@@ -2,6 +2,7 @@ package stripesim
 
 import (
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -63,16 +64,18 @@ func (s *store) paymentMethodFor(sub *subscription) string {
 func (c *call) payInvoice(in *invoice, sub *subscription) charge {
 	if in.AmountDue == 0 {
 		in.Status, in.Paid, in.AmountPaid, in.AmountRemaining = "paid", true, 0, 0
+		in.PaidAt = &c.now
 		c.emitInvoice("invoice.paid", in)
 		c.emitInvoice("invoice.payment_succeeded", in)
 		return charge{ok: true}
 	}
 	in.AttemptCount++
 	pm := c.st.paymentMethodFor(sub)
-	res := chargeWith(pm)
+	res := chargeWith(c.st.tokenOf(pm))
 	c.recordPayment(in, pm, res)
 	if res.ok {
 		in.Status, in.Paid, in.AmountPaid, in.AmountRemaining = "paid", true, in.AmountDue, 0
+		in.PaidAt = &c.now
 		in.NextPaymentAttempt = nil
 		c.emitInvoice("invoice.paid", in)
 		c.emitInvoice("invoice.payment_succeeded", in)
@@ -145,10 +148,29 @@ func (s *store) renderPaymentIntent(pi *paymentIntent) obj {
 	if in := s.invoices[pi.Invoice]; in != nil {
 		cust = in.Customer
 	}
-	return obj{"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "created": pi.Created,
-		"currency": pi.Currency, "customer": cust, "invoice": pi.Invoice, "last_payment_error": lastErr,
+	var next any
+	if pi.Status == "requires_action" {
+		next = obj{"type": "use_stripe_sdk", "use_stripe_sdk": obj{}}
+	}
+	received := int64(0)
+	if pi.Status == "succeeded" {
+		received = pi.Amount
+	}
+	return obj{"id": pi.ID, "object": "payment_intent", "amount": pi.Amount, "amount_capturable": 0,
+		"amount_details": obj{"tip": obj{}}, "amount_received": received, "application": nil,
+		"application_fee_amount": nil, "automatic_payment_methods": nil, "canceled_at": nil,
+		"cancellation_reason": nil, "capture_method": "automatic",
+		"client_secret":       pi.ID + "_secret_" + strings.ToLower(pi.ID[len(pi.ID)-10:]),
+		"confirmation_method": "automatic", "created": pi.Created, "currency": pi.Currency, "customer": cust,
+		"description": s.paymentDescription(pi.Invoice), "invoice": pi.Invoice, "last_payment_error": lastErr,
 		"latest_charge": nilIfEmpty(pi.LatestCharge), "livemode": s.live, "metadata": metadataJSON(pi.Metadata),
-		"payment_method": pm, "status": pi.Status}
+		"next_action": next, "on_behalf_of": nil, "payment_method": pm,
+		"payment_method_configuration_details": nil,
+		"payment_method_options": obj{"card": obj{"installments": nil, "mandate_options": nil, "network": nil,
+			"request_three_d_secure": "automatic"}},
+		"payment_method_types": []string{"card"}, "processing": nil, "receipt_email": nil, "review": nil,
+		"setup_future_usage": nil, "shipping": nil, "statement_descriptor": nil,
+		"statement_descriptor_suffix": nil, "status": pi.Status, "transfer_data": nil, "transfer_group": nil}
 }
 
 func (c *call) getPaymentIntent() (any, *apiError) {
@@ -267,6 +289,7 @@ func (c *call) retry(sub *subscription) {
 		if d.Final == statusUnpaid {
 			c.setStatus(sub, statusUnpaid)
 		} else {
+			sub.CancelReason = "payment_failed"
 			c.cancelNow(sub)
 		}
 		return
@@ -485,7 +508,8 @@ func (s *Sim) nextTransition(st *store, clockID string) (int64, func(*call)) {
 		case statusIncomplete:
 			consider(sub.Created+incompleteExpiry, func(c *call) {
 				if in := c.st.invoices[deref(sub.LatestInvoice)]; in != nil && !in.Paid {
-					in.Status = "void"
+					now := c.now
+					in.Status, in.VoidedAt = "void", &now
 				}
 				c.setStatus(sub, statusIncompleteExpired)
 				now := c.now
@@ -494,4 +518,12 @@ func (s *Sim) nextTransition(st *store, clockID string) (int64, func(*call)) {
 		}
 	}
 	return best, act
+}
+
+// paymentDescription is the description Stripe gives the payment of a subscription invoice.
+func (s *store) paymentDescription(invoiceID string) string {
+	if in := s.invoices[invoiceID]; in != nil && in.BillingReason != "subscription_create" {
+		return "Subscription update"
+	}
+	return "Subscription creation"
 }

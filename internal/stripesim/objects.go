@@ -99,6 +99,8 @@ type subscription struct {
 	TrialWillEndSent bool   `json:"trial_will_end_sent"`
 	// TrialEndBehavior is trial_settings.end_behavior.missing_payment_method: create_invoice, cancel or pause.
 	TrialEndBehavior string `json:"trial_end_behavior"`
+	// CancelReason is cancellation_details.reason once canceled: cancellation_requested or payment_failed.
+	CancelReason string `json:"cancel_reason"`
 }
 
 type invoice struct {
@@ -125,6 +127,23 @@ type invoice struct {
 	NextPaymentAttempt *int64 `json:"next_payment_attempt"`
 	// SubscriptionDetails holds the subscription's metadata as it was when the invoice was created.
 	SubscriptionDetails *invoiceSubscriptionDetails `json:"subscription_details"`
+	// Lines are the invoice's line items, one per subscription item billed; their amounts sum to AmountDue.
+	Lines []*invoiceLine `json:"lines"`
+	// Number is the invoice number, given at finalization (the customer's invoice prefix and a sequence).
+	Number string `json:"number"`
+	// PaidAt and VoidedAt are status_transitions.
+	PaidAt   *int64 `json:"paid_at"`
+	VoidedAt *int64 `json:"voided_at"`
+}
+
+// invoiceLine is a line item of a subscription invoice: one subscription item for the invoice's period.
+type invoiceLine struct {
+	ID               string `json:"id"`
+	SubscriptionItem string `json:"subscription_item"`
+	Price            string `json:"price"`
+	Quantity         int64  `json:"quantity"`
+	Amount           int64  `json:"amount"`
+	Description      string `json:"description"`
 }
 
 type invoiceSubscriptionDetails struct {
@@ -174,7 +193,7 @@ func (s *store) renderProduct(p *product) obj {
 		"id": p.ID, "object": "product", "active": p.Active, "created": p.Created, "default_price": p.DefaultPrice,
 		"description": p.Description, "features": []any{}, "images": []string{}, "livemode": s.live,
 		"metadata": metadataJSON(p.Metadata), "name": p.Name, "package_dimensions": nil, "shippable": nil,
-		"statement_descriptor": p.StatementDescriptor, "tax_code": p.TaxCode, "type": "service",
+		"statement_descriptor": p.StatementDescriptor, "tax_code": p.TaxCode,
 		"unit_label": p.UnitLabel, "updated": p.Updated, "url": nil,
 	}
 }
@@ -185,7 +204,7 @@ func (s *store) renderPrice(p *price) obj {
 	if p.Recurring != nil {
 		typ = "recurring"
 		rec = obj{"aggregate_usage": nil, "interval": p.Recurring.Interval,
-			"interval_count": p.Recurring.IntervalCount, "trial_period_days": nil, "usage_type": p.Recurring.UsageType}
+			"interval_count": p.Recurring.IntervalCount, "usage_type": p.Recurring.UsageType}
 	}
 	return obj{
 		"id": p.ID, "object": "price", "active": p.Active, "billing_scheme": "per_unit", "created": p.Created,
@@ -206,7 +225,7 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 		items = append(items, obj{
 			"id": it.ID, "object": "subscription_item", "created": it.Created,
 			"metadata": metadataJSON(it.Metadata), "price": pr, "quantity": it.Quantity, "subscription": sub.ID,
-			"tax_rates": []any{},
+			"tax_rates": []any{}, "billing_thresholds": nil,
 		})
 	}
 	var cust any = sub.Customer
@@ -237,7 +256,23 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 		"pending_update": nil, "start_date": sub.StartDate, "status": sub.Status, "trial_end": sub.TrialEnd,
 		"trial_start": sub.TrialStart, "trial_settings": obj{"end_behavior": obj{
 			"missing_payment_method": trialEndBehavior(sub)}},
+		"application_fee_percent": nil, "automatic_tax": obj{"enabled": false, "liability": nil},
+		"billing_cycle_anchor_config": nil, "billing_thresholds": nil,
+		"cancellation_details": obj{"comment": nil, "feedback": nil, "reason": nilIfEmpty(sub.CancelReason)},
+		"default_source":       nil, "default_tax_rates": []any{}, "next_pending_invoice_item_invoice": nil,
+		"on_behalf_of": nil, "pause_collection": nil, "payment_settings": obj{"payment_method_options": nil,
+			"payment_method_types": nil, "save_default_payment_method": "off"},
+		"pending_invoice_item_interval": nil, "pending_setup_intent": nil, "schedule": nil,
+		"test_clock": s.customerClock(sub.Customer), "transfer_data": nil,
 	}
+}
+
+// customerClock is the test clock of a customer, for the objects that belong to it.
+func (s *store) customerClock(id string) any {
+	if cu := s.customers[id]; cu != nil && cu.TestClock != nil {
+		return *cu.TestClock
+	}
+	return nil
 }
 
 func trialEndBehavior(sub *subscription) string {
@@ -255,15 +290,86 @@ func cancelAt(sub *subscription) any {
 }
 
 func (s *store) renderInvoice(in *invoice) obj {
-	return obj{
-		"id": in.ID, "object": "invoice", "amount_due": in.AmountDue, "amount_paid": in.AmountPaid,
-		"amount_remaining": in.AmountRemaining, "billing_reason": in.BillingReason,
-		"collection_method": in.CollectionMethod, "created": in.Created, "currency": in.Currency,
-		"customer": in.Customer, "due_date": in.DueDate, "hosted_invoice_url": in.HostedInvoiceURL,
-		"livemode": s.live, "metadata": metadataJSON(in.Metadata), "paid": in.Paid, "period_end": in.PeriodEnd,
-		"attempt_count": in.AttemptCount, "attempted": in.AttemptCount > 0,
-		"next_payment_attempt": in.NextPaymentAttempt, "payment_intent": paymentIntentID(in),
-		"period_start": in.PeriodStart, "status": in.Status, "subscription": in.Subscription,
-		"subscription_details": in.SubscriptionDetails,
+	lines := make([]any, 0, len(in.Lines))
+	for _, l := range in.Lines {
+		var pr any = l.Price
+		if p := s.prices[l.Price]; p != nil {
+			pr = s.renderPrice(p)
+		}
+		lines = append(lines, obj{"id": l.ID, "object": "line_item", "amount": l.Amount,
+			"amount_excluding_tax": l.Amount, "currency": in.Currency, "description": l.Description,
+			"discount_amounts": []any{}, "discountable": true, "discounts": []any{}, "invoice": in.ID,
+			"livemode": s.live, "metadata": obj{},
+			"period": obj{"end": in.PeriodEnd, "start": in.PeriodStart}, "price": pr, "proration": false,
+			"proration_details": obj{"credited_items": nil}, "quantity": l.Quantity,
+			"subscription": nilIfEmpty(in.Subscription), "subscription_item": nilIfEmpty(l.SubscriptionItem),
+			"tax_amounts": []any{}, "tax_rates": []any{}, "type": "subscription",
+			"unit_amount_excluding_tax": unitAmount(l)})
 	}
+	var subtotal int64
+	for _, l := range in.Lines {
+		subtotal += l.Amount
+	}
+	var cust *customer
+	if cu := s.customers[in.Customer]; cu != nil && !cu.Deleted {
+		cust = cu
+	}
+	field := func(get func(*customer) *string) any {
+		if cust == nil {
+			return nil
+		}
+		return get(cust)
+	}
+	var custAddr any
+	if cust != nil && cust.Address != nil {
+		custAddr = obj{"line1": cust.Address.Line1, "line2": cust.Address.Line2, "city": cust.Address.City,
+			"state": cust.Address.State, "postal_code": cust.Address.PostalCode, "country": cust.Address.Country}
+	}
+	var charge any
+	if in.PaymentIntent != nil {
+		charge = nilIfEmpty(in.PaymentIntent.LatestCharge)
+	}
+	autoAdvance := in.Status == "open" || in.Status == "draft"
+	return obj{
+		"id": in.ID, "object": "invoice", "account_country": "US", "account_name": "Stripe Simulator",
+		"account_tax_ids": nil, "amount_due": in.AmountDue, "amount_paid": in.AmountPaid,
+		"amount_remaining": in.AmountRemaining, "amount_shipping": 0, "application": nil,
+		"application_fee_amount": nil, "attempt_count": in.AttemptCount, "attempted": in.AttemptCount > 0,
+		"auto_advance": autoAdvance, "automatic_tax": obj{"enabled": false, "liability": nil, "status": nil},
+		"billing_reason": in.BillingReason, "charge": charge, "collection_method": in.CollectionMethod,
+		"created": in.Created, "currency": in.Currency, "custom_fields": nil, "customer": in.Customer,
+		"customer_address": custAddr, "customer_email": field(func(c *customer) *string { return c.Email }),
+		"customer_name":  field(func(c *customer) *string { return c.Name }),
+		"customer_phone": field(func(c *customer) *string { return c.Phone }), "customer_shipping": nil,
+		"customer_tax_exempt": "none", "customer_tax_ids": []any{}, "default_payment_method": nil,
+		"default_source": nil, "default_tax_rates": []any{}, "description": nil, "discount": nil,
+		"discounts": []any{}, "due_date": in.DueDate, "effective_at": in.Created, "ending_balance": 0,
+		"footer": nil, "from_invoice": nil, "hosted_invoice_url": in.HostedInvoiceURL,
+		"invoice_pdf": in.HostedInvoiceURL + "/pdf", "issuer": obj{"type": "self"},
+		"last_finalization_error": nil, "latest_revision": nil,
+		"lines":    obj{"object": "list", "data": lines, "has_more": false, "url": "/v1/invoices/" + in.ID + "/lines"},
+		"livemode": s.live, "metadata": metadataJSON(in.Metadata), "next_payment_attempt": in.NextPaymentAttempt,
+		"number": nilIfEmpty(in.Number), "on_behalf_of": nil, "paid": in.Paid, "paid_out_of_band": false,
+		"payment_intent": paymentIntentID(in),
+		"payment_settings": obj{"default_mandate": nil, "payment_method_options": nil,
+			"payment_method_types": nil},
+		"period_end": in.PeriodEnd, "period_start": in.PeriodStart, "post_payment_credit_notes_amount": 0,
+		"pre_payment_credit_notes_amount": 0, "quote": nil, "receipt_number": nil, "rendering": nil,
+		"shipping_cost": nil, "shipping_details": nil, "starting_balance": 0, "statement_descriptor": nil,
+		"status": in.Status,
+		"status_transitions": obj{"finalized_at": in.Created, "marked_uncollectible_at": nil,
+			"paid_at": in.PaidAt, "voided_at": in.VoidedAt},
+		"subscription": nilIfEmpty(in.Subscription), "subscription_details": in.SubscriptionDetails,
+		"subtotal": subtotal, "subtotal_excluding_tax": subtotal, "tax": nil,
+		"test_clock": s.customerClock(in.Customer), "total": subtotal, "total_discount_amounts": []any{},
+		"total_excluding_tax": subtotal, "total_tax_amounts": []any{}, "transfer_data": nil,
+		"webhooks_delivered_at": in.Created,
+	}
+}
+
+func unitAmount(l *invoiceLine) string {
+	if l.Quantity == 0 {
+		return "0"
+	}
+	return strconv.FormatInt(l.Amount/l.Quantity, 10)
 }

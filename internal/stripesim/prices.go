@@ -1,8 +1,10 @@
 package stripesim
 
 import (
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 )
 
@@ -18,8 +20,8 @@ var priceMutable = []string{"active", "metadata", "nickname", "lookup_key", "tra
 
 func (c *call) createPrice() (any, *apiError) {
 	f, p := &c.f, c.form
-	f.unknown(p, "currency", "unit_amount", "product", "recurring", "lookup_key", "transfer_lookup_key",
-		"nickname", "tax_behavior", "active", "metadata")
+	f.unknown(p, "currency", "unit_amount", "product", "product_data", "recurring", "lookup_key",
+		"transfer_lookup_key", "nickname", "tax_behavior", "active", "metadata")
 	pr := &price{meta: c.nextMeta("price"), Active: true, TaxBehavior: "unspecified"}
 	defer func() {
 		if f.err != nil {
@@ -44,10 +46,19 @@ func (c *call) createPrice() (any, *apiError) {
 	}
 	pr.UnitAmount = amount
 	prodID, ok := f.str(p, "product")
-	if !ok && f.err == nil {
+	var newProduct *product
+	switch pd := p.get("product_data"); {
+	case ok && pd != nil:
+		f.fail("product", "You may only specify one of these parameters: product, product_data.")
+	case pd != nil:
+		if newProduct = c.productData(pd); f.err != nil {
+			return nil, f.err
+		}
+		prodID = newProduct.ID
+	case !ok && f.err == nil:
 		return nil, missingParam("product")
 	}
-	if prod, exists := c.st.products[prodID]; f.err == nil && (!exists || prod.Deleted) {
+	if prod, exists := c.st.products[prodID]; f.err == nil && newProduct == nil && (!exists || prod.Deleted) {
 		return nil, noSuch("product", "product", prodID)
 	}
 	pr.Product = prodID
@@ -77,6 +88,10 @@ func (c *call) createPrice() (any, *apiError) {
 	}
 	if transferFrom != nil {
 		c.moveLookupKey(transferFrom)
+	}
+	if newProduct != nil {
+		c.st.products[newProduct.ID] = newProduct
+		c.emit("product.created", c.st.renderProduct(newProduct), nil)
 	}
 	c.st.prices[pr.ID] = pr
 	out := c.st.renderPrice(pr)
@@ -216,4 +231,45 @@ func (c *call) searchPrices() (any, *apiError) {
 				"lookup_key": deref(pr.LookupKey), "product": pr.Product, "type": typ,
 				"created": strconv.FormatInt(pr.Created, 10)}
 		}, c.st.renderPrice), nil
+}
+
+// productData makes the product of product_data on a price creation (stored by the caller once the price is made):
+// name is required; active, id, metadata, statement_descriptor, tax_code and unit_label are accepted, as in
+// 2023-10-16.
+func (c *call) productData(pd *param) *product {
+	f := &c.f
+	f.unknownIn(pd, "product_data", "active", "id", "metadata", "name", "statement_descriptor", "tax_code",
+		"unit_label")
+	if f.err != nil {
+		return nil
+	}
+	if _, ok := f.str(pd, "name"); !ok {
+		f.err = missingParam("product_data[name]")
+		return nil
+	}
+	prod := &product{meta: c.nextMeta("prod"), Active: true}
+	prod.Updated = prod.Created
+	if id, ok := f.str(pd, "id"); ok && id != "" {
+		if _, exists := c.st.products[id]; exists {
+			f.err = &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: codeResourceExists,
+				Param: "product_data[id]", Message: "Product already exists."}
+			return nil
+		}
+		prod.ID = id
+	}
+	// The product's own validation, on product_data's fields, with the parameter named as sent.
+	form := c.form
+	c.form = &param{children: maps.Clone(pd.children),
+		order: slices.DeleteFunc(slices.Clone(pd.order), func(k string) bool { return k == "id" })}
+	delete(c.form.children, "id")
+	c.productFields(prod, true)
+	c.form = form
+	if f.err != nil && f.err.Param != "" {
+		f.err.Param = "product_data[" + f.err.Param + "]"
+	}
+	if f.err != nil {
+		c.st.seq-- // the product's sequence number is not used
+		return nil
+	}
+	return prod
 }

@@ -13,6 +13,7 @@ func (s *Sim) routes() {
 		{"GET /v1/customers", "customer", read, (*call).listCustomers},
 		{"GET /v1/customers/search", "customer", read, (*call).searchCustomers},
 		{"GET /v1/customers/{id}", "customer", read, (*call).getCustomer},
+		{"GET /v1/customers/{id}/payment_methods", "customer", read, (*call).listCustomerPaymentMethods},
 		{"POST /v1/customers/{id}", "customer", write, (*call).updateCustomer},
 		{"DELETE /v1/customers/{id}", "customer", write, (*call).deleteCustomer},
 
@@ -37,11 +38,17 @@ func (s *Sim) routes() {
 		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
 		{"POST /v1/subscriptions/{id}/resume", "subscription", write, (*call).resumeSubscription},
 
+		{"GET /v1/invoices", "invoice", read, (*call).listInvoices},
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
 		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},
 		{"GET /v1/payment_intents/{id}", "payment_intent", read, (*call).getPaymentIntent},
 		{"GET /v1/charges/{id}", "charge", read, (*call).getCharge},
 		{"GET /v1/disputes/{id}", "dispute", read, (*call).getDispute},
+
+		{"GET /v1/payment_methods", "payment_method", read, (*call).listPaymentMethods},
+		{"GET /v1/payment_methods/{id}", "payment_method", read, (*call).getPaymentMethod},
+		{"POST /v1/payment_methods/{id}/attach", "payment_method", write, (*call).attachPaymentMethod},
+		{"POST /v1/payment_methods/{id}/detach", "payment_method", write, (*call).detachPaymentMethod},
 
 		{"POST /v1/test_helpers/test_clocks", "test_clock", write, (*call).createClock},
 		{"GET /v1/test_helpers/test_clocks/{id}", "test_clock", read, (*call).getClock},

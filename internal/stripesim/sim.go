@@ -46,6 +46,13 @@ type Options struct {
 	Record bool
 	// Dunning shapes what follows a failed renewal.
 	Dunning DunningOptions
+	// StrictPaymentMethods models Stripe's payment methods: a test token given as payment_method on customer
+	// creation becomes a pm_ object attached to the customer (and names it for the rest of the request, so it can
+	// be the default in the same request), and invoice_settings.default_payment_method or a subscription's
+	// default_payment_method must name a payment method attached to that customer. Off (the default, until the
+	// operator attaches), payment_method on customer creation attaches nothing and a default may be any pm_ ID or
+	// test token, kept as sent; attach, detach, retrieve and list work either way.
+	StrictPaymentMethods bool
 }
 
 // Request is a recorded API request: what a client sent, without its credentials.
@@ -84,38 +91,40 @@ type storeKey struct {
 
 // store is one account's data in one mode.
 type store struct {
-	live          bool
-	seq           int64
-	customers     map[string]*customer
-	products      map[string]*product
-	prices        map[string]*price
-	subscriptions map[string]*subscription
-	invoices      map[string]*invoice
-	idempotency   map[string]*idemEntry
-	events        []*event
-	eventsByID    map[string]*event
-	endpoints     map[string]*webhookEndpoint
-	clocks        map[string]*testClock
-	intents       map[string]*paymentIntent
-	charges       map[string]*simCharge
-	disputes      map[string]*dispute
+	live           bool
+	seq            int64
+	customers      map[string]*customer
+	products       map[string]*product
+	prices         map[string]*price
+	subscriptions  map[string]*subscription
+	invoices       map[string]*invoice
+	idempotency    map[string]*idemEntry
+	events         []*event
+	eventsByID     map[string]*event
+	endpoints      map[string]*webhookEndpoint
+	clocks         map[string]*testClock
+	intents        map[string]*paymentIntent
+	charges        map[string]*simCharge
+	disputes       map[string]*dispute
+	paymentMethods map[string]*paymentMethod
 }
 
 func newStore(live bool) *store {
 	return &store{
-		live:          live,
-		customers:     map[string]*customer{},
-		products:      map[string]*product{},
-		prices:        map[string]*price{},
-		subscriptions: map[string]*subscription{},
-		invoices:      map[string]*invoice{},
-		idempotency:   map[string]*idemEntry{},
-		eventsByID:    map[string]*event{},
-		endpoints:     map[string]*webhookEndpoint{},
-		clocks:        map[string]*testClock{},
-		intents:       map[string]*paymentIntent{},
-		charges:       map[string]*simCharge{},
-		disputes:      map[string]*dispute{},
+		live:           live,
+		customers:      map[string]*customer{},
+		products:       map[string]*product{},
+		prices:         map[string]*price{},
+		subscriptions:  map[string]*subscription{},
+		invoices:       map[string]*invoice{},
+		idempotency:    map[string]*idemEntry{},
+		eventsByID:     map[string]*event{},
+		endpoints:      map[string]*webhookEndpoint{},
+		clocks:         map[string]*testClock{},
+		intents:        map[string]*paymentIntent{},
+		charges:        map[string]*simCharge{},
+		disputes:       map[string]*dispute{},
+		paymentMethods: map[string]*paymentMethod{},
 	}
 }
 
@@ -191,6 +200,10 @@ type call struct {
 	expand map[string]bool
 	// events are recorded by the handler and stored only if it succeeds.
 	events []pendingEvent
+	// tokens are the payment methods made from test tokens in this request, by token.
+	tokens map[string]*paymentMethod
+	// attach is the payment method a customer creation attaches once it succeeds.
+	attach *paymentMethod
 }
 
 const (
@@ -289,11 +302,15 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey string, h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix()}
+	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix(),
+		tokens: map[string]*paymentMethod{}}
 	c.expand = c.f.expand(form)
 	res, apiErr := h(c)
 	if apiErr == nil && c.f.err != nil {
 		apiErr = c.f.err
+	}
+	if apiErr == nil {
+		res, apiErr = c.expandResponse(res)
 	}
 	if apiErr != nil {
 		return apiErr.Status, errorBody(apiErr)

@@ -26,7 +26,7 @@ func newSim(t *testing.T, opts Options) (*Sim, *httptest.Server) {
 		opts.Seed = 42
 	}
 	sim := New(opts)
-	srv := httptest.NewServer(sim)
+	srv := httptest.NewServer(recordSuite(sim))
 	t.Cleanup(srv.Close)
 	return sim, srv
 }

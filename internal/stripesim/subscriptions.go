@@ -1,9 +1,11 @@
 package stripesim
 
 import (
+	"fmt"
 	"maps"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,10 +60,11 @@ func (c *call) subscriptionCommon(sub *subscription) {
 	f.boolean(p, "off_session")
 	f.optStr(p, "description")
 	if v := f.optStr(p, "default_payment_method"); v != nil {
-		if *v != "" {
-			c.checkPaymentMethod("default_payment_method", *v)
+		id := *v
+		if id != "" {
+			id = c.defaultPaymentMethod("default_payment_method", id, sub.Customer)
 		}
-		sub.DefaultPaymentMethod = nilIfEmpty(*v)
+		sub.DefaultPaymentMethod = nilIfEmpty(id)
 	}
 	if v, ok := f.boolean(p, "cancel_at_period_end"); ok {
 		sub.CancelAtPeriodEnd = v
@@ -202,11 +205,35 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		CollectionMethod: sub.CollectionMethod, PeriodStart: sub.CurrentPeriodStart,
 		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open",
 		SubscriptionDetails: &invoiceSubscriptionDetails{Metadata: maps.Clone(metadataJSON(sub.Metadata))}}
-	if sub.Status != statusTrialing || reason != "subscription_create" { // a trial's first invoice is free
-		for _, it := range sub.Items {
-			in.AmountDue += c.st.prices[it.Price].UnitAmount * it.Quantity
+	// One line per subscription item; a trial's first invoice is free (its lines are zero).
+	free := sub.Status == statusTrialing && reason == "subscription_create"
+	for _, it := range sub.Items {
+		pr := c.st.prices[it.Price]
+		l := &invoiceLine{ID: c.sim.newID("il"), SubscriptionItem: it.ID, Price: it.Price, Quantity: it.Quantity,
+			Amount: pr.UnitAmount * it.Quantity}
+		name := "Subscription"
+		if prod := c.st.products[pr.Product]; prod != nil {
+			name = prod.Name
+		}
+		l.Description = fmt.Sprintf("%d × %s (at %s / %s)", it.Quantity, name, money(pr.UnitAmount, pr.Currency),
+			pr.Recurring.Interval)
+		if free {
+			l.Amount, l.Description = 0, "Trial period for "+name
+		}
+		in.Lines = append(in.Lines, l)
+		in.AmountDue += l.Amount
+	}
+	n := 0
+	for _, other := range c.st.invoices {
+		if other.Customer == sub.Customer {
+			n++
 		}
 	}
+	prefix := "SIM"
+	if cu := c.st.customers[sub.Customer]; cu != nil {
+		prefix = invoicePrefix(cu.Seq)
+	}
+	in.Number = fmt.Sprintf("%s-%04d", prefix, n+1)
 	in.AmountRemaining = in.AmountDue
 	in.HostedInvoiceURL = "https://invoice.stripe.com/i/sim/" + in.ID
 	if sub.CollectionMethod == "send_invoice" && sub.DaysUntilDue != nil {
@@ -355,6 +382,9 @@ func (c *call) cancelSubscription() (any, *apiError) {
 }
 
 func (c *call) cancelNow(sub *subscription) {
+	if sub.CancelReason == "" {
+		sub.CancelReason = "cancellation_requested"
+	}
 	now := c.now
 	sub.Status, sub.CanceledAt, sub.EndedAt = statusCanceled, &now, &now
 	c.emit("customer.subscription.deleted", c.st.renderSubscription(sub, nil), nil)
@@ -413,4 +443,34 @@ func (c *call) getInvoice() (any, *apiError) {
 		return nil, noSuch("invoice", "id", c.id)
 	}
 	return c.st.renderInvoice(in), nil
+}
+
+// listInvoices is GET /v1/invoices: newest first, filtered by customer, subscription, status and collection
+// method.
+func (c *call) listInvoices() (any, *apiError) {
+	c.listParams("customer", "subscription", "status", "collection_method")
+	cust, hasCust := c.f.str(c.form, "customer")
+	sub, hasSub := c.f.str(c.form, "subscription")
+	status, hasStatus := c.f.enum(c.form, "status", "draft", "open", "paid", "uncollectible", "void")
+	cm, hasCM := c.f.enum(c.form, "collection_method", "charge_automatically", "send_invoice")
+	if c.f.err != nil {
+		return nil, c.f.err
+	}
+	var objs []*invoice
+	for _, in := range c.st.invoices {
+		if (hasCust && in.Customer != cust) || (hasSub && in.Subscription != sub) ||
+			(hasStatus && in.Status != status) || (hasCM && in.CollectionMethod != cm) {
+			continue
+		}
+		objs = append(objs, in)
+	}
+	return list(c, "/v1/invoices", objs, c.st.renderInvoice), nil
+}
+
+// money renders an amount as Stripe's invoice lines do: $20.00 in dollars, 20.00 EUR otherwise.
+func money(amount int64, currency string) string {
+	if currency == "usd" {
+		return fmt.Sprintf("$%d.%02d", amount/100, amount%100)
+	}
+	return fmt.Sprintf("%d.%02d %s", amount/100, amount%100, strings.ToUpper(currency))
 }
