@@ -109,6 +109,10 @@ docker-build: ## Build the container image (needs a Docker engine).
 install: manifests ## Install the CRDs into the cluster in ~/.kube/config (or KUBECONFIG).
 	kubectl apply --server-side -f config/crd/bases
 
+.PHONY: install-manifest
+install-manifest: manifests ## Write dist/install.yaml: config/default rendered, for `kubectl apply --server-side -f`.
+	hack/install-manifest.sh dist/install.yaml
+
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster.
 	kubectl delete --ignore-not-found -f config/crd/bases
