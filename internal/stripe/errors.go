@@ -12,7 +12,8 @@ import (
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 )
 
-// Class is how the operator treats a Stripe error: the rows of the error table in design.md.
+// Class is how the operator treats a Stripe error: the rows of the error table in docs/architecture.md, "The
+// reconcile loop".
 type Class int
 
 const (
