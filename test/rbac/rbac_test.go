@@ -1,4 +1,4 @@
-package crd
+package rbac
 
 import (
 	"context"
@@ -41,8 +41,8 @@ import (
 	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
-// rbacNamespace is where the RBAC of config/default is installed for real (the other deployment tests only dry-run
-// config/default, into stripe-operator-system).
+// rbacNamespace is where config/default's RBAC is installed, moved there by a kustomize overlay (its rules
+// unchanged), so that nothing here depends on the namespace's name.
 const rbacNamespace = "stripe-operator-rbac"
 
 // installedRBAC is config/default's ServiceAccount, Roles, ClusterRoles and bindings, installed in rbacNamespace.
