@@ -28,8 +28,9 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/ and the code.
+manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/ and the code; copy them into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	hack/chart-sync.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods of the API types.
@@ -40,8 +41,9 @@ fmt: ## Run go fmt.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (test/helm is a module of its own, so that the Helm SDK stays out of the operator's go.mod).
 	go vet ./...
+	cd test/helm && go vet ./...
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
@@ -63,6 +65,7 @@ control-plane: ## Build (or reuse) kube-apiserver, etcd and kubectl from source;
 test: manifests generate fmt vet ## Run every test against a real API server built from source, and stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" STRIPE_MOCK="$$(hack/stripe-mock.sh)" \
 		go test $(GOTESTFLAGS) -count=1 ./...
+	cd test/helm && KUBEBUILDER_ASSETS="$$(../../hack/control-plane.sh)" go test $(GOTESTFLAGS) -count=1 ./...
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -race -count=1 -run 'Concurrent' ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 10s ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 5s ./webhookreceiver/
@@ -112,6 +115,10 @@ install: manifests ## Install the CRDs into the cluster in ~/.kube/config (or KU
 .PHONY: install-manifest
 install-manifest: manifests ## Write dist/install.yaml: config/default rendered, for `kubectl apply --server-side -f`.
 	hack/install-manifest.sh dist/install.yaml
+
+.PHONY: helm-lint
+helm-lint: manifests ## Lint the Helm chart and render it with its defaults (with the Helm SDK, no helm binary needed).
+	cd test/helm && KUBEBUILDER_ASSETS="$$(../../hack/control-plane.sh)" go test -count=1 -run 'TestChartLints|TestChartRefusesWrongValues' ./...
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster.
