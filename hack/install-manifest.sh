@@ -14,6 +14,7 @@ mkdir -p "$(dirname "$out")"
 tmp=$(mktemp "$out.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
 "$kubectl" kustomize "$root/config/default" >"$tmp"
+chmod 0644 "$tmp" # mktemp creates it 0600
 mv -f "$tmp" "$out"
 trap - EXIT
 echo "$out"
