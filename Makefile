@@ -44,6 +44,7 @@ fmt: ## Run go fmt.
 vet: ## Run go vet (test/helm is a module of its own, so that the Helm SDK stays out of the operator's go.mod).
 	go vet ./...
 	cd test/helm && go vet ./...
+	cd hack/tools/image && go vet ./...
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint.
@@ -105,6 +106,10 @@ dev-down: ## Stop the environment `make dev-up` started.
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
+
+.PHONY: image
+image: ## Build the container image without Docker into dist/stripe-operator.oci.tar (an OCI archive named $(IMG)).
+	IMG=$(IMG) hack/image.sh dist/stripe-operator.oci.tar
 
 ##@ Deployment
 

@@ -15,7 +15,7 @@ if [ -n "$untracked" ]; then
   echo "verify: generated files not committed: $untracked" >&2
   status=1
 fi
-for mod in . hack/tools/kube hack/tools/etcd test/helm; do
+for mod in . hack/tools/kube hack/tools/etcd hack/tools/image test/helm; do
   if ! (cd "$mod" && go mod tidy -diff >/dev/null); then
     echo "verify: $mod/go.mod is not tidy; run 'go mod tidy' there" >&2
     status=1
