@@ -17,7 +17,6 @@ import (
 func TestInstallManifest(t *testing.T) {
 	ctx := testContext(t)
 	out := filepath.Join(t.TempDir(), "dist", "install.yaml")
-	//nolint:gosec // G204: the project's own script
 	cmd := exec.CommandContext(ctx, filepath.Join(testenv.RepoRoot(), "hack", "install-manifest.sh"), out)
 	cmd.Env = append(os.Environ(), "KUBECTL="+env.Kubectl)
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -55,7 +55,6 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
 	archive = filepath.Join(dir, "stripe-operator.oci.tar")
-	//nolint:gosec // G204: the project's own script
 	cmd := exec.CommandContext(context.Background(), filepath.Join(testenv.RepoRoot(), "hack", "image.sh"), archive)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "hack/image.sh: %v\n%s", err, out)
@@ -120,11 +119,11 @@ func untar(r io.Reader, dir string) error {
 			if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 				return err
 			}
-			f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) //nolint:gosec // G304: checked above
+			f, err := os.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 			if err != nil {
 				return err
 			}
-			if _, err := io.Copy(f, tr); err != nil { //nolint:gosec // G110: our own image
+			if _, err := io.Copy(f, tr); err != nil {
 				_ = f.Close()
 				return err
 			}
@@ -150,7 +149,7 @@ func blob(layoutDir, digest string) string {
 }
 
 func readJSON(path string, into any) error {
-	b, err := os.ReadFile(path) //nolint:gosec // G304: under the test's directory
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
@@ -229,7 +228,7 @@ func TestImageContents(t *testing.T) {
 		"etc/passwd": "nonroot:x:65532:65532:", "etc/group": "nonroot:x:65532:",
 		"etc/ssl/certs/ca-certificates.crt": "-----BEGIN CERTIFICATE-----",
 	} {
-		b, err := os.ReadFile(filepath.Join(img.rootfs, path)) //nolint:gosec // G304: the unpacked image
+		b, err := os.ReadFile(filepath.Join(img.rootfs, path))
 		if err != nil || !strings.Contains(string(b), want) {
 			t.Errorf("/%s: %v, want it to contain %q", path, err, want)
 		}
@@ -261,7 +260,7 @@ func runcSpec(t *testing.T, bundle string, img *image, args []string, kubeconfig
 	proc["env"] = img.config.Config.Env
 	proc["cwd"] = img.config.Config.WorkingDir
 	proc["user"] = map[string]any{"uid": 65532, "gid": 65532} // the image's USER, as runAsNonRoot checks it
-	proc["noNewPrivileges"] = true                             // allowPrivilegeEscalation: false
+	proc["noNewPrivileges"] = true                            // allowPrivilegeEscalation: false
 	proc["capabilities"] = map[string]any{"bounding": []string{}, "effective": []string{}, "permitted": []string{},
 		"inheritable": []string{}, "ambient": []string{}} // capabilities: drop: [ALL]
 	spec["root"] = map[string]any{"path": "rootfs", "readonly": true} // readOnlyRootFilesystem: true
@@ -348,7 +347,7 @@ func TestImageRunsWithRunc(t *testing.T) {
 		t.Fatal(err)
 	}
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(kubeconfig, kc, 0o644); err != nil { //nolint:gosec // G306: read by the container's user
+	if err := os.WriteFile(kubeconfig, kc, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -362,7 +361,6 @@ func TestImageRunsWithRunc(t *testing.T) {
 	state := t.TempDir()
 	id := "stripe-operator-image-" + strings.ReplaceAll(ns, ".", "-")
 	var logs testenv.SyncBuffer
-	//nolint:gosec // G204: runc with the test's own bundle
 	cmd := exec.CommandContext(ctx, "runc", "--root", state, "run", "--bundle", bundle, id)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
