@@ -380,13 +380,56 @@ func TestImageRunsWithRunc(t *testing.T) {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			code, err := get(ctx, "http://"+probe+path)
 			if err != nil || code != http.StatusOK {
-				return fmt.Errorf("%s: %d %v", path, code, err)
+				return fmt.Errorf("%s: %d: %w", path, code, err)
 			}
 		}
 		return nil
 	})
 
 	// The process runs as 65532 with no capabilities, no new privileges, on a read-only root.
+	checkConfinement(ctx, t, state, id)
+
+	// It reaches the API server and stripesim: a Customer becomes Ready.
+	cus := &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"},
+		Spec: billingv1.CustomerSpec{Email: "billing@acme.example", Name: "Acme Corp"}}
+	if err := env.Client.Create(ctx, cus); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, exited, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+			return err
+		}
+		if !meta.IsStatusConditionTrue(cus.Status.Conditions, billingv1.ConditionReady) {
+			return fmt.Errorf("the Customer is not Ready: %+v", cus.Status.Conditions)
+		}
+		return nil
+	})
+	if code, err := get(ctx, "http://"+hooks+"/readyz"); err != nil || code != http.StatusOK {
+		t.Errorf("the webhook receiver's /readyz: %d %v", code, err)
+	}
+
+	// SIGTERM: the manager releases its Lease and exits 0.
+	if out, err := exec.CommandContext(ctx, "runc", "--root", state, "kill", id, "TERM").CombinedOutput(); err != nil {
+		t.Fatalf("runc kill: %v\n%s", err, out)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the container exited with %v after SIGTERM", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the container did not stop within 30 s of SIGTERM")
+	}
+	if conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", probe); err == nil {
+		_ = conn.Close()
+		t.Error("the probes still answer after the container stopped")
+	}
+}
+
+// checkConfinement reads the container's process from /proc: user 65532, no capabilities, no new privileges, a
+// read-only root.
+func checkConfinement(ctx context.Context, t *testing.T, state, id string) {
+	t.Helper()
 	out, err := exec.CommandContext(ctx, "runc", "--root", state, "state", id).Output()
 	if err != nil {
 		t.Fatal(err)
@@ -422,41 +465,6 @@ func TestImageRunsWithRunc(t *testing.T) {
 	}
 	if !rootRO {
 		t.Errorf("the container's root is not mounted read-only:\n%s", mounts)
-	}
-
-	// It reaches the API server and stripesim: a Customer becomes Ready.
-	cus := &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "acme"},
-		Spec: billingv1.CustomerSpec{Email: "billing@acme.example", Name: "Acme Corp"}}
-	if err := env.Client.Create(ctx, cus); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, time.Minute, exited, func() error {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
-			return err
-		}
-		if !meta.IsStatusConditionTrue(cus.Status.Conditions, billingv1.ConditionReady) {
-			return fmt.Errorf("the Customer is not Ready: %+v", cus.Status.Conditions)
-		}
-		return nil
-	})
-	if code, err := get(ctx, "http://"+hooks+"/readyz"); err != nil || code != http.StatusOK {
-		t.Errorf("the webhook receiver's /readyz: %d %v", code, err)
-	}
-
-	// SIGTERM: the manager releases its Lease and exits 0.
-	if out, err := exec.CommandContext(ctx, "runc", "--root", state, "kill", id, "TERM").CombinedOutput(); err != nil {
-		t.Fatalf("runc kill: %v\n%s", err, out)
-	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("the container exited with %v after SIGTERM", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("the container did not stop within 30 s of SIGTERM")
-	}
-	if _, err := net.DialTimeout("tcp", probe, time.Second); err == nil {
-		t.Error("the probes still answer after the container stopped")
 	}
 }
 

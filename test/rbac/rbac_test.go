@@ -344,51 +344,11 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 			}
 		}
 	}
-	ready := func(ns string) error {
-		for _, u := range samples {
-			got := &unstructured.Unstructured{}
-			got.SetGroupVersionKind(u.GroupVersionKind())
-			if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: u.GetName()}, got); err != nil {
-				return err
-			}
-			conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
-			var typed []metav1.Condition
-			for _, c := range conds {
-				m, _ := c.(map[string]any)
-				typed = append(typed, metav1.Condition{Type: fmt.Sprint(m["type"]),
-					Status: metav1.ConditionStatus(fmt.Sprint(m["status"])), Reason: fmt.Sprint(m["reason"]),
-					Message: fmt.Sprint(m["message"])})
-			}
-			if !meta.IsStatusConditionTrue(typed, billingv1.ConditionReady) {
-				return fmt.Errorf("%s %s/%s is not Ready: %+v", u.GetKind(), ns, u.GetName(), typed)
-			}
-		}
-		return nil
-	}
-	waitFor(t, 2*time.Minute, func() error { return ready(team) })
-	waitFor(t, 2*time.Minute, func() error { return ready(shared) })
+	waitFor(t, 2*time.Minute, func() error { return samplesReady(ctx, samples, team) })
+	waitFor(t, 2*time.Minute, func() error { return samplesReady(ctx, samples, shared) })
 
 	// Each namespace's objects were created with its key: the team's in the team's Stripe account.
-	factory := stripe.NewFactory(stripe.Config{APIBase: srv.URL})
-	stripeClient := func(key string) *stripe.Client {
-		k, err := stripe.ParseKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return factory.Client(k, "")
-	}
-	for ns, owner := range map[string]string{team: teamKey, shared: defaultKey} {
-		cus := &billingv1.Customer{}
-		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "acme"}, cus); err != nil {
-			t.Fatal(err)
-		}
-		for _, key := range []string{teamKey, defaultKey} {
-			_, err := stripeClient(key).API.Customers.Get(cus.Status.ID, nil)
-			if (key == owner) != (err == nil) {
-				t.Errorf("customer %s of namespace %s read with key %s: %v", cus.Status.ID, ns, key, err)
-			}
-		}
-	}
+	checkCustomerOwners(ctx, t, srv.URL, map[string]string{team: teamKey, shared: defaultKey})
 
 	// The receiver's StripeEvents (created under the operator's RBAC) are folded by the worker.
 	waitFor(t, time.Minute, func() error {
@@ -406,22 +366,82 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 	})
 
 	// The team's Secret is protected while its objects exist, and released when they are gone.
+	checkFinalizerReleased(ctx, t, samples, teamSecret)
+
+	if logs := strings.ToLower(rbacLogs.String()); strings.Contains(logs, "forbidden") {
+		t.Error("a request of the operator was refused (forbidden) under its RBAC; see the logs")
+	}
+}
+
+// samplesReady reports whether every sample in namespace ns is Ready.
+func samplesReady(ctx context.Context, samples []*unstructured.Unstructured, ns string) error {
+	for _, u := range samples {
+		got := &unstructured.Unstructured{}
+		got.SetGroupVersionKind(u.GroupVersionKind())
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: u.GetName()}, got); err != nil {
+			return err
+		}
+		conds, _, _ := unstructured.NestedSlice(got.Object, "status", "conditions")
+		var typed []metav1.Condition
+		for _, c := range conds {
+			m, _ := c.(map[string]any)
+			typed = append(typed, metav1.Condition{Type: fmt.Sprint(m["type"]),
+				Status: metav1.ConditionStatus(fmt.Sprint(m["status"])), Reason: fmt.Sprint(m["reason"]),
+				Message: fmt.Sprint(m["message"])})
+		}
+		if !meta.IsStatusConditionTrue(typed, billingv1.ConditionReady) {
+			return fmt.Errorf("%s %s/%s is not Ready: %+v", u.GetKind(), ns, u.GetName(), typed)
+		}
+	}
+	return nil
+}
+
+// checkCustomerOwners checks that the sample Customer of each namespace exists in Stripe for the namespace's key
+// (owners: namespace -> key) and for no other key of the map: each key is its own account.
+func checkCustomerOwners(ctx context.Context, t *testing.T, apiBase string, owners map[string]string) {
+	t.Helper()
+	factory := stripe.NewFactory(stripe.Config{APIBase: apiBase})
+	for ns, owner := range owners {
+		cus := &billingv1.Customer{}
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "acme"}, cus); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range owners {
+			k, err := stripe.ParseKey(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = factory.Client(k, "").API.Customers.Get(cus.Status.ID, nil)
+			if (key == owner) != (err == nil) {
+				t.Errorf("customer %s of namespace %s read with key %s: %v", cus.Status.ID, ns, key, err)
+			}
+		}
+	}
+}
+
+// checkFinalizerReleased checks that secret carries the in-use finalizer, deletes the samples of its namespace, and
+// waits until they are gone and the finalizer released.
+func checkFinalizerReleased(ctx context.Context, t *testing.T, samples []*unstructured.Unstructured,
+	secret types.NamespacedName) {
+	t.Helper()
 	hasFinalizer := func() (bool, error) {
 		s := &corev1.Secret{}
-		if err := env.Client.Get(ctx, teamSecret, s); err != nil {
+		if err := env.Client.Get(ctx, secret, s); err != nil {
 			return false, err
 		}
 		return controllerutil.ContainsFinalizer(s, billingv1.CredentialsInUseFinalizer), nil
 	}
 	waitFor(t, 30*time.Second, func() error {
-		if has, err := hasFinalizer(); err != nil || !has {
-			return fmt.Errorf("the team's Secret has no in-use finalizer (%v)", err)
+		if has, err := hasFinalizer(); err != nil {
+			return err
+		} else if !has {
+			return errors.New("the team's Secret has no in-use finalizer")
 		}
 		return nil
 	})
 	for _, u := range samples {
 		u = u.DeepCopy()
-		u.SetNamespace(team)
+		u.SetNamespace(secret.Namespace)
 		if err := env.Client.Delete(ctx, u); err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +450,7 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 		for _, u := range samples {
 			got := &unstructured.Unstructured{}
 			got.SetGroupVersionKind(u.GroupVersionKind())
-			err := env.Client.Get(ctx, types.NamespacedName{Namespace: team, Name: u.GetName()}, got)
+			err := env.Client.Get(ctx, types.NamespacedName{Namespace: secret.Namespace, Name: u.GetName()}, got)
 			if err == nil {
 				return fmt.Errorf("%s %s is not deleted yet", u.GetKind(), u.GetName())
 			}
@@ -438,15 +458,13 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 				return err
 			}
 		}
-		if has, err := hasFinalizer(); err != nil || has {
-			return fmt.Errorf("the team's Secret still has the in-use finalizer (%v)", err)
+		if has, err := hasFinalizer(); err != nil {
+			return err
+		} else if has {
+			return errors.New("the team's Secret still has the in-use finalizer")
 		}
 		return nil
 	})
-
-	if logs := strings.ToLower(rbacLogs.String()); strings.Contains(logs, "forbidden") {
-		t.Error("a request of the operator was refused (forbidden) under its RBAC; see the logs")
-	}
 }
 
 // waitFor polls check until it returns nil or the timeout passes.
