@@ -47,8 +47,10 @@ vet: ## Run go vet (test/helm is a module of its own, so that the Helm SDK stays
 	cd hack/tools/image && go vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint on every module.
 	$(GOLANGCI_LINT) run
+	cd test/helm && $(GOLANGCI_LINT) run
+	cd hack/tools/image && $(GOLANGCI_LINT) run
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.

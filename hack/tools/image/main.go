@@ -205,7 +205,7 @@ func writeArchive(img v1.Image, out, ref string) error {
 		"org.opencontainers.image.ref.name": ref})); err != nil {
 		return fmt.Errorf("writing the image: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil { //nolint:gosec // G301: dist/ is for sharing
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".*")
