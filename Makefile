@@ -9,6 +9,8 @@ CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+HELM_VERSION ?= v3.22.0
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
 
 # go test flags; `make test GOTESTFLAGS=-v` for more output.
 GOTESTFLAGS ?=
@@ -28,8 +30,9 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/ and the code.
+manifests: controller-gen ## Generate CRDs and RBAC from the markers in api/ and the code; copy them into the Helm chart.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd paths="./..." output:crd:artifacts:config=config/crd/bases
+	hack/chart-sync.sh
 
 .PHONY: generate
 generate: controller-gen ## Generate the DeepCopy methods of the API types.
@@ -40,12 +43,16 @@ fmt: ## Run go fmt.
 	go fmt ./...
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (test/helm is a module of its own, so that the Helm SDK stays out of the operator's go.mod).
 	go vet ./...
+	cd test/helm && go vet ./...
+	cd hack/tools/image && go vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint on every module.
 	$(GOLANGCI_LINT) run
+	cd test/helm && $(GOLANGCI_LINT) run
+	cd hack/tools/image && $(GOLANGCI_LINT) run
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
@@ -63,6 +70,7 @@ control-plane: ## Build (or reuse) kube-apiserver, etcd and kubectl from source;
 test: manifests generate fmt vet ## Run every test against a real API server built from source, and stripe-mock.
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" STRIPE_MOCK="$$(hack/stripe-mock.sh)" \
 		go test $(GOTESTFLAGS) -count=1 ./...
+	cd test/helm && KUBEBUILDER_ASSETS="$$(../../hack/control-plane.sh)" go test $(GOTESTFLAGS) -count=1 ./...
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -race -count=1 -run 'Concurrent' ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 10s ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 5s ./webhookreceiver/
@@ -103,11 +111,23 @@ dev-down: ## Stop the environment `make dev-up` started.
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t $(IMG) .
 
+.PHONY: image
+image: ## Build the container image without Docker into dist/stripe-operator.oci.tar (an OCI archive named $(IMG)).
+	IMG=$(IMG) hack/image.sh dist/stripe-operator.oci.tar
+
 ##@ Deployment
 
 .PHONY: install
 install: manifests ## Install the CRDs into the cluster in ~/.kube/config (or KUBECONFIG).
 	kubectl apply --server-side -f config/crd/bases
+
+.PHONY: install-manifest
+install-manifest: manifests ## Write dist/install.yaml: config/default rendered, for `kubectl apply --server-side -f`.
+	hack/install-manifest.sh dist/install.yaml
+
+.PHONY: helm-lint
+helm-lint: manifests ## Lint the Helm chart and render it with its defaults (with the Helm SDK, no helm binary needed).
+	cd test/helm && KUBEBUILDER_ASSETS="$$(../../hack/control-plane.sh)" go test -count=1 -run 'TestChartLints|TestChartRefusesWrongValues' ./...
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs from the cluster.
@@ -127,6 +147,11 @@ $(CONTROLLER_GEN): | $(LOCALBIN)
 golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint at its pinned version.
 $(GOLANGCI_LINT): | $(LOCALBIN)
 	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Install the helm CLI at its pinned version (the version test/helm's SDK is), as bin/helm-<version>.
+$(HELM): | $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
 
 # go-install-tool installs package $(2) at version $(3) as $(1), the versioned name, so a version bump reinstalls.
 define go-install-tool

@@ -18,6 +18,9 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 )
 
+// The operator may get, list, watch, update and patch only Secrets named stripe-credentials: that rule is in
+// config/rbac/credentials_role.yaml, written by hand because an RBAC marker cannot carry resourceNames.
+
 // credentialsReconciler keeps the in-use finalizer on a credentials Secret while billing objects that need it
 // exist, so deleting a namespace (which deletes everything in it at once) cannot remove the key before the billing
 // objects' deletion policies have been carried out in Stripe.

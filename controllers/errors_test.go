@@ -21,7 +21,8 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 )
 
-// Each row of design.md's error table, produced by the simulator's fault injection on customer creation.
+// Each row of the error table (docs/architecture.md, "The reconcile loop"), produced by the simulator's fault injection
+// on customer creation.
 func TestErrorTable(t *testing.T) {
 	transient := []struct {
 		name   string

@@ -22,7 +22,6 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 )
 
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 

@@ -87,6 +87,9 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme: Scheme(),
+		// Secrets are listed and watched only by name, cluster-wide: the operator's RBAC grants Secrets by name alone
+		// (config/rbac/credentials_role.yaml), and the API server authorizes a list or watch by the name in its
+		// metadata.name field selector.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Field: fields.OneTermEqualSelector("metadata.name", c.NamespaceSecretName)},
 		}},

@@ -10,7 +10,8 @@ import (
 	stripego "github.com/stripe/stripe-go/v76"
 )
 
-// Class is how the operator treats a Stripe error: mapped to conditions and retries by the controllers' error table.
+// Class is how the operator treats a Stripe error; the controllers' error table (docs/architecture.md, "The
+// reconcile loop") maps each class to a condition reason and a retry.
 type Class int
 
 const (

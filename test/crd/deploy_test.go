@@ -496,46 +496,45 @@ func TestDefaultDeploymentDisruptionBudget(t *testing.T) {
 	}
 }
 
-// The rendered manifests are accepted by the API server, and the Deployment meets the restricted Pod Security
-// Standard that its namespace enforces.
-func TestDefaultDeploymentApplies(t *testing.T) {
-	ctx := testContext(t)
-	r := renderDefault(ctx, t)
+// serverSideApply runs kubectl apply --server-side (with --dry-run=server when dryRun) on manifests and returns
+// its output.
+func serverSideApply(ctx context.Context, t *testing.T, dryRun bool, manifests []byte) string {
+	t.Helper()
+	args := []string{"apply", "--server-side", "--field-manager=stripe-operator-test", "-f", "-"}
+	if dryRun {
+		args = append(args, "--dry-run=server")
+	}
+	cmd := env.KubectlCommand(ctx, args...)
+	cmd.Stdin = bytes.NewReader(manifests)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
 
-	// A server-side dry run does not create the namespace, and the namespaced objects are refused with
-	// `namespaces "stripe-operator-system" not found` without it: apply the rendered Namespace for real first (with
-	// its Pod Security labels, which the dry run of the Deployment is checked against).
-	var ns []byte
+// applySystemNamespace applies the rendered Namespace for real. A server-side dry run does not create the
+// namespace, and the namespaced objects are refused with `namespaces "stripe-operator-system" not found` without
+// it; its Pod Security labels are what the dry run of the Deployment is checked against. It is never deleted: the
+// test API server runs no namespace controller, so a deleted namespace would stay Terminating and refuse the
+// next test's dry run.
+func applySystemNamespace(ctx context.Context, t *testing.T, r *rendered) {
+	t.Helper()
 	for _, u := range r.objs {
 		if u.GetKind() == "Namespace" {
 			b, err := u.MarshalJSON()
 			if err != nil {
 				t.Fatal(err)
 			}
-			ns = b
+			serverSideApply(ctx, t, false, b)
 		}
 	}
-	apply := func(dryRun bool, manifests []byte) string {
-		t.Helper()
-		args := []string{"apply", "--server-side", "--field-manager=stripe-operator-test", "-f", "-"}
-		if dryRun {
-			args = append(args, "--dry-run=server")
-		}
-		cmd := env.KubectlCommand(ctx, args...)
-		cmd.Stdin = bytes.NewReader(manifests)
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
-	apply(false, ns)
-	t.Cleanup(func() {
-		_ = env.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: systemNamespace}})
-	})
+}
 
-	out := apply(true, r.raw)
-	for _, u := range r.objs {
+// checkDryRun checks that a server-side dry run applied every object and warned about nothing.
+func checkDryRun(t *testing.T, out string, objs []*unstructured.Unstructured) {
+	t.Helper()
+	for _, u := range objs {
 		if !strings.Contains(out, "/"+u.GetName()+" serverside-applied (server dry run)") {
 			t.Errorf("the dry run did not apply %s %s:\n%s", u.GetKind(), u.GetName(), out)
 		}
@@ -543,6 +542,16 @@ func TestDefaultDeploymentApplies(t *testing.T) {
 	if strings.Contains(out, "Warning") {
 		t.Errorf("the dry run warned:\n%s", out)
 	}
+}
+
+// The rendered manifests are accepted by the API server, and the Deployment meets the restricted Pod Security
+// Standard that its namespace enforces.
+func TestDefaultDeploymentApplies(t *testing.T) {
+	ctx := testContext(t)
+	r := renderDefault(ctx, t)
+
+	applySystemNamespace(ctx, t, r)
+	checkDryRun(t, serverSideApply(ctx, t, true, r.raw), r.objs)
 
 	// The check above can fail: the same Deployment with runAsNonRoot: false draws a Pod Security warning.
 	bad := r.deployment.DeepCopy()
@@ -556,7 +565,7 @@ func TestDefaultDeploymentApplies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out := apply(true, badJSON); !strings.Contains(out, `would violate PodSecurity "restricted`) {
+	if out := serverSideApply(ctx, t, true, badJSON); !strings.Contains(out, `would violate PodSecurity "restricted`) {
 		t.Errorf("a Deployment running as root drew no Pod Security warning:\n%s", out)
 	}
 }
