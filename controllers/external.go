@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -384,27 +385,49 @@ func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *bil
 	if p == nil && controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
 		return nil
 	}
-	// The update answers with the stored object, whose status replaces this pass's: keep what the pass set.
-	st := obj.GetStripeStatus().DeepCopy()
-	controllerutil.AddFinalizer(obj, billingv1.Finalizer)
+	var raw []byte
 	if p != nil {
-		raw, err := json.Marshal(p)
-		if err != nil {
+		var err error
+		if raw, err = json.Marshal(p); err != nil {
 			return fmt.Errorf("encoding the pending create: %w", err)
 		}
-		ann := obj.GetAnnotations()
-		if ann == nil {
-			ann = map[string]string{}
+	}
+	read := obj.DeepCopyObject().(T)
+	for attempt := 0; ; attempt++ {
+		controllerutil.AddFinalizer(obj, billingv1.Finalizer)
+		if p != nil {
+			ann := obj.GetAnnotations()
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[billingv1.AnnotationPendingCreate] = string(raw)
+			obj.SetAnnotations(ann)
 		}
-		ann[billingv1.AnnotationPendingCreate] = string(raw)
-		obj.SetAnnotations(ann)
+		// The update answers with the stored object: its status (the event worker's writes included) is the truth
+		// from here on.
+		err := r.Client.Update(ctx, obj)
+		if err == nil {
+			*base = obj.DeepCopyObject().(T)
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt == 2 || r.APIReader == nil {
+			return err
+		}
+		// A conflict with a write that changed only status (the event worker) or unrelated metadata is retried on
+		// the stored object at once; anything that changes what this pass decided (the spec, a pending create, the
+		// ID, a deletion) ends the pass, before any Stripe call.
+		live := r.New()
+		if gerr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), live); gerr != nil {
+			return err
+		}
+		if live.GetGeneration() != read.GetGeneration() || !live.GetDeletionTimestamp().IsZero() ||
+			live.GetStripeStatus().ID != read.GetStripeStatus().ID ||
+			live.GetAnnotations()[billingv1.AnnotationPendingCreate] !=
+				read.GetAnnotations()[billingv1.AnnotationPendingCreate] {
+			return err
+		}
+		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(live).Elem())
 	}
-	if err := r.Client.Update(ctx, obj); err != nil {
-		return err
-	}
-	*base = obj.DeepCopyObject().(T)
-	*obj.GetStripeStatus() = *st
-	return nil
 }
 
 // conflictOr turns a conflict (another view of the object won; nothing was sent to Stripe) into a prompt retry.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -161,4 +162,51 @@ func TestDependencyWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReady(t, ctx, orphan)
+}
+
+// The pending-create record is stored although the event worker wrote the object's status after the pass read it
+// (no new pass, so no repeated Stripe call); a spec change meanwhile ends the pass before anything is sent.
+func TestPendingRecordAfterAConcurrentStatusWrite(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	sub := &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "contended"},
+		Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: "absent"},
+			Items: []billingv1.SubscriptionItem{{PriceID: "price_x", Quantity: ptr.To[int64](1)}}}}
+	create(t, sub)
+	waitReason(t, ctx, sub, billingv1.ReasonDependencyNotReady)
+	key := client.ObjectKeyFromObject(sub)
+	read := &billingv1.Subscription{}
+	if err := env.Client.Get(ctx, key, read); err != nil {
+		t.Fatal(err)
+	}
+	worker := read.DeepCopy()
+	worker.Status.LastEventID = "evt_meanwhile"
+	if err := (statusOwner{name: ownerEvents, webhooks: true}).apply(ctx, env.Client, read, worker); err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler[*billingv1.Subscription]{Client: env.Client, APIReader: env.Client,
+		External: subscriptionExternal{}, New: func() *billingv1.Subscription { return &billingv1.Subscription{} }}
+	pending := &billingv1.PendingCreate{IdempotencyKey: "k-test", Generation: read.Generation, StartedAt: metav1.Now()}
+	base := read.DeepCopy()
+	if err := r.addFinalizer(ctx, read, &base, pending); err != nil {
+		t.Fatalf("a status-only write made the pending record fail: %v", err)
+	}
+	stored := &billingv1.Subscription{}
+	if err := env.Client.Get(ctx, key, stored); err != nil {
+		t.Fatal(err)
+	}
+	if p := PendingCreate(stored); p == nil || p.IdempotencyKey != "k-test" ||
+		!slices.Contains(stored.Finalizers, billingv1.Finalizer) || stored.Status.LastEventID != "evt_meanwhile" {
+		t.Fatalf("stored: pending %+v, finalizers %v, lastEventID %q", p, stored.Finalizers, stored.Status.LastEventID)
+	}
+
+	stale := stored.DeepCopy()
+	stored.Spec.Items[0].Quantity = ptr.To[int64](2)
+	if err := env.Client.Update(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	base = stale.DeepCopy()
+	pending.IdempotencyKey = "k-test-2"
+	if err := r.addFinalizer(ctx, stale, &base, pending); !apierrors.IsConflict(err) {
+		t.Fatalf("a spec change after the read did not end the pass: %v", err)
+	}
 }
