@@ -169,26 +169,36 @@ func (v *validator) walk(s *schema, val any, jp, ep string) {
 		}
 	}
 	if alts := append(slices.Clone(s.AnyOf), s.OneOf...); len(alts) > 0 {
-		var best []violation
-		bestFits := false
-		for i, alt := range alts {
-			sub := &validator{spec: v.spec, expand: v.expand, where: v.where}
-			sub.walk(alt, val, jp, ep)
-			if len(sub.out) == 0 {
-				return
-			}
-			// Report against the alternative of the value's own type, then the one it comes closest to.
-			fits := v.spec.fits(alt, val)
-			if i == 0 || (fits && !bestFits) || (fits == bestFits && len(sub.out) < len(best)) {
-				best, bestFits = sub.out, fits
-			}
-		}
-		v.out = append(v.out, best...)
+		v.alternatives(alts, val, jp, ep)
 		return
 	}
 	for _, all := range s.AllOf {
 		v.walk(all, val, jp, ep)
 	}
+	v.typed(s, val, jp, ep)
+}
+
+// alternatives validates val against anyOf/oneOf: it passes if one alternative has no violation; otherwise the
+// violations of the alternative of the value's own type, then of the closest one, are reported.
+func (v *validator) alternatives(alts []*schema, val any, jp, ep string) {
+	var best []violation
+	bestFits := false
+	for i, alt := range alts {
+		sub := &validator{spec: v.spec, expand: v.expand, where: v.where}
+		sub.walk(alt, val, jp, ep)
+		if len(sub.out) == 0 {
+			return
+		}
+		fits := v.spec.fits(alt, val)
+		if i == 0 || (fits && !bestFits) || (fits == bestFits && len(sub.out) < len(best)) {
+			best, bestFits = sub.out, fits
+		}
+	}
+	v.out = append(v.out, best...)
+}
+
+// typed checks val against the schema's type (and enum), descending into arrays and objects.
+func (v *validator) typed(s *schema, val any, jp, ep string) {
 	switch s.Type {
 	case "string":
 		str, ok := val.(string)

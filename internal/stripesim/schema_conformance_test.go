@@ -172,7 +172,7 @@ func TestSchemaConformance(t *testing.T) {
 	schemaScenario(t, sim, sc)
 
 	exchanges := rec.exchanges()
-	var all []violation
+	all := make([]violation, 0, len(exchanges))
 	for _, ex := range exchanges {
 		all = append(all, o.validateResponse(ex)...)
 	}
