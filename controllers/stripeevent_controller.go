@@ -234,6 +234,11 @@ func eventsRoutedBy(c client.Client) handler.EventHandler {
 		}
 		reqs := make([]reconcile.Request, 0, len(l.Items))
 		for _, ev := range l.Items {
+			if ev.Status.Attempts == 0 {
+				// Not tried yet: it is in the queue already, and a second pass read from a cache behind the first
+				// one's write would process it twice.
+				continue
+			}
 			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&ev)})
 		}
 		return reqs
