@@ -61,6 +61,7 @@ func BenchmarkConvergence(b *testing.B) {
 	waitAllReady(b, ctx, c, probeNS, 1, time.Minute)
 	price0 := &billingv1.Price{}
 	must(b, c.Get(ctx, client.ObjectKey{Namespace: benchNS, Name: "price-0"}, price0))
+	raw := rawWriteRate(b, ctx, c, 1000)
 	// Let the bucket refill so the timed phase starts from the same state as a quiet account.
 	time.Sleep(2 * time.Second)
 	before := r.snapshot(b)
@@ -83,6 +84,7 @@ func BenchmarkConvergence(b *testing.B) {
 	needed := float64(2 * n)
 	extra := runExtra(n, rate)
 	convergence("", applied, elapsed, needed/rate, extra)
+	apiBound("", elapsed, cost.apiWrites, raw, extra)
 	// The probes' Stripe calls are in the simulator's counts: per object means per load and probe object.
 	cost.report("", needed+float64(len(probes)), extra)
 	if len(probes) > 0 {

@@ -415,6 +415,44 @@ func convergence(prefix string, applied, ready time.Duration, bound float64, ext
 	figure(prefix+"apply_seconds", applied.Seconds(), "s", extra)
 }
 
+// rawWriteRate measures what the API server of this run sustains: n ConfigMap creates by 8 writers, in writes per
+// second. The API-server bound of a convergence is its writes divided by this rate (a create is the cheapest write,
+// so the bound is optimistic).
+func rawWriteRate(b *testing.B, ctx context.Context, c client.Client, n int) float64 {
+	b.Helper()
+	ns := fmt.Sprintf("raw-writes-%d", time.Now().UnixNano())
+	must(b, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("w-%d", i)},
+					Data: map[string]string{"k": strconv.Itoa(i)}}
+				if err := c.Create(ctx, cm); err != nil {
+					b.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds()
+}
+
+// apiBound reports the API-server bound of a run and the convergence against it.
+func apiBound(prefix string, ready time.Duration, writes, rate float64, extra map[string]any) {
+	bound := writes / rate
+	m := maps.Clone(extra)
+	m["raw_writes_per_second"] = rate
+	figure(prefix+"api_server_bound_seconds", bound, "s", m)
+	figure(prefix+"convergence_ratio_to_api_server_bound", ready.Seconds()/bound, "ratio", m)
+}
+
 // runExtra is the context every figure of a run carries.
 func runExtra(n int, rate float64) map[string]any {
 	return map[string]any{"n": n, "rate_ops_per_s": rate, "machine": fmt.Sprintf("%d cores", runtime.NumCPU()),

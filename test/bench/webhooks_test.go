@@ -38,6 +38,7 @@ func benchWebhookLoad(b *testing.B, prefix string, n int, rate float64, card boo
 	r.createCatalogue(b, 3)
 	// The catalogue's own events are folded before the timed phase.
 	r.waitSettled(b, 2*time.Minute)
+	raw := rawWriteRate(b, r.ctx, r.c, 1000)
 	// Let the bucket refill so the timed phase starts from the same state as a quiet account.
 	time.Sleep(2 * time.Second)
 	before := r.snapshot(b)
@@ -56,6 +57,7 @@ func benchWebhookLoad(b *testing.B, prefix string, n int, rate float64, card boo
 	extra := runExtra(n, rate)
 	extra["card"] = card
 	convergence(prefix, applied, ready, bound, extra)
+	apiBound(prefix, settled, cost.apiWrites, raw, extra)
 	figure(prefix+"settled_seconds", settled.Seconds(), "s", extra)
 	figure(prefix+"settled_ratio", settled.Seconds()/bound, "ratio", extra)
 	cost.report(prefix, objects, extra)
