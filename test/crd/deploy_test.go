@@ -3,19 +3,15 @@ package crd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
@@ -28,7 +24,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -37,45 +32,6 @@ import (
 )
 
 const systemNamespace = "stripe-operator-system"
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// kustomize renders a directory of config/ with the kubectl built from source.
-func kustomize(ctx context.Context, t *testing.T, dir string) []byte {
-	t.Helper()
-	out, err := env.KubectlCommand(ctx, "kustomize", filepath.Join(testenv.RepoRoot(), "config", dir)).Output()
-	if err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("kubectl kustomize config/%s: %v\n%s", dir, err, exit.Stderr)
-		}
-		t.Fatalf("kubectl kustomize config/%s: %v", dir, err)
-	}
-	return out
-}
-
-// decodeAll splits a multi-document YAML stream into objects.
-func decodeAll(t *testing.T, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
-}
 
 // rendered is config/default, by kind.
 type rendered struct {
@@ -92,8 +48,8 @@ type rendered struct {
 
 func renderDefault(ctx context.Context, t *testing.T) *rendered {
 	t.Helper()
-	r := &rendered{raw: kustomize(ctx, t, "default"), services: map[string]*corev1.Service{}}
-	r.objs = decodeAll(t, r.raw)
+	r := &rendered{raw: env.Kustomize(ctx, t, "default"), services: map[string]*corev1.Service{}}
+	r.objs = testenv.DecodeAll(t, r.raw)
 	typed := func(u *unstructured.Unstructured, into any) {
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, into); err != nil {
 			t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
@@ -210,7 +166,7 @@ func namedPort(t *testing.T, c *corev1.Container, name string) corev1.ContainerP
 }
 
 func TestDefaultDeploymentObjects(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := renderDefault(ctx, t)
 	if r.namespace.Name != systemNamespace {
 		t.Errorf("namespace %q, want %q", r.namespace.Name, systemNamespace)
@@ -238,7 +194,7 @@ func TestDefaultDeploymentObjects(t *testing.T) {
 }
 
 func TestDefaultDeploymentManager(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := renderDefault(ctx, t)
 	d := r.deployment
 	c := r.manager(t)
@@ -335,7 +291,7 @@ func checkResources(t *testing.T, c *corev1.Container) {
 }
 
 func TestDefaultDeploymentServices(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := renderDefault(ctx, t)
 	c := r.manager(t)
 	podLabels := labels.Set(r.deployment.Spec.Template.Labels)
@@ -431,7 +387,7 @@ func portPeers(t *testing.T, c *corev1.Container, rules []policyRule) map[string
 }
 
 func TestDefaultDeploymentNetworkPolicy(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := renderDefault(ctx, t)
 	c := r.manager(t)
 	np := r.policy.Spec
@@ -471,7 +427,7 @@ func TestDefaultDeploymentNetworkPolicy(t *testing.T) {
 }
 
 func TestDefaultDeploymentDisruptionBudget(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := renderDefault(ctx, t)
 	pdb := r.pdb.Spec
 	sel, err := metav1.LabelSelectorAsSelector(pdb.Selector)
@@ -547,7 +503,7 @@ func checkDryRun(t *testing.T, out string, objs []*unstructured.Unstructured) {
 // The rendered manifests are accepted by the API server, and the Deployment meets the restricted Pod Security
 // Standard that its namespace enforces.
 func TestDefaultDeploymentApplies(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := renderDefault(ctx, t)
 
 	applySystemNamespace(ctx, t, r)
@@ -572,7 +528,7 @@ func TestDefaultDeploymentApplies(t *testing.T) {
 
 // config/argocd installs the health check into an existing argocd-cm without touching its other keys.
 func TestArgoCDHealthCheckInstalls(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	script, err := os.ReadFile(argocd.ScriptPath())
 	if err != nil {
 		t.Fatal(err)
@@ -582,7 +538,7 @@ func TestArgoCDHealthCheckInstalls(t *testing.T) {
 		return "resource.customizations.health." + billingv1.GroupVersion.Group + "_" + kind
 	}
 
-	objs := decodeAll(t, kustomize(ctx, t, "argocd"))
+	objs := testenv.DecodeAll(t, env.Kustomize(ctx, t, "argocd"))
 	if len(objs) != 1 || objs[0].GetKind() != "ConfigMap" || objs[0].GetName() != "argocd-cm" {
 		t.Fatalf("config/argocd must render the argocd-cm ConfigMap alone, got %d objects", len(objs))
 	}

@@ -15,7 +15,7 @@ import (
 // `make install-manifest` (hack/install-manifest.sh) writes config/default rendered, byte for byte, and the API
 // server accepts the file with a server-side dry run, without a warning.
 func TestInstallManifest(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	out := filepath.Join(t.TempDir(), "dist", "install.yaml")
 	cmd := exec.CommandContext(ctx, filepath.Join(testenv.RepoRoot(), "hack", "install-manifest.sh"), out)
 	cmd.Env = append(os.Environ(), "KUBECTL="+env.Kubectl)

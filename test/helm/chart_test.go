@@ -7,11 +7,8 @@
 package helm
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +30,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -69,13 +65,6 @@ func loadChart(t *testing.T) *chart.Chart {
 		t.Fatal(err)
 	}
 	return c
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // allOn turns every option of the chart on.
@@ -129,23 +118,6 @@ func mustTemplate(t *testing.T, namespace string, vals map[string]any) string {
 		t.Fatalf("helm template: %v", err)
 	}
 	return out
-}
-
-func decodeAll(t *testing.T, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
 }
 
 func TestChartLints(t *testing.T) {
@@ -254,7 +226,7 @@ func ensureNamespace(ctx context.Context, t *testing.T, name string) {
 // Each rendering is accepted by the API server with a server-side dry run, without a warning (the pods meet the
 // restricted Pod Security Standard).
 func TestChartRenderingsApply(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	installMonitoringCRDs(ctx, t)
 	for name, c := range map[string]struct {
 		namespace string
@@ -274,7 +246,7 @@ func TestChartRenderingsApply(t *testing.T) {
 			t.Errorf("%s: kubectl apply --server-side --dry-run=server: %v\n%s", name, err, out)
 			continue
 		}
-		objs := decodeAll(t, []byte(manifest))
+		objs := testenv.DecodeAll(t, []byte(manifest))
 		for _, u := range objs {
 			if !strings.Contains(string(out), "/"+u.GetName()+" serverside-applied (server dry run)") {
 				t.Errorf("%s: the dry run did not apply %s %s:\n%s", name, u.GetKind(), u.GetName(), out)
@@ -347,7 +319,7 @@ func configDefault(ctx context.Context, t *testing.T) []*unstructured.Unstructur
 	if err != nil {
 		t.Fatalf("kubectl kustomize config/default: %v", err)
 	}
-	return decodeAll(t, out)
+	return testenv.DecodeAll(t, out)
 }
 
 // The chart with its defaults, released as stripe-operator into stripe-operator-system, grants exactly the RBAC
@@ -355,9 +327,9 @@ func configDefault(ctx context.Context, t *testing.T) []*unstructured.Unstructur
 // contexts; with networkPolicy.enabled, the same NetworkPolicy rules. A change to one that is not made to the other
 // fails here.
 func TestChartAgreesWithConfigDefault(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	want := shapeOf(t, configDefault(ctx, t))
-	got := shapeOf(t, decodeAll(t, []byte(mustTemplate(t, systemNamespace,
+	got := shapeOf(t, testenv.DecodeAll(t, []byte(mustTemplate(t, systemNamespace,
 		map[string]any{"networkPolicy": map[string]any{"enabled": true}}))))
 	if len(want.Rules) < 3 || want.Args == nil || want.NetworkPolicy == nil {
 		t.Fatalf("config/default renders too little to compare: %+v", want)
@@ -367,7 +339,7 @@ func TestChartAgreesWithConfigDefault(t *testing.T) {
 	}
 
 	// The comparison sees a difference when there is one.
-	other := shapeOf(t, decodeAll(t, []byte(mustTemplate(t, systemNamespace, map[string]any{
+	other := shapeOf(t, testenv.DecodeAll(t, []byte(mustTemplate(t, systemNamespace, map[string]any{
 		"networkPolicy": map[string]any{"enabled": true}, "extraArgs": []any{"--event-retention=1h"},
 		"credentials": map[string]any{"secretName": "other"}}))))
 	if cmp.Equal(want.Args, other.Args) || cmp.Equal(want.Rules, other.Rules) {
@@ -389,7 +361,7 @@ func helmConfig(t *testing.T, namespace string) *action.Configuration {
 
 // A release installs and upgrades through the Helm SDK against the API server.
 func TestChartInstallsAndUpgrades(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	const namespace = "helm-release"
 	ensureNamespace(ctx, t, namespace)
 	cfg := helmConfig(t, namespace)

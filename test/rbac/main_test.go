@@ -5,19 +5,9 @@
 package rbac
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
-	"time"
-
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
@@ -35,43 +25,4 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
 	}
 	os.Exit(code)
-}
-
-func testContext(t *testing.T) context.Context {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// kustomize renders a directory of config/ with the kubectl built from source.
-func kustomize(ctx context.Context, t *testing.T, dir string) []byte {
-	t.Helper()
-	out, err := env.KubectlCommand(ctx, "kustomize", filepath.Join(testenv.RepoRoot(), "config", dir)).Output()
-	if err != nil {
-		var exit *exec.ExitError
-		if errors.As(err, &exit) {
-			t.Fatalf("kubectl kustomize config/%s: %v\n%s", dir, err, exit.Stderr)
-		}
-		t.Fatalf("kubectl kustomize config/%s: %v", dir, err)
-	}
-	return out
-}
-
-// decodeAll splits a multi-document YAML stream into objects.
-func decodeAll(t *testing.T, data []byte) []*unstructured.Unstructured {
-	t.Helper()
-	dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	var objs []*unstructured.Unstructured
-	for {
-		u := &unstructured.Unstructured{}
-		if err := dec.Decode(&u.Object); errors.Is(err, io.EOF) {
-			return objs
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		if len(u.Object) > 0 {
-			objs = append(objs, u)
-		}
-	}
 }

@@ -91,7 +91,7 @@ func operatorRBAC(t *testing.T) *installedRBAC {
 	t.Helper()
 	rbacOnce.Do(func() {
 		rbacErr = errors.New("installing the RBAC of config/default failed in an earlier test")
-		ctx := testContext(t)
+		ctx := testenv.Context(t)
 		raw, err := kustomizeOverlay(ctx, rbacNamespace)
 		if err != nil {
 			rbacErr = err
@@ -99,7 +99,7 @@ func operatorRBAC(t *testing.T) *installedRBAC {
 		}
 		inst := &installedRBAC{namespace: rbacNamespace}
 		var account string
-		for _, u := range decodeAll(t, raw) {
+		for _, u := range testenv.DecodeAll(t, raw) {
 			switch u.GetKind() {
 			case "ServiceAccount":
 				account = u.GetName()
@@ -152,7 +152,7 @@ func (r *installedRBAC) allowed(ctx context.Context, t *testing.T, verb, namespa
 
 // The ServiceAccount may read, watch and update Secrets named stripe-credentials, and no other Secret.
 func TestSecretAccessIsByName(t *testing.T) {
-	ctx := testContext(t)
+	ctx := testenv.Context(t)
 	r := operatorRBAC(t)
 	name := credentials.DefaultSecretName
 
@@ -334,7 +334,7 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 		}
 		return nil
 	})
-	samples := decodeAll(t, kustomize(ctx, t, "samples"))
+	samples := testenv.DecodeAll(t, env.Kustomize(ctx, t, "samples"))
 	for _, ns := range []string{team, shared} {
 		for _, u := range samples {
 			u = u.DeepCopy()
