@@ -53,8 +53,8 @@ func TestCustomerCreateUpdateDelete(t *testing.T) {
 			t.Errorf("metadata %s = %q, want %q", k, got.Metadata[k], v)
 		}
 	}
-	if got.Email != "acme@example.com" || got.Address.Country != "US" ||
-		got.InvoiceSettings.DefaultPaymentMethod.ID != "pm_card_visa" {
+	if got.Email != "acme@example.com" || got.Address.Country != "US" || cus.Status.DefaultPaymentMethod == nil ||
+		customerDefaultPM(got) != cus.Status.DefaultPaymentMethod.ID {
 		t.Errorf("Stripe customer: %+v", got)
 	}
 
