@@ -184,7 +184,8 @@ func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billi
 func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Customer,
 	since time.Time) (string, error) {
 	p := &stripego.CustomerListParams{CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
-	return findByUID(ctx, c, resCustomer, &p.ListParams, string(obj.UID), nil,
+	defaults := map[string]string{}
+	id, err := findByUID(ctx, c, resCustomer, &p.ListParams, string(obj.UID), nil,
 		func() ([]stripeObject, bool, error) {
 			it := c.API.Customers.List(p)
 			if err := it.Err(); err != nil {
@@ -192,9 +193,18 @@ func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billing
 			}
 			l := it.CustomerList()
 			return toStripeObjects(l.Data, func(o *stripego.Customer) (string, map[string]string) {
+				defaults[o.ID] = customerDefaultPM(o)
 				return o.ID, o.Metadata
 			}), l.HasMore, nil
 		})
+	// A create of this generation that reached Stripe attached spec.defaultPaymentMethod and made it the default:
+	// recorded as Create records it, so that it is not attached a second time.
+	if pend := PendingCreate(obj); err == nil && id != "" && pend != nil && pend.Generation == obj.Generation &&
+		obj.Spec.DefaultPaymentMethod != "" && defaults[id] != "" {
+		obj.Status.DefaultPaymentMethod = &billingv1.AttachedPaymentMethod{Spec: obj.Spec.DefaultPaymentMethod,
+			ID: defaults[id]}
+	}
+	return id, err
 }
 
 func (customerExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Customer) error {
