@@ -39,8 +39,10 @@ func (customerExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billin
 }
 
 // customerParams renders the fields of the spec that differ from cur (all of them when cur is nil), and whether
-// any did. Metadata is the user's metadata plus the stamp; keys Stripe has that the spec dropped are unset.
-func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *stripego.Customer) (
+// any did. Metadata is the user's metadata plus the stamp; keys Stripe has that the spec dropped are unset. pm is
+// the payment method ID that should be the invoice default (see defaultPaymentMethod; on create, the spec's value,
+// which the same request attaches).
+func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *stripego.Customer, pm string) (
 	*stripego.CustomerParams, map[string]string) {
 	p := &stripego.CustomerParams{}
 	changed := map[string]string{}
@@ -72,12 +74,9 @@ func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *
 		}
 		changed["address"] = got + "->" + want
 	}
-	var havePM string
-	if have.InvoiceSettings != nil && have.InvoiceSettings.DefaultPaymentMethod != nil {
-		havePM = have.InvoiceSettings.DefaultPaymentMethod.ID
-	}
-	if pm := spec.DefaultPaymentMethod; pm != havePM && (cur != nil || pm != "") {
-		// payment_method (attach on create) exists only on create; an update sets the default alone.
+	if havePM := customerDefaultPM(cur); pm != havePM && (cur != nil || pm != "") {
+		// payment_method (attach on create) exists only on create, where the same request may name it as the
+		// default; an update sets the default to a payment method attached before (Update).
 		if pm != "" && cur == nil {
 			p.PaymentMethod = stripego.String(pm)
 		}
@@ -89,6 +88,14 @@ func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *
 	}
 	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
 	return p, changed
+}
+
+// customerDefaultPM is the customer's invoice default payment method in Stripe, or "".
+func customerDefaultPM(cur *stripego.Customer) string {
+	if cur == nil || cur.InvoiceSettings == nil || cur.InvoiceSettings.DefaultPaymentMethod == nil {
+		return ""
+	}
+	return cur.InvoiceSettings.DefaultPaymentMethod.ID
 }
 
 func addressOf(a *billingv1.Address) string {
@@ -121,8 +128,10 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 	if cur.Deleted {
 		return Observation{}, nil
 	}
-	_, changed := customerParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
+	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
+		customerDefaultPM(cur))
+	_, changed := customerParams(&obj.Spec, stamp, cur, pm)
+	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur}, nil
 }
 
 func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Customer, error) {
@@ -133,11 +142,16 @@ func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.P
 
 func (customerExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Customer, key string,
 	stamp map[string]string) (string, error) {
-	p, _ := customerParams(&obj.Spec, stamp, nil)
+	// Stripe's one-request form: payment_method attaches the spec's value and names it as the default.
+	p, _ := customerParams(&obj.Spec, stamp, nil, obj.Spec.DefaultPaymentMethod)
 	cus, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpCreate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.New(p) })
 	if err != nil {
 		return "", err
+	}
+	obj.Status.DefaultPaymentMethod = nil
+	if pm := customerDefaultPM(cus); obj.Spec.DefaultPaymentMethod != "" && pm != "" {
+		obj.Status.DefaultPaymentMethod = &billingv1.AttachedPaymentMethod{Spec: obj.Spec.DefaultPaymentMethod, ID: pm}
 	}
 	return cus.ID, nil
 }
@@ -148,7 +162,16 @@ func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billi
 	if err != nil {
 		return err
 	}
-	p, changed := customerParams(&obj.Spec, stamp, cur)
+	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
+		customerDefaultPM(cur))
+	if !attached {
+		// Attached first: Stripe refuses a default that is not attached to the customer.
+		if pm, err = attachPaymentMethod(ctx, c, obj, obj.Spec.DefaultPaymentMethod, obj.Status.ID); err != nil {
+			return err
+		}
+		obj.Status.DefaultPaymentMethod = &billingv1.AttachedPaymentMethod{Spec: obj.Spec.DefaultPaymentMethod, ID: pm}
+	}
+	p, changed := customerParams(&obj.Spec, stamp, cur, pm)
 	if len(changed) == 0 {
 		return nil
 	}
@@ -161,7 +184,8 @@ func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billi
 func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Customer,
 	since time.Time) (string, error) {
 	p := &stripego.CustomerListParams{CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
-	return findByUID(ctx, c, resCustomer, &p.ListParams, string(obj.UID), nil,
+	defaults := map[string]string{}
+	id, err := findByUID(ctx, c, resCustomer, &p.ListParams, string(obj.UID), nil,
 		func() ([]stripeObject, bool, error) {
 			it := c.API.Customers.List(p)
 			if err := it.Err(); err != nil {
@@ -169,9 +193,18 @@ func (customerExternal) Find(ctx context.Context, c *stripe.Client, obj *billing
 			}
 			l := it.CustomerList()
 			return toStripeObjects(l.Data, func(o *stripego.Customer) (string, map[string]string) {
+				defaults[o.ID] = customerDefaultPM(o)
 				return o.ID, o.Metadata
 			}), l.HasMore, nil
 		})
+	// A create of this generation that reached Stripe attached spec.defaultPaymentMethod and made it the default:
+	// recorded as Create records it, so that it is not attached a second time.
+	if pend := PendingCreate(obj); err == nil && id != "" && pend != nil && pend.Generation == obj.Generation &&
+		obj.Spec.DefaultPaymentMethod != "" && defaults[id] != "" {
+		obj.Status.DefaultPaymentMethod = &billingv1.AttachedPaymentMethod{Spec: obj.Spec.DefaultPaymentMethod,
+			ID: defaults[id]}
+	}
+	return id, err
 }
 
 func (customerExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Customer) error {

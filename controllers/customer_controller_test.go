@@ -53,8 +53,8 @@ func TestCustomerCreateUpdateDelete(t *testing.T) {
 			t.Errorf("metadata %s = %q, want %q", k, got.Metadata[k], v)
 		}
 	}
-	if got.Email != "acme@example.com" || got.Address.Country != "US" ||
-		got.InvoiceSettings.DefaultPaymentMethod.ID != "pm_card_visa" {
+	if got.Email != "acme@example.com" || got.Address.Country != "US" || cus.Status.DefaultPaymentMethod == nil ||
+		customerDefaultPM(got) != cus.Status.DefaultPaymentMethod.ID {
 		t.Errorf("Stripe customer: %+v", got)
 	}
 
@@ -167,6 +167,7 @@ func TestCustomerExactlyOnceUnderCommitThenFail(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.RemoveFault(f.ID) })
+	attaches, updates := calls("POST /v1/payment_methods/{id}/attach"), calls("POST /v1/customers/{id}")
 	objs := make([]*billingv1.Customer, 0, 5)
 	for i := range 5 {
 		c := newCustomer(ns, fmt.Sprintf("once-%d", i))
@@ -180,6 +181,15 @@ func TestCustomerExactlyOnceUnderCommitThenFail(t *testing.T) {
 		if n := sim.ObjectsByUID()["customer"][string(c.UID)]; n != 1 {
 			t.Errorf("%s: %d Stripe customers, want exactly 1", c.Name, n)
 		}
+		// The recovered create attached the payment method: it is recorded, not attached a second time.
+		if rec, pm := c.Status.DefaultPaymentMethod, customerDefaultPM(stripeCustomer(t, c.Status.ID)); rec == nil ||
+			rec.Spec != c.Spec.DefaultPaymentMethod || rec.ID != pm {
+			t.Errorf("%s: status.defaultPaymentMethod %+v, Stripe's default %s", c.Name, rec, pm)
+		}
+	}
+	if a, u := calls("POST /v1/payment_methods/{id}/attach")-attaches, calls("POST /v1/customers/{id}")-updates; a != 0 ||
+		u != 0 {
+		t.Errorf("recovered creates made %d attaches and %d customer updates, want none", a, u)
 	}
 	if fired := faultFired(f.ID); fired < 5 {
 		t.Errorf("the fault fired %d times; every create should have hit it", fired)

@@ -141,4 +141,5 @@ func initRequestMetrics() {
 	stripe.InitMetrics(resPaymentIntent, stripe.OpRetrieve)
 	stripe.InitMetrics(resCharge, stripe.OpRetrieve)
 	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
+	stripe.InitMetrics(resPaymentMethod, opAttach)
 }

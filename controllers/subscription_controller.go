@@ -202,9 +202,10 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 	return params, changed
 }
 
-// subscriptionParams renders what differs between the spec and cur (nil: a create).
+// subscriptionParams renders what differs between the spec and cur (nil: a create). pm is the payment method ID
+// that should be the default (see defaultPaymentMethod), attached to the customer before.
 func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, want []wantItem,
-	stamp map[string]string, cur *stripego.Subscription) (*stripego.SubscriptionParams, map[string]string) {
+	stamp map[string]string, cur *stripego.Subscription, pm string) (*stripego.SubscriptionParams, map[string]string) {
 	p := &stripego.SubscriptionParams{}
 	have := stripego.Subscription{CollectionMethod: stripego.SubscriptionCollectionMethodChargeAutomatically}
 	var haveItems []*stripego.SubscriptionItem
@@ -224,11 +225,7 @@ func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, wan
 		p.DaysUntilDue = stripego.Int64(*d)
 		changed["days_until_due"] = strconv.FormatInt(*d, 10)
 	}
-	havePM := ""
-	if have.DefaultPaymentMethod != nil {
-		havePM = have.DefaultPaymentMethod.ID
-	}
-	if pm := spec.DefaultPaymentMethod; pm != havePM {
+	if havePM := subscriptionDefaultPM(&have); pm != havePM {
 		p.DefaultPaymentMethod = stripego.String(pm)
 		changed["default_payment_method"] = pm
 	}
@@ -250,6 +247,14 @@ func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, wan
 		p.ProrationBehavior = stripego.String(string(spec.ProrationBehavior))
 	}
 	return p, changed
+}
+
+// subscriptionDefaultPM is the subscription's default payment method in Stripe, or "".
+func subscriptionDefaultPM(s *stripego.Subscription) string {
+	if s == nil || s.DefaultPaymentMethod == nil {
+		return ""
+	}
+	return s.DefaultPaymentMethod.ID
 }
 
 // ended reports a subscription Stripe will not change any more.
@@ -274,8 +279,10 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	if err != nil {
 		return Observation{}, err
 	}
-	_, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
+	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
+		subscriptionDefaultPM(cur))
+	_, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm)
+	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur}, nil
 }
 
 // setSubscriptionStatus copies Stripe's view into status.
@@ -340,7 +347,11 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 	if msg != "" {
 		return "", fmt.Errorf("%s", msg)
 	}
-	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil)
+	pm, err := e.attachDefault(ctx, c, obj, customerID, "")
+	if err != nil {
+		return "", err
+	}
+	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil, pm)
 	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
 	p.AddExpand("latest_invoice.payment_intent")
@@ -367,7 +378,11 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	if err != nil {
 		return err
 	}
-	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur)
+	pm, err := e.attachDefault(ctx, c, obj, customerID, subscriptionDefaultPM(cur))
+	if err != nil {
+		return err
+	}
+	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm)
 	if len(changed) == 0 {
 		return nil
 	}
@@ -382,6 +397,22 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	}
 	setSubscriptionStatus(obj, sub)
 	return nil
+}
+
+// attachDefault resolves spec.defaultPaymentMethod to the ID that should be the subscription's default (have is the
+// one Stripe holds), attaching it to the subscription's customer when status records no attachment of this value.
+func (subscriptionExternal) attachDefault(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription,
+	customerID, have string) (string, error) {
+	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod, have)
+	if attached {
+		return pm, nil
+	}
+	pm, err := attachPaymentMethod(ctx, c, obj, obj.Spec.DefaultPaymentMethod, customerID)
+	if err != nil {
+		return "", err
+	}
+	obj.Status.DefaultPaymentMethod = &billingv1.AttachedPaymentMethod{Spec: obj.Spec.DefaultPaymentMethod, ID: pm}
+	return pm, nil
 }
 
 func (subscriptionExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription,

@@ -54,7 +54,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "starting the test control plane:", err)
 		os.Exit(1)
 	}
-	sim = stripesim.New(stripesim.Options{RateLimitOff: true, Record: true, Seed: 7})
+	sim = stripesim.New(stripesim.Options{RateLimitOff: true, Record: true, Seed: 7,
+		// Stripe's payment method rules: a default must be attached to the customer first.
+		StrictPaymentMethods: true})
 	srv := httptest.NewServer(sim)
 	simURL = srv.URL
 	ctrl.SetLogger(funcr.New(func(prefix, args string) {

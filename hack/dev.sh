@@ -88,7 +88,7 @@ start() {
                 flags+=(--allow-live-mode) ;;
     esac
   else
-    "$dev/stripesim" -addr "127.0.0.1:$sim_port" >"$dev/stripesim.log" 2>&1 &
+    "$dev/stripesim" -addr "127.0.0.1:$sim_port" -strict-payment-methods >"$dev/stripesim.log" 2>&1 &
     pids+=($!)
     wait_for 30 "${pids[-1]}" listening "$sim_port" ||
       { log "stripesim did not start; see $dev/stripesim.log"; tail -20 "$dev/stripesim.log" >&2; exit 1; }

@@ -143,6 +143,21 @@ type PendingCreate struct {
 	StartedAt metav1.Time `json:"startedAt"`
 }
 
+// AttachedPaymentMethod records the payment method that spec.defaultPaymentMethod was attached as. Stripe turns a
+// test token such as pm_card_visa into a new pm_ object each time it is used, so the default Stripe holds is compared
+// with id, not with the spec's value.
+type AttachedPaymentMethod struct {
+	// spec is the value of spec.defaultPaymentMethod that was attached.
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	Spec string `json:"spec"`
+
+	// id of the payment method attached to the customer (pm_...), which is the default.
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+}
+
 // StripeStatus is the status every billing kind shares.
 type StripeStatus struct {
 	// id is the Stripe ID of the object (cus_..., prod_..., price_..., sub_...).

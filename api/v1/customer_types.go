@@ -89,7 +89,8 @@ type CustomerSpec struct {
 	Metadata Metadata `json:"metadata,omitempty"`
 
 	// defaultPaymentMethod is attached to the customer and used for its invoices (invoice_settings.default_payment_method),
-	// for example pm_card_visa in test mode.
+	// for example pm_card_visa in test mode. Stripe attaches it as a new pm_ object, which status.defaultPaymentMethod
+	// records; a payment method attached to another customer is refused.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^pm_[A-Za-z0-9_]+$`
 	// +kubebuilder:validation:MaxLength=255
@@ -162,6 +163,11 @@ type CustomerStatus struct {
 	// +listMapKey=id
 	// +kubebuilder:validation:MaxItems=20
 	Disputes []DisputeSummary `json:"disputes,omitempty"`
+
+	// defaultPaymentMethod is the payment method spec.defaultPaymentMethod was attached to the customer as, and
+	// which is its invoice default.
+	// +optional
+	DefaultPaymentMethod *AttachedPaymentMethod `json:"defaultPaymentMethod,omitempty"`
 }
 
 // Customer is a Stripe customer.

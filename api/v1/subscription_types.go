@@ -139,7 +139,9 @@ type SubscriptionSpec struct {
 	// +kubebuilder:default=allow_incomplete
 	PaymentBehavior PaymentBehavior `json:"paymentBehavior,omitempty"`
 
-	// defaultPaymentMethod overrides the customer's default payment method for this subscription.
+	// defaultPaymentMethod overrides the customer's default payment method for this subscription. It is attached to
+	// the subscription's customer first (a test token such as pm_card_visa becomes a new pm_ object), which
+	// status.defaultPaymentMethod records.
 	// +optional
 	// +kubebuilder:validation:Pattern=`^pm_[A-Za-z0-9_]+$`
 	// +kubebuilder:validation:MaxLength=255
@@ -248,6 +250,11 @@ type SubscriptionStatus struct {
 	// latestInvoice summarises the most recent invoice.
 	// +optional
 	LatestInvoice *InvoiceSummary `json:"latestInvoice,omitempty"`
+
+	// defaultPaymentMethod is the payment method spec.defaultPaymentMethod was attached to the subscription's
+	// customer as, and which is the subscription's default.
+	// +optional
+	DefaultPaymentMethod *AttachedPaymentMethod `json:"defaultPaymentMethod,omitempty"`
 }
 
 // Subscription is a Stripe subscription of a customer to one or more prices.

@@ -140,7 +140,8 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: control plane up and operator built in %v", time.Since(s.started).Round(time.Millisecond))
 
 	// The simulator runs here, on a real TCP listener, so the suite can read its state.
-	s.sim = stripesim.New(stripesim.Options{TestRate: stripeRate, Seed: cfg.seed})
+	// StrictPaymentMethods: Stripe's rule that a default payment method is attached to the customer.
+	s.sim = stripesim.New(stripesim.Options{TestRate: stripeRate, Seed: cfg.seed, StrictPaymentMethods: true})
 	srv := httptest.NewServer(s.sim)
 	t.Cleanup(s.sim.Close)
 	t.Cleanup(srv.Close)
