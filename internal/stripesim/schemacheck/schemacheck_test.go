@@ -34,7 +34,7 @@ func TestRecorder(t *testing.T) {
 		{"GET", balance.URL + "/_sim/stats", ""},
 		{"GET", missing.URL + "/v1/nowhere/x", ""},
 	} {
-		r, _ := http.NewRequest(req.method, req.url, strings.NewReader(req.body))
+		r, _ := http.NewRequestWithContext(t.Context(), req.method, req.url, strings.NewReader(req.body))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := http.DefaultClient.Do(r)
 		if err != nil {
