@@ -30,6 +30,7 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim/schemacheck"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
@@ -57,7 +58,8 @@ func TestMain(m *testing.M) {
 	sim = stripesim.New(stripesim.Options{RateLimitOff: true, Record: true, Seed: 7,
 		// Stripe's payment method rules: a default must be attached to the customer first.
 		StrictPaymentMethods: true})
-	srv := httptest.NewServer(sim)
+	rec := schemacheck.NewRecorder(sim)
+	srv := httptest.NewServer(rec)
 	simURL = srv.URL
 	ctrl.SetLogger(funcr.New(func(prefix, args string) {
 		_, _ = fmt.Fprintln(&logs, prefix, args)
@@ -87,7 +89,36 @@ func TestMain(m *testing.M) {
 	manager.stop()
 	srv.Close()
 	_ = env.Stop()
+	if code == 0 {
+		code = validateSchema(rec)
+	}
 	os.Exit(code)
+}
+
+// validateSchema validates every response stripesim sent during the suite, and every event it stored, against
+// Stripe's 2023-10-16 OpenAPI specification (stripe-mock's): 1, with up to 20 of them printed, if any violates it.
+func validateSchema(rec *schemacheck.Recorder) int {
+	o, err := schemacheck.Load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loading the OpenAPI specification:", err)
+		return 1
+	}
+	events := sim.EventObjects()
+	n, all := o.Validate(rec.Exchanges(), events)
+	keys, counts := schemacheck.Distinct(all)
+	fmt.Printf("schema conformance of stripesim over the controllers suite: %d responses and %d event objects, "+
+		"%d violations (%d distinct)\n", n, len(events), len(all), len(keys))
+	if len(all) == 0 {
+		return 0
+	}
+	for i, k := range keys {
+		if i == 20 {
+			fmt.Fprintf(os.Stderr, "  … and %d more\n", len(keys)-20)
+			break
+		}
+		fmt.Fprintf(os.Stderr, "  %s (x%d)\n", k, counts[k])
+	}
+	return 1
 }
 
 type runningManager struct {

@@ -3,14 +3,15 @@ package stripesim
 import (
 	"errors"
 	"fmt"
-	"maps"
+	"net/http"
 	"os"
-	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
 
+	"github.com/stripe-operator/stripe-operator/internal/stripesim/schemacheck"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
@@ -343,25 +344,43 @@ func TestConformanceRefusals(t *testing.T) {
 	}
 }
 
+// suite records every response of every simulator the package's tests start with newSim, for TestMain to
+// validate once they have run.
+var suite = struct {
+	mu   sync.Mutex
+	rec  *schemacheck.Recorder
+	sims []*Sim
+}{rec: schemacheck.NewRecorder(nil)}
+
+// recordSuite wraps sim so that its responses are validated at the end of the test run.
+func recordSuite(sim *Sim) http.Handler {
+	suite.mu.Lock()
+	defer suite.mu.Unlock()
+	suite.sims = append(suite.sims, sim)
+	return suite.rec.Wrap(sim)
+}
+
 // validateSuiteResponses validates every response the simulators of the package's tests sent, and every event
 // they recorded, against Stripe's 2023-10-16 specification: 1 if any violates it.
 func validateSuiteResponses() int {
-	o, err := specOnceLoad()
+	o, err := schemacheck.Load()
 	if err != nil {
 		fmt.Println("loading the OpenAPI specification:", err)
 		return 1
 	}
-	n, all := validateSuite(o)
-	counts := map[string]int{}
-	for _, v := range all {
-		counts[v.Where+": "+indexRE.ReplaceAllString(v.Path, "[*]")+": "+v.What]++
+	suite.mu.Lock()
+	var events []map[string]any
+	for _, sim := range suite.sims {
+		events = append(events, sim.EventObjects()...)
 	}
+	suite.mu.Unlock()
+	n, all := o.Validate(suite.rec.Exchanges(), events)
+	keys, counts := schemacheck.Distinct(all)
 	fmt.Printf("schema conformance over the whole suite: %d responses, %d violations (%d distinct)\n", n, len(all),
-		len(counts))
+		len(keys))
 	if len(all) == 0 {
 		return 0
 	}
-	keys := slices.Sorted(maps.Keys(counts))
 	for _, k := range keys {
 		fmt.Printf("  %s (x%d)\n", k, counts[k])
 	}

@@ -134,3 +134,17 @@ func typeMatches(pattern, typ string) bool {
 
 // apiVersion is the version the simulator renders, stripe-go v76's.
 const apiVersion = "2023-10-16"
+
+// EventObjects returns a copy of the data.object of every event stored so far, in every account (for validating
+// them against Stripe's schema at the end of a test suite). Reset forgets them.
+func (s *Sim) EventObjects() []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	for _, st := range s.stores {
+		for _, ev := range st.events {
+			out = append(out, normalize(ev.Object))
+		}
+	}
+	return out
+}

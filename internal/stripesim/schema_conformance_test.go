@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
+
+	"github.com/stripe-operator/stripe-operator/internal/stripesim/schemacheck"
 )
 
 // schemaScenario goes beyond the stripe-mock scenario through what only a stateful server can answer: invoices and
@@ -157,12 +158,12 @@ func wantStatus(t *testing.T, name string, err error, status int) {
 // each against Stripe's 2023-10-16 specification, and every event's data.object against its object's schema.
 func TestSchemaConformance(t *testing.T) {
 	o := loadSpec(t)
-	if o.Info.Version != apiVersion {
-		t.Fatalf("the embedded specification is for %s, the simulator renders %s", o.Info.Version, apiVersion)
+	if o.Version() != apiVersion {
+		t.Fatalf("the embedded specification is for %s, the simulator renders %s", o.Version(), apiVersion)
 	}
 	sim := New(Options{RateLimitOff: true, Seed: 7})
 	t.Cleanup(sim.Close)
-	rec := newRecorder(sim)
+	rec := schemacheck.NewRecorder(sim)
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
 	sc := stripeClient(srv.URL, "sk_test_123")
@@ -171,29 +172,32 @@ func TestSchemaConformance(t *testing.T) {
 	}
 	schemaScenario(t, sim, sc)
 
-	exchanges := rec.exchanges()
-	all := make([]violation, 0, len(exchanges))
+	exchanges := rec.Exchanges()
+	all := make([]schemacheck.Violation, 0, len(exchanges))
 	for _, ex := range exchanges {
-		all = append(all, o.validateResponse(ex)...)
+		all = append(all, o.ValidateResponse(ex)...)
 	}
-	all = append(all, o.validateEvents(sim)...)
+	for _, obj := range sim.EventObjects() {
+		name, _ := obj["object"].(string)
+		all = append(all, o.ValidateObject("event data.object "+name, obj)...)
+	}
 	report(t, len(exchanges), all)
 }
 
-var indexRE = regexp.MustCompile(`\[[0-9]+\]`)
+// loadSpec is the parsed specification, for a test.
+func loadSpec(t testing.TB) *schemacheck.Spec {
+	t.Helper()
+	o, err := schemacheck.Load()
+	if err != nil {
+		t.Fatalf("loading the OpenAPI specification: %v", err)
+	}
+	return o
+}
 
 // report fails with the distinct violations, each once with how often it occurred.
-func report(t *testing.T, responses int, all []violation) {
+func report(t *testing.T, responses int, all []schemacheck.Violation) {
 	t.Helper()
-	counts := map[string]int{}
-	for _, v := range all {
-		counts[v.Where+": "+indexRE.ReplaceAllString(v.Path, "[*]")+": "+v.What]++
-	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys, counts := schemacheck.Distinct(all)
 	t.Logf("%d responses validated, %d violations (%d distinct)", responses, len(all), len(keys))
 	if len(all) > 0 {
 		var b strings.Builder
@@ -214,19 +218,14 @@ func report(t *testing.T, responses int, all []violation) {
 // outside an enumeration and a field the fixture has but the object lacks, and passes Stripe's own examples.
 func TestValidatorCatches(t *testing.T) {
 	o := loadSpec(t)
-	fixture := func(name string) map[string]any {
-		raw, _ := json.Marshal(o.fixtures[name])
-		var m map[string]any
-		_ = json.Unmarshal(raw, &m)
-		return m
-	}
-	respond := func(method, path string, params string, body map[string]any) []violation {
+	fixture := o.Fixture
+	respond := func(method, path string, params string, body map[string]any) []schemacheck.Violation {
 		raw, _ := json.Marshal(body)
 		q, _ := url.ParseQuery(params)
-		return o.validateResponse(exchange{Method: method, Path: path, Params: q, Status: 200, Body: raw})
+		return o.ValidateResponse(schemacheck.Exchange{Method: method, Path: path, Params: q, Status: 200, Body: raw})
 	}
 	for _, name := range []string{"customer", "subscription", "invoice", "payment_intent", "charge", "price"} {
-		if vs := o.validateObject(name, fixture(name)); len(vs) > 0 {
+		if vs := o.ValidateObject(name, fixture(name)); len(vs) > 0 {
 			t.Errorf("Stripe's own %s fixture fails: %v", name, vs)
 		}
 	}
@@ -266,7 +265,7 @@ func TestValidatorCatches(t *testing.T) {
 		}
 		tc.mutate(body)
 		vs := respond(tc.method, tc.path, tc.params, body)
-		if !slices.ContainsFunc(vs, func(v violation) bool { return strings.Contains(v.String(), tc.want) }) {
+		if !slices.ContainsFunc(vs, func(v schemacheck.Violation) bool { return strings.Contains(v.String(), tc.want) }) {
 			t.Errorf("%s: want a violation containing %q, got %v", tc.name, tc.want, vs)
 		}
 	}

@@ -33,6 +33,7 @@ import (
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim/schemacheck"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
@@ -104,12 +105,14 @@ func loadConfig(t *testing.T) config {
 
 // suite is the running world: the API server, the simulator, and the two operator processes.
 type suite struct {
-	t        *testing.T
-	cfg      config
-	env      *testenv.Env
-	c        client.Client
-	sim      *stripesim.Sim
-	simURL   string
+	t      *testing.T
+	cfg    config
+	env    *testenv.Env
+	c      client.Client
+	sim    *stripesim.Sim
+	simURL string
+	// rec records every response of the simulator, validated against Stripe's schema at the end.
+	rec      *schemacheck.Recorder
 	operator *proc
 	receiver *proc
 	hookURL  string
@@ -142,7 +145,8 @@ func TestChaos(t *testing.T) {
 	// The simulator runs here, on a real TCP listener, so the suite can read its state.
 	// StrictPaymentMethods: Stripe's rule that a default payment method is attached to the customer.
 	s.sim = stripesim.New(stripesim.Options{TestRate: stripeRate, Seed: cfg.seed, StrictPaymentMethods: true})
-	srv := httptest.NewServer(s.sim)
+	s.rec = schemacheck.NewRecorder(s.sim)
+	srv := httptest.NewServer(s.rec)
 	t.Cleanup(s.sim.Close)
 	t.Cleanup(srv.Close)
 	s.simURL = srv.URL
@@ -213,6 +217,32 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: converged %v after the load started", converged.Round(time.Millisecond))
 
 	s.verify(ctx, converged, time.Since(s.started))
+	if !t.Failed() {
+		s.checkSchema()
+	}
+}
+
+// checkSchema validates every response the simulator sent during the run, and every event it stored, against
+// Stripe's 2023-10-16 OpenAPI specification (stripe-mock's), and fails with up to 20 of the violations.
+func (s *suite) checkSchema() {
+	t := s.t
+	t.Helper()
+	o, err := schemacheck.Load()
+	if err != nil {
+		t.Fatalf("loading the OpenAPI specification: %v", err)
+	}
+	events := s.sim.EventObjects()
+	n, all := o.Validate(s.rec.Exchanges(), events)
+	keys, counts := schemacheck.Distinct(all)
+	t.Logf("chaos: schema conformance: %d responses and %d event objects, %d violations (%d distinct)", n,
+		len(events), len(all), len(keys))
+	for i, k := range keys {
+		if i == 20 {
+			t.Errorf("… and %d more", len(keys)-20)
+			break
+		}
+		t.Errorf("violates Stripe's specification: %s (x%d)", k, counts[k])
+	}
 }
 
 // waitRegistered waits until the operator has registered the receiver's endpoint and stored its secret.

@@ -1,4 +1,10 @@
-package stripesim
+// Package schemacheck validates the simulator's responses against Stripe's OpenAPI specification for API version
+// 2023-10-16, the one stripe-mock v0.183.0 embeds (embedded/openapi/spec3.json), with Stripe's example objects of
+// the same version (fixtures3.json). It checks what a client decoding the response relies on: types, required
+// fields, nullability, enumerations, unknown fields, the anyOf of expandable fields (an ID unless expand[] named the
+// field, then the object), and, for the objects the operator reads, that every field Stripe's fixture renders is
+// present. A Recorder keeps every API exchange of a handler for validation at the end of a test suite.
+package schemacheck
 
 import (
 	"bufio"
@@ -10,12 +16,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/stripe/stripe-mock/embedded"
 )
@@ -53,7 +59,7 @@ type operation struct {
 	} `json:"responses"`
 }
 
-type openAPI struct {
+type Spec struct {
 	Paths      map[string]map[string]*operation `json:"paths"`
 	Components struct {
 		Schemas map[string]*schema `json:"schemas"`
@@ -70,14 +76,14 @@ type openAPI struct {
 
 var (
 	specOnce sync.Once
-	spec     *openAPI
+	spec     *Spec
 	specErr  error
 )
 
-// specOnceLoad parses the specification and the fixtures once per test binary.
-func specOnceLoad() (*openAPI, error) {
+// Load parses the specification and the fixtures once per process.
+func Load() (*Spec, error) {
 	specOnce.Do(func() {
-		var s openAPI
+		var s Spec
 		if specErr = json.Unmarshal(embedded.OpenAPISpec, &s); specErr != nil {
 			return
 		}
@@ -99,17 +105,28 @@ func specOnceLoad() (*openAPI, error) {
 	return spec, specErr
 }
 
-// loadSpec is the parsed specification, for a test.
-func loadSpec(t testing.TB) *openAPI {
-	t.Helper()
-	o, err := specOnceLoad()
-	if err != nil {
-		t.Fatalf("loading the OpenAPI specification: %v", err)
+// Version is the API version of the specification.
+func (o *Spec) Version() string { return o.Info.Version }
+
+// Fixture is a copy of Stripe's example object of the resource name ("customer", "invoice", …), nil if none.
+func (o *Spec) Fixture(name string) map[string]any {
+	fx, ok := o.fixtures[name]
+	if !ok {
+		return nil
 	}
-	return o
+	raw, _ := json.Marshal(fx)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return m
 }
 
-func (o *openAPI) resolve(s *schema) *schema {
+// Known reports whether the specification has an operation for the method and path.
+func (o *Spec) Known(method, path string) bool {
+	_, op := o.findOperation(method, path)
+	return op != nil
+}
+
+func (o *Spec) resolve(s *schema) *schema {
 	for s != nil && s.Ref != "" {
 		s = o.Components.Schemas[strings.TrimPrefix(s.Ref, "#/components/schemas/")]
 	}
@@ -128,25 +145,25 @@ var fixtureOnly = map[string]string{
 	"line_item.invoice_item": "only lines of type invoiceitem",
 }
 
-// violation is one way a response departs from the specification.
-type violation struct {
+// Violation is one way a response departs from the specification.
+type Violation struct {
 	Where string // "GET /v1/invoices 200" or "event evt_… data.object"
 	Path  string // JSON path inside the body
 	What  string
 }
 
-func (v violation) String() string { return v.Where + ": " + v.Path + ": " + v.What }
+func (v Violation) String() string { return v.Where + ": " + v.Path + ": " + v.What }
 
 // validator walks one JSON value against a schema.
 type validator struct {
-	spec   *openAPI
+	spec   *Spec
 	expand map[string]bool // expand[] paths of the request, relative to the response body
-	out    []violation
+	out    []Violation
 	where  string
 }
 
 func (v *validator) fail(path, format string, args ...any) {
-	v.out = append(v.out, violation{Where: v.where, Path: path, What: fmt.Sprintf(format, args...)})
+	v.out = append(v.out, Violation{Where: v.where, Path: path, What: fmt.Sprintf(format, args...)})
 }
 
 // walk validates val (decoded with UseNumber) at JSON path jp; ep is the dotted property path used to match
@@ -181,7 +198,7 @@ func (v *validator) walk(s *schema, val any, jp, ep string) {
 // alternatives validates val against anyOf/oneOf: it passes if one alternative has no violation; otherwise the
 // violations of the alternative of the value's own type, then of the closest one, are reported.
 func (v *validator) alternatives(alts []*schema, val any, jp, ep string) {
-	var best []violation
+	var best []Violation
 	bestFits := false
 	for i, alt := range alts {
 		sub := &validator{spec: v.spec, expand: v.expand, where: v.where}
@@ -293,7 +310,7 @@ func (v *validator) object(s *schema, m map[string]any, jp, ep string) {
 }
 
 // fits reports whether val has the JSON type of the schema s.
-func (o *openAPI) fits(s *schema, val any) bool {
+func (o *Spec) fits(s *schema, val any) bool {
 	s = o.resolve(s)
 	switch val.(type) {
 	case string:
@@ -343,7 +360,7 @@ func decodeJSON(body []byte) (any, error) {
 
 // findOperation matches a request path against the specification's path templates; a literal segment beats a
 // parameter (/v1/customers/search before /v1/customers/{customer}).
-func (o *openAPI) findOperation(method, path string) (string, *operation) {
+func (o *Spec) findOperation(method, path string) (string, *operation) {
 	segs := strings.Split(path, "/")
 	bestScore, bestPath := -1, ""
 	var best *operation
@@ -376,8 +393,8 @@ func (o *openAPI) findOperation(method, path string) (string, *operation) {
 	return bestPath, best
 }
 
-// exchange is one recorded request and its response.
-type exchange struct {
+// Exchange is one recorded request and its response.
+type Exchange struct {
 	Method string
 	Path   string
 	Params url.Values // query of a GET or DELETE, form of a POST
@@ -385,12 +402,12 @@ type exchange struct {
 	Body   []byte
 }
 
-// validateResponse checks one response against the operation of its path, method and status.
-func (o *openAPI) validateResponse(ex exchange) []violation {
+// ValidateResponse checks one response against the operation of its path, method and status.
+func (o *Spec) ValidateResponse(ex Exchange) []Violation {
 	where := fmt.Sprintf("%s %s %d", ex.Method, ex.Path, ex.Status)
 	tmpl, op := o.findOperation(ex.Method, ex.Path)
 	if op == nil {
-		return []violation{{Where: where, What: "no such operation in the specification"}}
+		return []Violation{{Where: where, What: "no such operation in the specification"}}
 	}
 	where = fmt.Sprintf("%s %s %d", ex.Method, tmpl, ex.Status)
 	resp, ok := op.Responses[strconv.Itoa(ex.Status)]
@@ -398,11 +415,11 @@ func (o *openAPI) validateResponse(ex exchange) []violation {
 		resp, ok = op.Responses["default"]
 	}
 	if !ok {
-		return []violation{{Where: where, What: "status not in the specification"}}
+		return []Violation{{Where: where, What: "status not in the specification"}}
 	}
 	val, err := decodeJSON(ex.Body)
 	if err != nil {
-		return []violation{{Where: where, What: "body is not JSON: " + err.Error()}}
+		return []Violation{{Where: where, What: "body is not JSON: " + err.Error()}}
 	}
 	v := &validator{spec: o, where: where, expand: expandPaths(ex.Params)}
 	v.walk(resp.Content["application/json"].Schema, val, "$", "")
@@ -422,15 +439,15 @@ func expandPaths(params url.Values) map[string]bool {
 	return out
 }
 
-// validateObject checks an object (an event's data.object) against the schema its "object" field names.
-func (o *openAPI) validateObject(where string, obj map[string]any) []violation {
+// ValidateObject checks an object (an event's data.object) against the schema its "object" field names.
+func (o *Spec) ValidateObject(where string, obj map[string]any) []Violation {
 	name, _ := obj["object"].(string)
 	s := o.byResource[name]
 	if obj["deleted"] == true {
 		s = o.Components.Schemas["deleted_"+name]
 	}
 	if s == nil {
-		return []violation{{Where: where, What: fmt.Sprintf("no schema for object %q", name)}}
+		return []Violation{{Where: where, What: fmt.Sprintf("no schema for object %q", name)}}
 	}
 	// Round-trip through JSON so numbers are json.Number as in responses.
 	raw, _ := json.Marshal(obj)
@@ -440,19 +457,26 @@ func (o *openAPI) validateObject(where string, obj map[string]any) []violation {
 	return v.out
 }
 
-// recorder is an http.Handler middleware that keeps every API request and response (the admin API under /_sim/
+// Recorder is an http.Handler middleware that keeps every API request and response (the admin API under /_sim/
 // is not Stripe's and is passed through).
-type recorder struct {
+type Recorder struct {
 	next http.Handler
 	mu   sync.Mutex
-	log  []exchange
+	log  []Exchange
 	// shared, when set, is the recorder that keeps the exchanges.
-	shared *recorder
+	shared *Recorder
 }
 
-func newRecorder(next http.Handler) *recorder { return &recorder{next: next} }
+// NewRecorder records the exchanges of next.
+func NewRecorder(next http.Handler) *Recorder { return &Recorder{next: next} }
 
-func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Wrap records the exchanges of next in rec, alongside those of every other handler it wraps (rec's own handler,
+// if any, is not involved).
+func (rec *Recorder) Wrap(next http.Handler) http.Handler { return &Recorder{next: next, shared: rec} }
+
+// ServeHTTP passes the request on and records it with its response; a response the handler dropped by hijacking
+// the connection is not recorded.
+func (rec *Recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, "/v1/") {
 		rec.next.ServeHTTP(w, r)
 		return
@@ -473,14 +497,52 @@ func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	rec.log = append(rec.log, exchange{Method: r.Method, Path: r.URL.Path, Params: params, Status: cw.status,
+	rec.log = append(rec.log, Exchange{Method: r.Method, Path: r.URL.Path, Params: params, Status: cw.status,
 		Body: cw.body.Bytes()})
 }
 
-func (rec *recorder) exchanges() []exchange {
+// Exchanges are the exchanges recorded so far, oldest first.
+func (rec *Recorder) Exchanges() []Exchange {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	return slices.Clone(rec.log)
+}
+
+// Validate checks every recorded response and every event object (an event's data.object) against the
+// specification; responses of URLs Stripe does not have that were answered 404 (tests of unknown URLs) are
+// skipped. It returns the number of responses validated and the violations.
+func (o *Spec) Validate(exchanges []Exchange, eventObjects []map[string]any) (int, []Violation) {
+	var out []Violation
+	n := 0
+	for _, ex := range exchanges {
+		if !o.Known(ex.Method, ex.Path) && ex.Status == http.StatusNotFound {
+			continue
+		}
+		n++
+		out = append(out, o.ValidateResponse(ex)...)
+	}
+	for _, obj := range eventObjects {
+		name, _ := obj["object"].(string)
+		out = append(out, o.ValidateObject("event data.object "+name, obj)...)
+	}
+	return n, out
+}
+
+var indexRE = regexp.MustCompile(`\[[0-9]+\]`)
+
+// Distinct groups violations that differ only in array indexes: each distinct one once, sorted, with how often it
+// occurred.
+func Distinct(all []Violation) ([]string, map[string]int) {
+	counts := map[string]int{}
+	for _, v := range all {
+		counts[v.Where+": "+indexRE.ReplaceAllString(v.Path, "[*]")+": "+v.What]++
+	}
+	keys := make([]string, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, counts
 }
 
 type captureWriter struct {
@@ -508,53 +570,4 @@ func (c *captureWriter) WriteHeader(status int) {
 func (c *captureWriter) Write(b []byte) (int, error) {
 	c.body.Write(b)
 	return c.ResponseWriter.Write(b)
-}
-
-// suite records every response of every simulator the package's tests start with newSim, for TestMain to
-// validate once they have run.
-var suite = struct {
-	mu   sync.Mutex
-	rec  *recorder
-	sims []*Sim
-}{rec: &recorder{}}
-
-// recordSuite wraps sim so that its responses are validated at the end of the test run.
-func recordSuite(sim *Sim) http.Handler {
-	suite.mu.Lock()
-	defer suite.mu.Unlock()
-	suite.sims = append(suite.sims, sim)
-	return &recorder{next: sim, shared: suite.rec}
-}
-
-// validateSuite validates what recordSuite recorded; URLs Stripe does not have (the tests of unknown URLs) are
-// skipped.
-func validateSuite(o *openAPI) (int, []violation) {
-	suite.mu.Lock()
-	defer suite.mu.Unlock()
-	var out []violation
-	n := 0
-	for _, ex := range suite.rec.exchanges() {
-		if _, op := o.findOperation(ex.Method, ex.Path); op == nil && ex.Status == http.StatusNotFound {
-			continue
-		}
-		n++
-		out = append(out, o.validateResponse(ex)...)
-	}
-	for _, sim := range suite.sims {
-		out = append(out, o.validateEvents(sim)...)
-	}
-	return n, out
-}
-
-// eventObjects validates every event's data.object, and its previous_attributes' keys, in every store of sim.
-func (o *openAPI) validateEvents(sim *Sim) []violation {
-	sim.mu.Lock()
-	defer sim.mu.Unlock()
-	var out []violation
-	for _, st := range sim.stores {
-		for _, ev := range st.events {
-			out = append(out, o.validateObject("event "+ev.Type+" data.object", ev.Object)...)
-		}
-	}
-	return out
 }
