@@ -48,7 +48,8 @@ func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *str
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = env.Stop() })
-	sim := stripesim.New(stripesim.Options{TestRate: rate, Seed: 1})
+	// Stripe's payment method rules, as in production: a default payment method is attached to the customer first.
+	sim := stripesim.New(stripesim.Options{TestRate: rate, Seed: 1, StrictPaymentMethods: true})
 	// Webhook deliveries stop with the benchmark (cleanups run last in, first out: after the server closes).
 	b.Cleanup(sim.Close)
 	srv := httptest.NewServer(sim)
