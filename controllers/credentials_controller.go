@@ -9,9 +9,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -93,10 +96,24 @@ func (r *credentialsReconciler) secretsFor(_ context.Context, o client.Object) [
 	}
 }
 
+// finalizerChanged passes what can change whether a Secret is in use: a billing object holding the operator's
+// finalizer created or deleted, or the finalizer added or removed. Status writes and spec edits do not, so they do
+// not make the controller list every billing object again.
+func finalizerChanged() predicate.Predicate {
+	holds := func(o client.Object) bool { return controllerutil.ContainsFinalizer(o, billingv1.Finalizer) }
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return holds(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return holds(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return holds(e.ObjectOld) != holds(e.ObjectNew) },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
 func (r *credentialsReconciler) setup(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("credentials").For(&corev1.Secret{})
 	for _, k := range kinds {
-		b = b.Watches(k.newObject(), handler.EnqueueRequestsFromMapFunc(r.secretsFor))
+		b = b.Watches(k.newObject(), handler.EnqueueRequestsFromMapFunc(r.secretsFor),
+			builder.WithPredicates(finalizerChanged()))
 	}
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("setting up the credentials controller: %w", err)

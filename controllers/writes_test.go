@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
@@ -208,5 +209,59 @@ func TestPendingRecordAfterAConcurrentStatusWrite(t *testing.T) {
 	pending.IdempotencyKey = "k-test-2"
 	if err := r.addFinalizer(ctx, stale, &base, pending); !apierrors.IsConflict(err) {
 		t.Fatalf("a spec change after the read did not end the pass: %v", err)
+	}
+}
+
+// The credentials controller lists every billing object when it runs, so it runs only when an object's finalizer
+// comes or goes: status writes and spec edits of in-use objects do not wake it.
+func TestCredentialsControllerIgnoresStatusWrites(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "busy")
+	create(t, cus)
+	cus = waitReady(t, ctx, cus)
+	time.Sleep(500 * time.Millisecond) // the finalizer's own wake-up has run
+	reconciles := func() float64 {
+		mfs, err := metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() != "controller_runtime_reconcile_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "controller" && l.GetValue() == "credentials" {
+						n += m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return n
+	}
+	before := reconciles()
+	for i := range 10 {
+		// Each request makes the loop read Stripe and write status (lastHandledReconcileAt, lastSyncedAt).
+		eventually(t, 10*time.Second, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+				return err
+			}
+			cus.Annotations = map[string]string{billingv1.AnnotationReconcileRequestedAt: fmt.Sprint(i)}
+			return env.Client.Update(ctx, cus)
+		})
+		eventually(t, 10*time.Second, func() error {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+				return err
+			}
+			if cus.Status.LastHandledReconcileAt != fmt.Sprint(i) {
+				return fmt.Errorf("request %d not handled yet", i)
+			}
+			return nil
+		})
+	}
+	// Other tests' objects may still settle in the background: a little slack, far below one per write.
+	if n := reconciles() - before; n > 3 {
+		t.Errorf("the credentials controller ran %v times for 10 status writes", n)
 	}
 }
