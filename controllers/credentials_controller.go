@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -88,11 +89,41 @@ func (r *credentialsReconciler) inUse(ctx context.Context, opts ...client.ListOp
 	return false, nil
 }
 
-// secretsFor maps a billing object to the credentials Secrets that may serve it.
-func (r *credentialsReconciler) secretsFor(_ context.Context, o client.Object) []reconcile.Request {
-	return []reconcile.Request{
-		{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: r.creds.NamespaceSecretName}},
-		{NamespacedName: r.creds.Default},
+// secretsFor maps a billing object whose finalizer came or went to the credentials Secrets that may serve it. An
+// object that took the finalizer can only make a Secret in use: a Secret already holding the in-use finalizer is
+// left alone, so a bulk apply wakes the controller about once per Secret, not once per object. An object that let
+// the finalizer go may have been the last user: both Secrets are checked.
+func (r *credentialsReconciler) secretsFor(ctx context.Context, o client.Object) []reconcile.Request {
+	adding := controllerutil.ContainsFinalizer(o, billingv1.Finalizer) && o.GetDeletionTimestamp().IsZero()
+	var out []reconcile.Request
+	for _, key := range []types.NamespacedName{
+		{Namespace: o.GetNamespace(), Name: r.creds.NamespaceSecretName}, r.creds.Default} {
+		if adding {
+			secret := &corev1.Secret{}
+			err := r.client.Get(ctx, key, secret)
+			if apierrors.IsNotFound(err) ||
+				err == nil && controllerutil.ContainsFinalizer(secret, billingv1.CredentialsInUseFinalizer) {
+				continue // no such Secret (its creation is watched), or in use already
+			}
+		}
+		out = append(out, reconcile.Request{NamespacedName: key})
+	}
+	return out
+}
+
+// secretsHandler enqueues the Secrets secretsFor names. An update is mapped from the new object only (a mapping
+// handler would map the old one too, which still lacked the finalizer).
+func (r *credentialsReconciler) secretsHandler() handler.EventHandler {
+	type queue = workqueue.TypedRateLimitingInterface[reconcile.Request]
+	enqueue := func(ctx context.Context, o client.Object, q queue) {
+		for _, req := range r.secretsFor(ctx, o) {
+			q.Add(req)
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q queue) { enqueue(ctx, e.Object, q) },
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q queue) { enqueue(ctx, e.ObjectNew, q) },
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q queue) { enqueue(ctx, e.Object, q) },
 	}
 }
 
@@ -112,8 +143,7 @@ func finalizerChanged() predicate.Predicate {
 func (r *credentialsReconciler) setup(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).Named("credentials").For(&corev1.Secret{})
 	for _, k := range kinds {
-		b = b.Watches(k.newObject(), handler.EnqueueRequestsFromMapFunc(r.secretsFor),
-			builder.WithPredicates(finalizerChanged()))
+		b = b.Watches(k.newObject(), r.secretsHandler(), builder.WithPredicates(finalizerChanged()))
 	}
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("setting up the credentials controller: %w", err)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 )
 
@@ -212,14 +213,10 @@ func TestPendingRecordAfterAConcurrentStatusWrite(t *testing.T) {
 	}
 }
 
-// The credentials controller lists every billing object when it runs, so it runs only when an object's finalizer
-// comes or goes: status writes and spec edits of in-use objects do not wake it.
-func TestCredentialsControllerIgnoresStatusWrites(t *testing.T) {
+// The credentials controller lists every billing object when it runs, so it runs only when a Secret may change from
+// unused to used or back: not on status writes or spec edits, and about once per Secret for a bulk apply.
+func TestCredentialsControllerRunsPerSecretNotPerWrite(t *testing.T) {
 	ctx, ns := newNamespace(t)
-	cus := newCustomer(ns, "busy")
-	create(t, cus)
-	cus = waitReady(t, ctx, cus)
-	time.Sleep(500 * time.Millisecond) // the finalizer's own wake-up has run
 	reconciles := func() float64 {
 		mfs, err := metrics.Registry.Gather()
 		if err != nil {
@@ -240,7 +237,29 @@ func TestCredentialsControllerIgnoresStatusWrites(t *testing.T) {
 		}
 		return n
 	}
+	// A team namespace with its own Secret, and a bulk apply of 100 Customers using it.
+	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentials.DefaultSecretName},
+		Data: map[string][]byte{credentials.APIKeyField: []byte(testAPIKey)}})
+	time.Sleep(300 * time.Millisecond) // the Secret's own reconcile
 	before := reconciles()
+	customers := make([]*billingv1.Customer, 0, 100)
+	for i := range 100 {
+		c := newCustomer(ns, fmt.Sprintf("bulk-%d", i))
+		create(t, c)
+		customers = append(customers, c)
+	}
+	for _, c := range customers {
+		waitReady(t, ctx, c)
+	}
+	time.Sleep(500 * time.Millisecond)
+	// Two Secrets may serve them (the namespace's and the operator-wide one), each waking the controller until it
+	// is seen in use; a little slack for other tests' objects settling in the background.
+	if n := reconciles() - before; n > 12 {
+		t.Errorf("the credentials controller ran %v times for a bulk apply of 100 objects", n)
+	}
+
+	cus := customers[0]
+	before = reconciles()
 	for i := range 10 {
 		// Each request makes the loop read Stripe and write status (lastHandledReconcileAt, lastSyncedAt).
 		eventually(t, 10*time.Second, func() error {
@@ -260,7 +279,6 @@ func TestCredentialsControllerIgnoresStatusWrites(t *testing.T) {
 			return nil
 		})
 	}
-	// Other tests' objects may still settle in the background: a little slack, far below one per write.
 	if n := reconciles() - before; n > 3 {
 		t.Errorf("the credentials controller ran %v times for 10 status writes", n)
 	}
