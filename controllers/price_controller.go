@@ -7,6 +7,8 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -254,12 +256,35 @@ func (priceExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.
 // old price is archived, and it is recorded in status.previousIDs.
 func (e priceExternal) Replaced(ctx context.Context, c *stripe.Client, obj *billingv1.Price, oldID,
 	newID string) error {
-	if err := e.moveDefaultPrice(ctx, c, obj, oldID, newID); err != nil {
+	known, isDefault, err := e.knownDefault(ctx, obj, oldID)
+	if err != nil {
 		return err
 	}
-	key := stripe.IdempotencyKey(string(obj.UID), "archive-"+oldID, obj.Generation)
-	if err := updatePrice(ctx, c, oldID, key, &stripego.PriceParams{Active: stripego.Bool(false)}); err != nil &&
-		!stripe.IsNotFound(err) {
+	switch {
+	case !known:
+		err = e.moveDefaultPrice(ctx, c, obj, oldID, newID)
+	case isDefault:
+		err = e.setDefaultPrice(ctx, c, obj, oldID, newID)
+	}
+	if err != nil {
+		return err
+	}
+	archive := func() error {
+		key := stripe.IdempotencyKey(string(obj.UID), "archive-"+oldID, obj.Generation)
+		err := updatePrice(ctx, c, oldID, key, &stripego.PriceParams{Active: stripego.Bool(false)})
+		if stripe.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	err = archive()
+	if ce := stripe.Classify(err); ce != nil && ce.Class == stripe.ClassInvalidRequest && known && !isDefault {
+		// The Product's status was behind Stripe (the price became its default meanwhile): read, repoint, retry.
+		if err = e.moveDefaultPrice(ctx, c, obj, oldID, newID); err == nil {
+			err = archive()
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if !slices.Contains(obj.Status.PreviousIDs, oldID) {
@@ -288,8 +313,34 @@ func (e priceExternal) moveDefaultPrice(ctx context.Context, c *stripe.Client, o
 	if prod.DefaultPrice == nil || prod.DefaultPrice.ID != from {
 		return nil
 	}
+	return e.setDefaultPrice(ctx, c, obj, from, to)
+}
+
+// setDefaultPrice points the product's default_price from `from` to `to` ("" unsets it).
+func (e priceExternal) setDefaultPrice(ctx context.Context, c *stripe.Client, obj *billingv1.Price, from,
+	to string) error {
 	key := stripe.IdempotencyKey(string(obj.UID), "default-price-"+from+"-"+to, obj.Generation)
-	return updateProduct(ctx, c, productID, key, &stripego.ProductParams{DefaultPrice: stripego.String(to)})
+	return updateProduct(ctx, c, obj.Status.ProductID, key, &stripego.ProductParams{DefaultPrice: stripego.String(to)})
+}
+
+// knownDefault reports, from the referenced Product's status (kept current by its reconciles and events), whether
+// price is the product's default price, without reading Stripe; known is false when the Price names its product by
+// ID or the Product's status is not about that product.
+func (e priceExternal) knownDefault(ctx context.Context, obj *billingv1.Price, price string) (known, isDefault bool,
+	err error) {
+	ref := obj.Spec.ProductRef
+	if ref == nil || obj.Status.ProductID == "" {
+		return false, false, nil
+	}
+	prod := &billingv1.Product{}
+	if err := e.client.Get(ctx, types.NamespacedName{Namespace: obj.Namespace, Name: ref.Name}, prod); err != nil {
+		return false, false, client.IgnoreNotFound(err)
+	}
+	if prod.Status.ID != obj.Status.ProductID || !meta.IsStatusConditionTrue(prod.Status.Conditions,
+		billingv1.ConditionReady) {
+		return false, false, nil
+	}
+	return true, prod.Status.DefaultPriceID == price, nil
 }
 
 // Delete archives the price (Archive), first unsetting it as its product's default price; Orphan leaves it.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	stripego "github.com/stripe/stripe-go/v76"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -281,5 +282,66 @@ func TestCredentialsControllerRunsPerSecretNotPerWrite(t *testing.T) {
 	}
 	if n := reconciles() - before; n > 3 {
 		t.Errorf("the credentials controller ran %v times for 10 status writes", n)
+	}
+}
+
+// A price rollover learns whether the old price is its product's default from the Product's status, not from a
+// read: the default is moved to the successor with no product read. (TestPriceRolloverKeepAndMigrate covers a
+// Product status behind Stripe: the refused archive falls back to reading the product.)
+func TestPriceRolloverReadsNoProduct(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	prod := newProduct(ns, "plan")
+	price := newPrice(ns, "monthly", 900)
+	create(t, prod, price)
+	price = waitReady(t, ctx, price)
+	prod = waitReady(t, ctx, prod)
+	oldID := price.Status.ID
+	if _, err := simClient().API.Products.Update(prod.Status.ID,
+		&stripego.ProductParams{DefaultPrice: stripego.String(oldID)}); err != nil {
+		t.Fatal(err)
+	}
+	// The Product's status learns the default at its next read.
+	eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(prod), prod); err != nil {
+			return err
+		}
+		if prod.Status.DefaultPriceID != oldID {
+			prod.Annotations = map[string]string{billingv1.AnnotationReconcileRequestedAt: time.Now().String()}
+			if err := env.Client.Update(ctx, prod); err != nil {
+				return err
+			}
+			return fmt.Errorf("the Product's status does not show the default price yet")
+		}
+		return nil
+	})
+	productReads := calls("GET /v1/products/{id}")
+	eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(price), price); err != nil {
+			return err
+		}
+		price.Spec.UnitAmount = 1100
+		return env.Client.Update(ctx, price)
+	})
+	eventually(t, 20*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(price), price); err != nil {
+			return err
+		}
+		if price.Status.ID == oldID || price.Status.ObservedGeneration != price.Generation {
+			return fmt.Errorf("not rolled yet")
+		}
+		return nil
+	})
+	if n := calls("GET /v1/products/{id}") - productReads; n != 0 {
+		t.Errorf("%d product reads during the rollover, want 0", n)
+	}
+	got, err := simClient().API.Products.Get(prod.Status.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.DefaultPrice == nil || got.DefaultPrice.ID != price.Status.ID {
+		t.Errorf("the product's default price is %v, want the successor %s", got.DefaultPrice, price.Status.ID)
+	}
+	if old := stripePrice(t, oldID); old.Active {
+		t.Error("the old price is still active")
 	}
 }
