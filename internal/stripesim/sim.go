@@ -281,7 +281,11 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 		time.Sleep(before.latency())
 	}
 
-	status, body := s.execute(sk, form, r.PathValue("id"), requestID, idemKey, h)
+	kind := "" // a write's expand[] is checked before it changes anything: a refused request has no effect
+	if isWrite {
+		kind = resourceObject(resource)
+	}
+	status, body := s.execute(sk, form, r.PathValue("id"), requestID, idemKey, kind, h)
 	if s.opts.Record && status < 300 {
 		s.record(Request{Method: r.Method, Path: r.URL.Path, Params: values.Encode()})
 	}
@@ -299,12 +303,18 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 }
 
 // execute runs the handler under the lock and renders its result.
-func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey string, h handlerFunc) (int, []byte) {
+// kind, when set, is the object the handler returns, whose expandable fields the top level of expand[] is checked
+// against before the handler runs.
+func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey, kind string,
+	h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix(),
 		tokens: map[string]*paymentMethod{}}
 	c.expand = c.f.expand(form)
+	if apiErr := checkExpandTop(kind, c.expand); apiErr != nil {
+		return apiErr.Status, errorBody(apiErr)
+	}
 	res, apiErr := h(c)
 	if apiErr == nil && c.f.err != nil {
 		apiErr = c.f.err
