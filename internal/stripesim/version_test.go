@@ -11,8 +11,14 @@ import (
 	"github.com/stripe/stripe-go/v76"
 )
 
+// versionReply is the status, headers and error of a response.
+type versionReply struct {
+	StatusCode int
+	Header     http.Header
+}
+
 // versionGet sends GET /v1/customers with the given Stripe-Version header ("" sends none).
-func versionGet(t *testing.T, url, version string) (*http.Response, apiErrorBody) {
+func versionGet(t *testing.T, url, version string) (versionReply, apiErrorBody) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, url+"/v1/customers", nil)
 	req.Header.Set("Authorization", "Bearer sk_test_simulator")
@@ -26,7 +32,7 @@ func versionGet(t *testing.T, url, version string) (*http.Response, apiErrorBody
 	defer func() { _ = resp.Body.Close() }()
 	var body apiErrorBody
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp, body
+	return versionReply{StatusCode: resp.StatusCode, Header: resp.Header}, body
 }
 
 type apiErrorBody struct {
@@ -97,13 +103,13 @@ func TestStripeVersionOtherIsRefused(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer sk_test_simulator")
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Stripe-Version", "2024-04-10")
-	resp, err := http.DefaultClient.Do(req)
+	created, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("create with Stripe-Version 2024-04-10: %d", resp.StatusCode)
+	_ = created.Body.Close()
+	if created.StatusCode != http.StatusBadRequest {
+		t.Fatalf("create with Stripe-Version 2024-04-10: %d", created.StatusCode)
 	}
 	if it := stripeClient(srv.URL, "sk_test_simulator").Customers.List(&stripe.CustomerListParams{}); it.Next() {
 		t.Errorf("a create refused for its Stripe-Version created %s", it.Customer().ID)
