@@ -36,6 +36,8 @@ func main() {
 	dunningFinal := flag.String("dunning-final", "canceled", "Status after the last failed retry: canceled or unpaid.")
 	strictPM := flag.Bool("strict-payment-methods", false, "Model payment methods as Stripe does: test tokens "+
 		"given on customer creation become attached pm_ objects, and a default must be attached to the customer.")
+	anyVersion := flag.Bool("any-api-version", false, "Serve requests whose Stripe-Version header names a "+
+		"version other than 2023-10-16, answering in 2023-10-16 shapes (by default they are refused with a 400).")
 	flag.Parse()
 	if *dunningFinal != "canceled" && *dunningFinal != "unpaid" {
 		log.Fatalf("stripesim: -dunning-final must be canceled or unpaid")
@@ -43,7 +45,8 @@ func main() {
 
 	sim := stripesim.New(stripesim.Options{TestRate: *testRate, LiveRate: *liveRate, RateLimitOff: *rateOff,
 		IdempotencyTTL: *idemTTL, Seed: *seed, Dunning: stripesim.DunningOptions{Retries: *dunningRetries,
-			Interval: *dunningInterval, Final: *dunningFinal}, StrictPaymentMethods: *strictPM})
+			Interval: *dunningInterval, Final: *dunningFinal}, StrictPaymentMethods: *strictPM,
+		AnyAPIVersion: *anyVersion})
 	defer sim.Close()
 	if err := run(sim, *addr, *state); err != nil {
 		log.Fatalf("stripesim: %v", err)

@@ -73,3 +73,37 @@ func TestBinaryServesAndPersistsState(t *testing.T) {
 		t.Errorf("restored customer: %+v", got)
 	}
 }
+
+// TestBinaryAnyAPIVersion: the binary refuses a Stripe-Version other than 2023-10-16 unless run with
+// -any-api-version, and serves stripe-go v76 either way.
+func TestBinaryAnyAPIVersion(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "stripesim")
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{{nil, http.StatusBadRequest}, {[]string{"-any-api-version"}, http.StatusOK}} {
+		addr := testenv.FreeAddr(t)
+		stop := start(t, bin, append([]string{"-addr", addr}, tc.args...)...)
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/v1/customers", nil)
+		req.Header.Set("Authorization", "Bearer sk_test_binary")
+		req.Header.Set("Stripe-Version", "2024-04-10")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%v: Stripe-Version 2024-04-10 answered %d, want %d", tc.args, resp.StatusCode, tc.want)
+		}
+		sc := client.New("sk_test_binary", stripe.NewBackendsWithConfig(&stripe.BackendConfig{
+			URL: stripe.String("http://" + addr), MaxNetworkRetries: stripe.Int64(0),
+			EnableTelemetry: stripe.Bool(false), LeveledLogger: &stripe.LeveledLogger{Level: stripe.LevelNull}}))
+		if _, err := sc.Customers.New(&stripe.CustomerParams{Email: stripe.String("v@example.com")}); err != nil {
+			t.Errorf("%v: stripe-go v76 refused: %v", tc.args, err)
+		}
+		stop()
+	}
+}

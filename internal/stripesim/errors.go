@@ -43,6 +43,15 @@ func invalidRequest(message string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Message: message}
 }
 
+// unmodelledVersion refuses a request sent with a Stripe-Version stripesim does not model (see
+// Options.AnyAPIVersion).
+func unmodelledVersion(got string) *apiError {
+	return invalidRequest("This request asked for Stripe API version " + got + " (the Stripe-Version header), but " +
+		"stripesim models version " + apiVersion + " only and does not answer in another version's shapes. Send " +
+		"Stripe-Version: " + apiVersion + " or no Stripe-Version header, or run stripesim with -any-api-version " +
+		"(Options.AnyAPIVersion) to be answered in " + apiVersion + " shapes.")
+}
+
 func missingParam(param string) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: codeParameterMissing,
 		Param: param, Message: "Missing required param: " + param + "."}

@@ -13,6 +13,104 @@ import (
 // maxExpandDepth is how many levels Stripe expands.
 const maxExpandDepth = 4
 
+// expandableFields are the fields expand[] may name on each object stripesim renders, by the object's "object"
+// value: the spec's x-expandableFields for 2023-10-16 (TestExpandableFieldsAreTheSpecs holds them to it). A name
+// not listed (metadata, currency, a field that does not exist) is refused as Stripe refuses it. A listed field
+// that holds an ID is expanded; a listed nested object (recurring, invoice_settings) is left as it is; a listed
+// field Stripe leaves out unless asked for (a price's tiers and currency_options) is included.
+var expandableFields = map[string][]string{
+	"charge": {"application", "application_fee", "balance_transaction", "billing_details", "customer",
+		"failure_balance_transaction", "fraud_details", "invoice", "on_behalf_of", "outcome", "payment_intent",
+		"payment_method_details", "radar_options", "refunds", "review", "shipping", "source_transfer", "transfer",
+		"transfer_data"},
+	"customer": {"address", "cash_balance", "default_source", "discount", "invoice_settings", "shipping",
+		"sources", "subscriptions", "tax", "tax_ids", "test_clock"},
+	"dispute": {"balance_transactions", "charge", "evidence", "evidence_details", "payment_intent",
+		"payment_method_details"},
+	"event": {"data", "request"},
+	"invoice": {"account_tax_ids", "application", "automatic_tax", "charge", "custom_fields", "customer",
+		"customer_address", "customer_shipping", "customer_tax_ids", "default_payment_method", "default_source",
+		"default_tax_rates", "discount", "discounts", "from_invoice", "issuer", "last_finalization_error",
+		"latest_revision", "lines", "on_behalf_of", "payment_intent", "payment_settings", "quote", "rendering",
+		"shipping_cost", "shipping_details", "status_transitions", "subscription", "subscription_details",
+		"test_clock", "threshold_reason", "total_discount_amounts", "total_tax_amounts", "transfer_data"},
+	"line_item": {"discount_amounts", "discounts", "invoice_item", "period", "price", "proration_details",
+		"subscription", "subscription_item", "tax_amounts", "tax_rates"},
+	"payment_intent": {"amount_details", "application", "automatic_payment_methods", "customer", "invoice",
+		"last_payment_error", "latest_charge", "next_action", "on_behalf_of", "payment_method",
+		"payment_method_configuration_details", "payment_method_options", "processing", "review", "shipping",
+		"transfer_data"},
+	"payment_method": {"acss_debit", "affirm", "afterpay_clearpay", "alipay", "au_becs_debit", "bacs_debit",
+		"bancontact", "billing_details", "blik", "boleto", "card", "card_present", "cashapp", "customer",
+		"customer_balance", "eps", "fpx", "giropay", "grabpay", "ideal", "interac_present", "klarna", "konbini",
+		"link", "oxxo", "p24", "paynow", "paypal", "pix", "promptpay", "radar_options", "revolut_pay",
+		"sepa_debit", "sofort", "swish", "us_bank_account", "wechat_pay", "zip"},
+	"price":   {"currency_options", "custom_unit_amount", "product", "recurring", "tiers", "transform_quantity"},
+	"product": {"default_price", "features", "package_dimensions", "tax_code"},
+	"subscription": {"application", "automatic_tax", "billing_cycle_anchor_config", "billing_thresholds",
+		"cancellation_details", "customer", "default_payment_method", "default_source", "default_tax_rates",
+		"discount", "items", "latest_invoice", "on_behalf_of", "pause_collection", "payment_settings",
+		"pending_invoice_item_interval", "pending_setup_intent", "pending_update", "schedule", "test_clock",
+		"transfer_data", "trial_settings"},
+	"subscription_item":       {"billing_thresholds", "price", "tax_rates"},
+	"test_helpers.test_clock": {},
+	"webhook_endpoint":        {},
+	// A list's and a search result's objects are reached through data.
+	"list":          {"data"},
+	"search_result": {"data"},
+}
+
+// expandable reports whether expand[] may name key on o. An object without an "object" field (a nested hash such
+// as a customer's invoice_settings) is not checked: the spec's lists cover resources only.
+func expandable(o obj, key string) bool {
+	kind, ok := o["object"].(string)
+	if !ok {
+		return true
+	}
+	fields, known := expandableFields[kind]
+	return !known || slices.Contains(fields, key)
+}
+
+// resourceObject is the object a route's resource (as routes names it) returns.
+func resourceObject(resource string) string {
+	if resource == "test_clock" {
+		return "test_helpers.test_clock"
+	}
+	return resource
+}
+
+// checkExpandTop refuses, before a handler runs, an expand[] path whose first field kind does not let be
+// expanded ("" checks nothing).
+func checkExpandTop(kind string, expand map[string]bool) *apiError {
+	if kind == "" {
+		return nil
+	}
+	for _, p := range slices.Sorted(maps.Keys(expand)) {
+		top, _, _ := strings.Cut(p, ".")
+		if !expandable(obj{"object": kind}, top) {
+			return cannotExpand(p)
+		}
+	}
+	return nil
+}
+
+// included renders a field Stripe leaves out of an object unless expand[] names it: a price's tiers (none: every
+// price stripesim makes is per_unit) and currency_options (the price's own currency, as Stripe lists it).
+func included(o obj, key string) (any, bool) {
+	if o["object"] != "price" {
+		return nil, false
+	}
+	switch key {
+	case "tiers":
+		return []any{}, true
+	case "currency_options":
+		cur, _ := o["currency"].(string)
+		return obj{cur: obj{"custom_unit_amount": nil, "tax_behavior": o["tax_behavior"],
+			"unit_amount": o["unit_amount"], "unit_amount_decimal": o["unit_amount_decimal"]}}, true
+	}
+	return nil, false
+}
+
 // renderByID renders the object an ID names, for expansion.
 func (s *store) renderByID(id string) (obj, bool) {
 	prefix, _, _ := strings.Cut(id, "_")
@@ -96,8 +194,20 @@ func cannotExpand(path string) *apiError {
 // expandPath expands segs in o, returning a copy of o.
 func (s *store) expandPath(o obj, segs []string, full string) (obj, *apiError) {
 	key := segs[0]
+	if !expandable(o, key) {
+		return nil, cannotExpand(full)
+	}
 	v, ok := o[key]
-	if !ok || key == "id" || key == "object" {
+	if !ok {
+		inc, isIncluded := included(o, key)
+		if !isIncluded || len(segs) > 1 {
+			return nil, cannotExpand(full)
+		}
+		out := maps.Clone(o)
+		out[key] = inc
+		return out, nil
+	}
+	if key == "id" || key == "object" {
 		return nil, cannotExpand(full)
 	}
 	if p, isPtr := v.(*string); isPtr { // rendered optional IDs are *string

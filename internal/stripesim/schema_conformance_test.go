@@ -35,6 +35,11 @@ func schemaScenario(t *testing.T, sim *Sim, sc *client.API) {
 	pr, err := sc.Prices.New(&stripe.PriceParams{Product: stripe.String(prod.ID), Currency: stripe.String("usd"),
 		UnitAmount: stripe.Int64(1500), Recurring: &stripe.PriceRecurringParams{Interval: stripe.String("month")}})
 	must("create price", err)
+	incl := &stripe.PriceParams{}
+	incl.AddExpand("tiers")
+	incl.AddExpand("currency_options")
+	_, err = sc.Prices.Get(pr.ID, incl)
+	must("get price with tiers and currency_options", err)
 	inline := &stripe.PriceParams{Currency: stripe.String("usd"), UnitAmount: stripe.Int64(300),
 		ProductData: &stripe.PriceProductDataParams{Name: stripe.String("Inline")}}
 	inline.AddExpand("product")

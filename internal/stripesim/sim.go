@@ -53,6 +53,10 @@ type Options struct {
 	// operator attaches), payment_method on customer creation attaches nothing and a default may be any pm_ ID or
 	// test token, kept as sent; attach, detach, retrieve and list work either way.
 	StrictPaymentMethods bool
+	// AnyAPIVersion serves a request whose Stripe-Version header names a version other than 2023-10-16, the one
+	// stripesim models, answering it in 2023-10-16 shapes. Off (the default), such a request is refused with a
+	// 400 naming both versions, so a client on another version learns it at once.
+	AnyAPIVersion bool
 }
 
 // Request is a recorded API request: what a client sent, without its credentials.
@@ -217,7 +221,7 @@ func (s *Sim) endpoint(pattern, resource string, isWrite bool, h handlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		requestID := s.newID("req")
 		w.Header().Set("Request-Id", requestID)
-		w.Header().Set("Stripe-Version", "2023-10-16")
+		w.Header().Set("Stripe-Version", apiVersion)
 		status := s.serve(w, r, resource, isWrite, requestID, h)
 		s.count(pattern, status)
 	})
@@ -236,6 +240,9 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 	}
 	if acct := r.Header.Get("Stripe-Account"); acct != "" {
 		sk.account = acct
+	}
+	if v := r.Header.Get("Stripe-Version"); v != "" && v != apiVersion && !s.opts.AnyAPIVersion {
+		return writeError(w, unmodelledVersion(v))
 	}
 	if !s.allow(sk) {
 		return writeError(w, &apiError{Status: http.StatusTooManyRequests, Type: typeInvalidRequest,
@@ -281,7 +288,11 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 		time.Sleep(before.latency())
 	}
 
-	status, body := s.execute(sk, form, r.PathValue("id"), requestID, idemKey, h)
+	kind := "" // a write's expand[] is checked before it changes anything: a refused request has no effect
+	if isWrite {
+		kind = resourceObject(resource)
+	}
+	status, body := s.execute(sk, form, r.PathValue("id"), requestID, idemKey, kind, h)
 	if s.opts.Record && status < 300 {
 		s.record(Request{Method: r.Method, Path: r.URL.Path, Params: values.Encode()})
 	}
@@ -299,12 +310,18 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 }
 
 // execute runs the handler under the lock and renders its result.
-func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey string, h handlerFunc) (int, []byte) {
+// kind, when set, is the object the handler returns, whose expandable fields the top level of expand[] is checked
+// against before the handler runs.
+func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey, kind string,
+	h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix(),
 		tokens: map[string]*paymentMethod{}}
 	c.expand = c.f.expand(form)
+	if apiErr := checkExpandTop(kind, c.expand); apiErr != nil {
+		return apiErr.Status, errorBody(apiErr)
+	}
 	res, apiErr := h(c)
 	if apiErr == nil && c.f.err != nil {
 		apiErr = c.f.err

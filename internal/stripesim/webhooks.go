@@ -69,6 +69,10 @@ func (c *call) endpointFields(e *webhookEndpoint, creating bool) {
 	if creating && len(e.EnabledEvents) == 0 && f.err == nil {
 		f.err = missingParam("enabled_events")
 	}
+	// Any api_version is accepted, unlike a request's Stripe-Version (Options.AnyAPIVersion): an operator must cope
+	// with events of versions other than its own, and tests register such endpoints to see it do so
+	// (TestEventsCarryTheEndpointsAPIVersionAndDelay). Their events are labelled with the endpoint's version and
+	// rendered in 2023-10-16 shapes.
 	if v, ok := f.str(p, "api_version"); ok {
 		e.APIVersion = v
 	}

@@ -46,6 +46,7 @@ type schema struct {
 	Items                *schema            `json:"items"`
 	Enum                 []any              `json:"enum"`
 	ResourceID           string             `json:"x-resourceId"`
+	ExpandableFields     []string           `json:"x-expandableFields"`
 	Expansion            *struct {
 		OneOf []*schema `json:"oneOf"`
 	} `json:"x-expansionResources"`
@@ -103,6 +104,16 @@ func Load() (*Spec, error) {
 		spec = &s
 	})
 	return spec, specErr
+}
+
+// ExpandableFields are the fields expand[] may name on a resource (the value of its "object" field), as the
+// specification lists them (x-expandableFields); ok is false for a resource it does not know.
+func (o *Spec) ExpandableFields(resource string) (fields []string, ok bool) {
+	sc := o.byResource[resource]
+	if sc == nil {
+		return nil, false
+	}
+	return sc.ExpandableFields, true
 }
 
 // Version is the API version of the specification.
