@@ -238,13 +238,13 @@ func TestCredentialsControllerRunsPerSecretNotPerWrite(t *testing.T) {
 		}
 		return n
 	}
-	// A team namespace with its own Secret, and a bulk apply of 100 Customers using it.
+	// A team namespace with its own Secret, and a bulk apply of 200 Customers using it.
 	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: credentials.DefaultSecretName},
 		Data: map[string][]byte{credentials.APIKeyField: []byte(testAPIKey)}})
 	time.Sleep(300 * time.Millisecond) // the Secret's own reconcile
 	before := reconciles()
-	customers := make([]*billingv1.Customer, 0, 100)
-	for i := range 100 {
+	customers := make([]*billingv1.Customer, 0, 200)
+	for i := range 200 {
 		c := newCustomer(ns, fmt.Sprintf("bulk-%d", i))
 		create(t, c)
 		customers = append(customers, c)
@@ -256,7 +256,7 @@ func TestCredentialsControllerRunsPerSecretNotPerWrite(t *testing.T) {
 	// Two Secrets may serve them (the namespace's and the operator-wide one), each waking the controller until it
 	// is seen in use; a little slack for other tests' objects settling in the background.
 	if n := reconciles() - before; n > 12 {
-		t.Errorf("the credentials controller ran %v times for a bulk apply of 100 objects", n)
+		t.Errorf("the credentials controller ran %v times for a bulk apply of 200 objects", n)
 	}
 
 	cus := customers[0]
