@@ -156,7 +156,12 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	unlock := w.lockTarget(target)
 	defer unlock()
 	if w.apiReader != nil {
-		if err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(target), target); err != nil {
+		err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(target), target)
+		if apierrors.IsNotFound(err) {
+			// Deleted since the cache saw it: there is no status to fold into.
+			return w.settle(ctx, ev, base, billingv1.EventProcessed, "the billing object was deleted", dispute)
+		}
+		if err != nil {
 			return ctrl.Result{}, err
 		}
 	}

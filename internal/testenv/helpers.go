@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"bytes"
+	"fmt"
 	"net"
+	"os"
 	"sync"
 	"testing"
 )
@@ -34,4 +36,20 @@ func FreeAddr(tb testing.TB) string {
 	}
 	defer func() { _ = l.Close() }()
 	return l.Addr().String()
+}
+
+// Main is a test binary's TestMain for a package that needs a control plane: it starts one, hands it to set, runs
+// the tests and stops it.
+func Main(m *testing.M, set func(*Env)) {
+	env, err := Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting the test control plane:", err)
+		os.Exit(1)
+	}
+	set(env)
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
+	}
+	os.Exit(code)
 }

@@ -5,8 +5,6 @@
 package crd
 
 import (
-	"fmt"
-	"os"
 	"testing"
 
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
@@ -14,15 +12,4 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	if env, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "starting the test control plane:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, func(e *testenv.Env) { env = e }) }
