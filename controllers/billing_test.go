@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 func newProduct(ns, name string) *billingv1.Product {
@@ -149,7 +150,7 @@ func TestPriceRolloverKeepAndMigrate(t *testing.T) {
 		got.DefaultPrice.ID != newID {
 		t.Errorf("the product's default price was not moved to the successor")
 	}
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if s := stripeSubscription(t, migrateSub.Status.ID); s.Items.Data[0].Price.ID != newID {
 			return fmt.Errorf("the Migrate subscription is still on %s", s.Items.Data[0].Price.ID)
 		}

@@ -12,6 +12,7 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 func newCustomer(ns, name string) *billingv1.Customer {
@@ -144,7 +145,7 @@ func TestZeroIdleWrites(t *testing.T) {
 		}
 	}
 	for _, c := range objs {
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
 				return err
 			}
@@ -226,14 +227,14 @@ func TestCustomerCrashAfterCommit(t *testing.T) {
 			if err := env.Client.Create(ctx, c); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 30*time.Second, func() error {
+			testenv.Eventually(t, 30*time.Second, func() error {
 				if faultFired(f.ID) != 1 {
 					return fmt.Errorf("the create has not reached Stripe")
 				}
 				return nil
 			})
 			manager.stop()
-			eventually(t, 10*time.Second, func() error {
+			testenv.Eventually(t, 10*time.Second, func() error {
 				if sim.ObjectsByUID()["customer"][string(c.UID)] != 1 {
 					return fmt.Errorf("Stripe has not committed the create")
 				}
@@ -292,7 +293,7 @@ func TestDeletedInStripe(t *testing.T) {
 	if err := env.Client.Patch(ctx, c, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 func TestFoldDispute(t *testing.T) {
@@ -171,7 +172,7 @@ func TestWebhookDisputes(t *testing.T) {
 	waitDisputed := func(status metav1.ConditionStatus, reason string, inMessage ...string) metav1.Condition {
 		t.Helper()
 		var got metav1.Condition
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 				return err
 			}
@@ -199,7 +200,7 @@ func TestWebhookDisputes(t *testing.T) {
 		"990 usd, product_not_received")
 
 	simAdmin(t, "/_sim/disputes/"+a+"/close", map[string]string{"status": "won"})
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 			return err
 		}
@@ -227,7 +228,7 @@ func TestWebhookDisputes(t *testing.T) {
 	}
 
 	// Each event counted once, however often it was delivered.
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		got := [3]float64{disputeCount("created", "needs_response") - createdBefore,
 			disputeCount("closed", "won") - wonBefore, disputeCount("closed", "lost") - lostBefore}
 		if got != [3]float64{2, 1, 1} {
@@ -288,7 +289,7 @@ func TestWebhookDisputeOfUnknownCustomer(t *testing.T) {
 	}
 	before := disputeCount("created", "needs_response")
 	id := simAdmin(t, "/_sim/disputes", map[string]string{"payment_intent": paymentIntentOf(t, sub.ID)})["id"].(string)
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		evs := disputeEvents(t, ctx, id)
 		if len(evs) != 1 || evs[0].Status.Phase != billingv1.EventUnroutable {
 			return fmt.Errorf("dispute events %+v", evs)

@@ -19,6 +19,7 @@ import (
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 // Each row of the error table (docs/architecture.md, "The reconcile loop"), produced by the simulator's fault injection
@@ -54,7 +55,7 @@ func TestErrorTable(t *testing.T) {
 			}
 			// Retried on its own: the fault fires again.
 			fired := faultFired(f.ID)
-			eventually(t, 30*time.Second, func() error {
+			testenv.Eventually(t, 30*time.Second, func() error {
 				if faultFired(f.ID) <= fired {
 					return fmt.Errorf("not retried")
 				}
@@ -178,7 +179,7 @@ func assertStalled(t *testing.T, obj billingv1.StripeObject) {
 
 func assertEvent(t *testing.T, ns, name, typ, reason string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		l := &corev1.EventList{}
 		if err := env.Client.List(t.Context(), l, client.InNamespace(ns)); err != nil {
 			return err
@@ -248,7 +249,7 @@ func TestNamespaceDeletionCompletes(t *testing.T) {
 	cus.Spec.DeletionPolicy = billingv1.CustomerDelete
 	create(t, secret, cus)
 	cus = waitReady(t, ctx, cus)
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(secret), secret); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 // The suite's stripesim runs with StrictPaymentMethods, so these tests see Stripe's rules: a test token becomes a
@@ -54,7 +55,7 @@ func requestReconcile[T billingv1.StripeObject](t *testing.T, ctx context.Contex
 	if err := env.Client.Patch(ctx, obj, patch); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}

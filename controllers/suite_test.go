@@ -167,24 +167,10 @@ func newNamespace(t *testing.T) (context.Context, string) {
 	return ctx, ns
 }
 
-// eventually polls check until it returns nil or the timeout passes.
-func eventually(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("after %v: %v", timeout, err)
-}
-
 // waitReady waits until obj is Ready for its current generation and returns it fresh.
 func waitReady[T billingv1.StripeObject](t *testing.T, ctx context.Context, obj T) T {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -201,7 +187,7 @@ func waitReady[T billingv1.StripeObject](t *testing.T, ctx context.Context, obj 
 func waitReason[T billingv1.StripeObject](t *testing.T, ctx context.Context, obj T, reason string) metav1.Condition {
 	t.Helper()
 	var got metav1.Condition
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 			return err
 		}
@@ -218,7 +204,7 @@ func waitReason[T billingv1.StripeObject](t *testing.T, ctx context.Context, obj
 // waitGone waits until obj no longer exists.
 func waitGone(t *testing.T, ctx context.Context, obj client.Object) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj)
 		if apierrors.IsNotFound(err) {
 			return nil

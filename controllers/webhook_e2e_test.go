@@ -19,6 +19,7 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
@@ -75,7 +76,7 @@ func TestWebhookDriftIsUndone(t *testing.T) {
 		&stripego.CustomerParams{Name: stripego.String("Edited by hand")}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if got := stripeCustomer(t, cus.Status.ID); got.Name != cus.Spec.Name {
 			return fmt.Errorf("Stripe still has name %q", got.Name)
 		}
@@ -128,7 +129,7 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 	}
 	setCard := func(pm string) {
 		t.Helper()
-		eventually(t, 10*time.Second, func() error {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 				return err
 			}
@@ -139,7 +140,7 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 	}
 	waitSub := func(state string, paymentFailed bool) {
 		t.Helper()
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
 				return err
 			}
@@ -183,7 +184,7 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 	}
 
 	// Canceled at the period end: customer.subscription.deleted shows it canceled.
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
 			return err
 		}
@@ -201,7 +202,7 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 			got.CurrentPeriodEnd)
 	}
 	// Every event was stored once, however often it was delivered, and every one was processed.
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		l := &billingv1.StripeEventList{}
 		if err := env.Client.List(ctx, l, client.InNamespace(operatorNamespace)); err != nil {
 			return err
@@ -237,7 +238,7 @@ func TestEventWorkerRoutingRetentionAndVersions(t *testing.T) {
 	}
 	waitPhase := func(e *billingv1.StripeEvent, phase billingv1.StripeEventPhase) {
 		t.Helper()
-		eventually(t, 30*time.Second, func() error {
+		testenv.Eventually(t, 30*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(e), e); err != nil {
 				return err
 			}
@@ -293,7 +294,7 @@ func TestEventWorkerPacingRerouteAndRefold(t *testing.T) {
 	}
 	phaseWithin := func(e *billingv1.StripeEvent, want billingv1.StripeEventPhase, d time.Duration) {
 		t.Helper()
-		eventually(t, d, func() error {
+		testenv.Eventually(t, d, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(e), e); err != nil {
 				return err
 			}
@@ -348,7 +349,7 @@ func TestEventWorkerPacingRerouteAndRefold(t *testing.T) {
 	first := store("once", "customer.subscription.updated", "subscription", existing.ID, update, 1_700_000_200)
 	phase(first, billingv1.EventProcessed)
 	// The status moves on (as a reconcile reading Stripe would), then the same event is worked again.
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
 			return err
 		}

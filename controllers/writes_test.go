@@ -18,6 +18,7 @@ import (
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 // A created Customer costs the operator two writes: the finalizer and the pending-create record in one update
@@ -33,7 +34,7 @@ func TestCreateCostsTwoWritesAndOneStripeCall(t *testing.T) {
 	}
 	cus = waitReady(t, ctx, cus)
 	// The create's events are stored and processed before the count is taken.
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		l := &billingv1.StripeEventList{}
 		if err := env.Client.List(ctx, l, client.InNamespace(operatorNamespace)); err != nil {
 			return err
@@ -87,7 +88,7 @@ func TestWorkerWriteDuringCreateCostsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The pending record is stored before the POST, which the fault holds for 1.5 s: write the worker's fields now.
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 			return err
 		}
@@ -263,14 +264,14 @@ func TestCredentialsControllerRunsPerSecretNotPerWrite(t *testing.T) {
 	before = reconciles()
 	for i := range 10 {
 		// Each request makes the loop read Stripe and write status (lastHandledReconcileAt, lastSyncedAt).
-		eventually(t, 10*time.Second, func() error {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 				return err
 			}
 			cus.Annotations = map[string]string{billingv1.AnnotationReconcileRequestedAt: fmt.Sprint(i)}
 			return env.Client.Update(ctx, cus)
 		})
-		eventually(t, 10*time.Second, func() error {
+		testenv.Eventually(t, 10*time.Second, func() error {
 			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 				return err
 			}
@@ -301,7 +302,7 @@ func TestPriceRolloverReadsNoProduct(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The Product's status learns the default at its next read.
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(prod), prod); err != nil {
 			return err
 		}
@@ -315,14 +316,14 @@ func TestPriceRolloverReadsNoProduct(t *testing.T) {
 		return nil
 	})
 	productReads := calls("GET /v1/products/{id}")
-	eventually(t, 10*time.Second, func() error {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(price), price); err != nil {
 			return err
 		}
 		price.Spec.UnitAmount = 1100
 		return env.Client.Update(ctx, price)
 	})
-	eventually(t, 20*time.Second, func() error {
+	testenv.Eventually(t, 20*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(price), price); err != nil {
 			return err
 		}

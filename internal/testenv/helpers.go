@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 )
 
 // SyncBuffer collects output written from several goroutines (a process's logs, a logger's lines).
@@ -52,4 +53,20 @@ func Main(m *testing.M, set func(*Env)) {
 		fmt.Fprintln(os.Stderr, "stopping the test control plane:", err)
 	}
 	os.Exit(code)
+}
+
+// Eventually polls check every 100 ms until it returns nil, and fails the test with its last error after timeout.
+func Eventually(t testing.TB, timeout time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

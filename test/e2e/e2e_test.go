@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 const ready = "--for=condition=Ready"
@@ -43,7 +45,7 @@ func TestSamplesBecomeReady(t *testing.T) {
 	if !strings.Contains(desc, "Events:") || !strings.Contains(desc, "Synced") {
 		t.Errorf("kubectl describe shows no Synced event:\n%s", desc)
 	}
-	eventually(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		events := k(t, "get", "stripeevents", "-n", "stripe-operator-system")
 		for _, want := range []string{"customer.subscription.created", "customer.created", "Processed"} {
 			if !strings.Contains(events, want) {
@@ -106,7 +108,7 @@ func TestPriceRollover(t *testing.T) {
 
 	k(t, "patch", "-n", ns, "price/seat", "--type=merge", "-p", `{"spec":{"unitAmount":1500}}`)
 	var successor string
-	eventually(t, 60*time.Second, func() error {
+	testenv.Eventually(t, 60*time.Second, func() error {
 		successor = get(t, ns, "price/seat", "{.status.id}")
 		if successor == old || get(t, ns, "price/seat", `{.status.conditions[?(@.type=="Ready")].status}`) != "True" {
 			return fmt.Errorf("price still %s", successor)
@@ -120,7 +122,7 @@ func TestPriceRollover(t *testing.T) {
 		t.Errorf("status.previousIDs %s lacks %s", prev, old)
 	}
 	for sub, want := range map[string]string{"keep": old, "migrate": successor} {
-		eventually(t, 60*time.Second, func() error {
+		testenv.Eventually(t, 60*time.Second, func() error {
 			if got := get(t, ns, "subscription/"+sub, "{.status.items[0].priceID}"); got != want {
 				return fmt.Errorf("subscription %s status on price %s, want %s", sub, got, want)
 			}

@@ -262,22 +262,6 @@ func get(t *testing.T, ns, obj, jsonpath string) string {
 	return k(t, "get", "-n", ns, obj, "-o", "jsonpath="+jsonpath)
 }
 
-// eventually retries f for up to d.
-func eventually(t *testing.T, d time.Duration, f func() error) {
-	t.Helper()
-	end := time.Now().Add(d)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("after %s: %v", d, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // stripe calls Stripe's HTTP API (stripesim here) with the dev environment's key and returns the decoded body.
 func stripe(t *testing.T, method, path string, form url.Values) map[string]any {
 	t.Helper()

@@ -324,7 +324,7 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 
 	// The operator registers its webhook endpoint and stores the signing secret (a patch of its Secret) before the
 	// samples are applied, so that stripesim delivers their events.
-	waitFor(t, time.Minute, func() error {
+	testenv.Eventually(t, time.Minute, func() error {
 		s := &corev1.Secret{}
 		if err := env.Client.Get(ctx, operatorSecret, s); err != nil {
 			return err
@@ -344,14 +344,14 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, 2*time.Minute, func() error { return samplesReady(ctx, samples, team) })
-	waitFor(t, 2*time.Minute, func() error { return samplesReady(ctx, samples, shared) })
+	testenv.Eventually(t, 2*time.Minute, func() error { return samplesReady(ctx, samples, team) })
+	testenv.Eventually(t, 2*time.Minute, func() error { return samplesReady(ctx, samples, shared) })
 
 	// Each namespace's objects were created with its key: the team's in the team's Stripe account.
 	checkCustomerOwners(ctx, t, srv.URL, map[string]string{team: teamKey, shared: defaultKey})
 
 	// The receiver's StripeEvents (created under the operator's RBAC) are folded by the worker.
-	waitFor(t, time.Minute, func() error {
+	testenv.Eventually(t, time.Minute, func() error {
 		events := &billingv1.StripeEventList{}
 		if err := env.Client.List(ctx, events, client.InNamespace(r.namespace)); err != nil {
 			return err
@@ -431,7 +431,7 @@ func checkFinalizerReleased(ctx context.Context, t *testing.T, samples []*unstru
 		}
 		return controllerutil.ContainsFinalizer(s, billingv1.CredentialsInUseFinalizer), nil
 	}
-	waitFor(t, 30*time.Second, func() error {
+	testenv.Eventually(t, 30*time.Second, func() error {
 		if has, err := hasFinalizer(); err != nil {
 			return err
 		} else if !has {
@@ -446,7 +446,7 @@ func checkFinalizerReleased(ctx context.Context, t *testing.T, samples []*unstru
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 2*time.Minute, func() error {
+	testenv.Eventually(t, 2*time.Minute, func() error {
 		for _, u := range samples {
 			got := &unstructured.Unstructured{}
 			got.SetGroupVersionKind(u.GroupVersionKind())
@@ -465,18 +465,4 @@ func checkFinalizerReleased(ctx context.Context, t *testing.T, samples []*unstru
 		}
 		return nil
 	})
-}
-
-// waitFor polls check until it returns nil or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = check(); err == nil {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("after %s: %v", timeout, err)
 }
