@@ -72,8 +72,8 @@ test: manifests generate fmt vet ## Run every test against a real API server bui
 		go test $(GOTESTFLAGS) -count=1 ./...
 	cd test/helm && KUBEBUILDER_ASSETS="$$(../../hack/control-plane.sh)" go test $(GOTESTFLAGS) -count=1 ./...
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -race -count=1 -run 'Concurrent' ./webhookreceiver/
-	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 10s ./webhookreceiver/
-	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 5s ./webhookreceiver/
+	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 5000x ./webhookreceiver/
+	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 20000x ./webhookreceiver/
 
 .PHONY: test-chaos
 test-chaos: manifests ## Run the chaos suite alone, verbose (CHAOS_N scales it; default 500).
