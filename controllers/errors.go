@@ -40,3 +40,12 @@ func errorRow(c stripe.Class) errorTableRow {
 	}
 	return errorTableRow{class: c, reason: billingv1.ReasonStripeUnavailable}
 }
+
+// stallError is a state a kind's External finds that a person must resolve, with no Stripe error behind it (a
+// change made in Stripe that keeps coming back): the object is Stalled with the reason, and not retried until it
+// changes or an event asks for a read.
+type stallError struct {
+	reason, msg string
+}
+
+func (e *stallError) Error() string { return e.msg }

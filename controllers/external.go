@@ -90,6 +90,25 @@ type Options struct {
 	// worker then owns the fields Stripe changes on its own (see ownership.go), and the loop hands its reads of
 	// them over; without events the loop writes them itself.
 	Webhooks bool
+	// DriftLoopWindow is how soon a change made in Stripe coming back after the operator restored it stops the
+	// restoring (Stalled, reason DriftLoop; default 10 minutes).
+	DriftLoopWindow time.Duration
+}
+
+// driftLoopWindow is the option, or its default.
+func (o Options) driftLoopWindow() time.Duration {
+	if o.DriftLoopWindow > 0 {
+		return o.DriftLoopWindow
+	}
+	return defaultDriftLoopWindow
+}
+
+// now is the option's clock, or time.Now.
+func (o Options) now() time.Time {
+	if o.Now != nil {
+		return o.Now()
+	}
+	return time.Now()
 }
 
 // Reconciler is the generic external-resource loop for one kind.
@@ -107,12 +126,7 @@ type Reconciler[T billingv1.StripeObject] struct {
 	Handover func(ctx context.Context, base, obj billingv1.StripeObject) error
 }
 
-func (r *Reconciler[T]) now() time.Time {
-	if r.Options.Now != nil {
-		return r.Options.Now()
-	}
-	return time.Now()
-}
+func (r *Reconciler[T]) now() time.Time { return r.Options.now() }
 
 func (r *Reconciler[T]) owner() statusOwner {
 	return statusOwner{name: ownerReconciler, webhooks: r.Options.Webhooks}
@@ -581,6 +595,11 @@ func isStalledDeleted(obj billingv1.StripeObject) bool {
 func (r *Reconciler[T]) handle(obj T, creds *credentials.Resolved, err error) (ctrl.Result, error) {
 	if ce, ok := credentials.AsError(err); ok {
 		setStalled(obj, ce.Reason, ce.Message)
+		return ctrl.Result{}, nil
+	}
+	var stall *stallError
+	if errors.As(err, &stall) {
+		setStalled(obj, stall.reason, stall.msg)
 		return ctrl.Result{}, nil
 	}
 	var se *stripe.Error

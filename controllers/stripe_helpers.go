@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -123,9 +124,19 @@ func observed[T any](ctx context.Context, c *stripe.Client, id string, obs Obser
 	return get(ctx, c, id, stripe.PriorityHigh)
 }
 
-// updateKey is the idempotency key of an update of obj sending the changed fields.
-func updateKey(obj client.Object, changed map[string]string) string {
-	return stripe.IdempotencyKey(string(obj.GetUID()), "update", obj.GetGeneration(), stripe.FormFingerprint(changed))
+// updateKey is the idempotency key of an update of obj sending the changed fields. Besides the generation and the
+// changes, it names what the update answers: the sync request (the event of a change made in Stripe) and the last
+// successful sync. Both stay the same across retries of one update, and move once a pass succeeds: restoring the
+// same change made in Stripe a second time must not replay the first restore's key (Stripe would answer with the
+// saved response and apply nothing).
+func updateKey(obj billingv1.StripeObject, changed map[string]string) string {
+	st := obj.GetStripeStatus()
+	synced := ""
+	if st.LastSyncedAt != nil {
+		synced = st.LastSyncedAt.UTC().Format(time.RFC3339)
+	}
+	return stripe.IdempotencyKey(string(obj.GetUID()), "update", obj.GetGeneration(), stripe.FormFingerprint(changed),
+		st.SyncRequest, synced)
 }
 
 // missingRefError is a reference to an object that does not exist in the namespace: the loop says so instead of

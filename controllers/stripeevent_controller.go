@@ -64,6 +64,8 @@ type payload struct {
 	} `json:"request"`
 	Data struct {
 		Object json.RawMessage `json:"object"`
+		// PreviousAttributes are the changed fields' earlier values (Stripe's data.previous_attributes).
+		PreviousAttributes map[string]json.RawMessage `json:"previous_attributes"`
 	} `json:"data"`
 }
 
@@ -366,12 +368,17 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 		}
 	case strings.HasPrefix(typ, "customer.subscription."):
 		msg, resync = foldSubscriptionEvent(ev, p, target, trusted, tie)
+		if groups := eventChangedGroups(p.Data.PreviousAttributes); !ours && len(groups) > 0 &&
+			typ == "customer.subscription.updated" && target.GetDeletionTimestamp().IsZero() {
+			// Changed outside the operator: the reconciler reads it and restores or follows it, as the spec says.
+			resync, msg = true, w.changedInStripe(target, ev, groups)
+		}
 	case strings.HasPrefix(typ, "invoice."):
 		msg, resync = w.foldInvoiceEvent(ctx, ev, p, target, trusted)
 	default: // customer.*, product.*, price.* created or updated
 		if !ours {
 			resync, msg = true, "changed outside the operator; the spec is restored"
-			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, "DriftDetected", "Reconcile",
+			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
 				"%s changed in Stripe outside the operator (event %s); restoring the spec", st.ID, ev.Spec.EventID)
 		} else {
 			msg = "the operator's own change"
@@ -392,6 +399,40 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 	}
 	w.paymentFailedEvent(base, target)
 	return msg, nil
+}
+
+// reasonDriftDetected is the reason of the Warning Event a change made in Stripe outside the operator raises.
+const reasonDriftDetected = "DriftDetected"
+
+// changedInStripe announces a change made to a subscription in Stripe outside the operator, once per event: a
+// Warning DriftDetected for the groups of spec fields that will be restored, a Normal ChangedInStripe for those
+// changesInStripe Follow keeps.
+func (w *eventWorker) changedInStripe(target billingv1.StripeObject, ev *billingv1.StripeEvent,
+	groups []string) string {
+	sub, ok := target.(*billingv1.Subscription)
+	if !ok {
+		return "changed outside the operator"
+	}
+	var restore, follow []string
+	for _, g := range groups {
+		if following(&sub.Spec, g) {
+			follow = append(follow, g)
+		} else {
+			restore = append(restore, g)
+		}
+	}
+	id := sub.Status.ID
+	if len(restore) > 0 {
+		w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
+			"%s changed in Stripe outside the operator (event %s): %s; restoring the spec", id, ev.Spec.EventID,
+			strings.Join(restore, ", "))
+	}
+	if len(follow) > 0 {
+		w.recorder.Eventf(target, nil, corev1.EventTypeNormal, billingv1.ReasonChangedInStripe, "Reconcile",
+			"%s changed in Stripe outside the operator (event %s): %s; kept (changesInStripe: Follow)", id,
+			ev.Spec.EventID, strings.Join(follow, ", "))
+	}
+	return fmt.Sprintf("changed outside the operator (%s); read again to restore or follow it", strings.Join(groups, ", "))
 }
 
 // msgFolded is what a folded event says.

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -24,8 +28,10 @@ const resSubscription = "subscription"
 // subscriptionExternal maps a Subscription to a Stripe subscription.
 type subscriptionExternal struct {
 	never[*billingv1.Subscription]
-	client client.Client
-	refs   refResolver
+	client   client.Client
+	refs     refResolver
+	recorder events.EventRecorder
+	opts     Options
 }
 
 func (subscriptionExternal) Kind() string { return kindSubscription }
@@ -43,7 +49,8 @@ func subscriptionKind() kindEntry {
 		func() *billingv1.Subscription { return &billingv1.Subscription{} },
 		func() *billingv1.SubscriptionList { return &billingv1.SubscriptionList{} },
 		func(d loopDeps) External[*billingv1.Subscription] {
-			return subscriptionExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader}}
+			return subscriptionExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader},
+				recorder: d.recorder, opts: d.opts}
 		},
 		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList)
 	k.refs = []reference{
@@ -115,7 +122,14 @@ func (e subscriptionExternal) Stale(ctx context.Context, obj *billingv1.Subscrip
 	if err != nil || msg != "" {
 		return false, ignoreMissingRef(err)
 	}
-	if customerID != obj.Status.CustomerID || len(want) != len(obj.Status.Items) {
+	if customerID != obj.Status.CustomerID {
+		return true, nil
+	}
+	if meta.IsStatusConditionTrue(obj.Status.Conditions, billingv1.ConditionSpecDiverged) {
+		// The items may be Stripe's own (changesInStripe Follow): a rolled Price is migrated at the next read.
+		return false, nil
+	}
+	if len(want) != len(obj.Status.Items) {
 		return true, nil
 	}
 	for _, w := range want {
@@ -153,8 +167,9 @@ func getSubscription(ctx context.Context, c *stripe.Client, id string, prio stri
 
 // itemChanges diffs the items by subscription-item ID. An existing item on a Price's earlier price matches that
 // Price: with priceChangePolicy Keep it stays on the old price, with Migrate it moves to the current one.
-func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stripego.SubscriptionItem) (
-	[]*stripego.SubscriptionItemsParams, map[string]string) {
+// With keepStripe (the items changed in Stripe are followed), only those migrations are rendered.
+func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stripego.SubscriptionItem,
+	keepStripe bool) ([]*stripego.SubscriptionItemsParams, map[string]string) {
 	var params []*stripego.SubscriptionItemsParams
 	changed := map[string]string{}
 	matched := map[string]bool{}
@@ -167,6 +182,9 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 			}
 		}
 		if hit == nil {
+			if keepStripe {
+				continue
+			}
 			item := &stripego.SubscriptionItemsParams{Price: stripego.String(w.price)}
 			if w.quantity != nil {
 				item.Quantity = stripego.Int64(*w.quantity)
@@ -183,7 +201,7 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 			changed["price."+hit.ID] = hit.Price.ID + "->" + w.price
 			dirty = true
 		}
-		if w.quantity != nil && *w.quantity != hit.Quantity {
+		if w.quantity != nil && *w.quantity != hit.Quantity && !keepStripe {
 			item.Quantity = stripego.Int64(*w.quantity)
 			changed["quantity."+hit.ID] = strconv.FormatInt(*w.quantity, 10)
 			dirty = true
@@ -193,7 +211,7 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 		}
 	}
 	for _, h := range have {
-		if !matched[h.ID] {
+		if !matched[h.ID] && !keepStripe {
 			params = append(params, &stripego.SubscriptionItemsParams{ID: stripego.String(h.ID),
 				Deleted: stripego.Bool(true)})
 			changed["delete."+h.ID] = "1"
@@ -203,9 +221,11 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 }
 
 // subscriptionParams renders what differs between the spec and cur (nil: a create). pm is the payment method ID
-// that should be the default (see defaultPaymentMethod), attached to the customer before.
+// that should be the default (see defaultPaymentMethod), attached to the customer before. The groups of spec fields
+// plan skips are left as Stripe has them (see subscription_drift.go).
 func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, want []wantItem,
-	stamp map[string]string, cur *stripego.Subscription, pm string) (*stripego.SubscriptionParams, map[string]string) {
+	stamp map[string]string, cur *stripego.Subscription, pm string, plan driftPlan) (*stripego.SubscriptionParams,
+	map[string]string) {
 	p := &stripego.SubscriptionParams{}
 	have := stripego.Subscription{CollectionMethod: stripego.SubscriptionCollectionMethodChargeAutomatically}
 	var haveItems []*stripego.SubscriptionItem
@@ -215,25 +235,28 @@ func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, wan
 			haveItems = cur.Items.Data
 		}
 	}
-	items, changed := itemChanges(spec, want, haveItems)
+	items, changed := itemChanges(spec, want, haveItems, plan.skip(groupItems))
 	p.Items = items
-	if cm := string(spec.CollectionMethod); cm != "" && cm != string(have.CollectionMethod) {
+	if cm := string(spec.CollectionMethod); cm != "" && cm != string(have.CollectionMethod) &&
+		!plan.skip(groupCollectionMethod) {
 		p.CollectionMethod = stripego.String(cm)
 		changed["collection_method"] = cm
 	}
-	if d := spec.DaysUntilDue; d != nil && *d != have.DaysUntilDue {
+	if d := spec.DaysUntilDue; d != nil && *d != have.DaysUntilDue && !plan.skip(groupDaysUntilDue) {
 		p.DaysUntilDue = stripego.Int64(*d)
 		changed["days_until_due"] = strconv.FormatInt(*d, 10)
 	}
-	if havePM := subscriptionDefaultPM(&have); pm != havePM {
+	if havePM := subscriptionDefaultPM(&have); pm != havePM && !plan.skip(groupDefaultPaymentMethod) {
 		p.DefaultPaymentMethod = stripego.String(pm)
 		changed["default_payment_method"] = pm
 	}
-	if spec.CancelAtPeriodEnd != have.CancelAtPeriodEnd {
+	if spec.CancelAtPeriodEnd != have.CancelAtPeriodEnd && !plan.skip(groupCancelAtPeriodEnd) {
 		p.CancelAtPeriodEnd = stripego.Bool(spec.CancelAtPeriodEnd)
 		changed["cancel_at_period_end"] = strconv.FormatBool(spec.CancelAtPeriodEnd)
 	}
-	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
+	if !plan.skip(groupMetadata) {
+		metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
+	}
 	if cur == nil {
 		p.Customer = stripego.String(customerID)
 		if spec.TrialPeriodDays != nil {
@@ -281,8 +304,25 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	}
 	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
 		subscriptionDefaultPM(cur))
-	_, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm)
-	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur}, nil
+	plan, changed := e.plan(obj, customerID, want, stamp, cur, pm)
+	if len(plan.loop) > 0 {
+		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
+		return Observation{}, driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
+	}
+	upToDate := attached && len(changed) == 0
+	if upToDate {
+		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
+	}
+	return Observation{Exists: true, UpToDate: upToDate, Current: cur}, nil
+}
+
+// plan compares the spec with the Stripe subscription cur and sorts what differs (see subscription_drift.go):
+// changed is what the update would send, without the groups the plan leaves as Stripe has them.
+func (e subscriptionExternal) plan(obj *billingv1.Subscription, customerID string, want []wantItem,
+	stamp map[string]string, cur *stripego.Subscription, pm string) (driftPlan, map[string]string) {
+	_, all := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, driftPlan{})
+	plan := planDrift(obj, all, e.opts.now(), e.opts.driftLoopWindow())
+	return plan, withoutSkipped(all, plan)
 }
 
 // setSubscriptionStatus copies Stripe's view into status.
@@ -351,7 +391,7 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 	if err != nil {
 		return "", err
 	}
-	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil, pm)
+	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil, pm, driftPlan{})
 	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
 	p.AddExpand("latest_invoice.payment_intent")
@@ -361,6 +401,7 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 		return "", err
 	}
 	setSubscriptionStatus(obj, sub)
+	recordApplied(obj, driftPlan{}, e.opts.now(), e.opts.driftLoopWindow())
 	return sub.ID, nil
 }
 
@@ -382,8 +423,14 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	if err != nil {
 		return err
 	}
-	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm)
+	plan, _ := e.plan(obj, customerID, want, stamp, cur, pm)
+	if len(plan.loop) > 0 {
+		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
+		return driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
+	}
+	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, plan)
 	if len(changed) == 0 {
+		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 		return nil
 	}
 	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
@@ -396,6 +443,13 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		return err
 	}
 	setSubscriptionStatus(obj, sub)
+	if len(plan.restore) > 0 && obj.Status.SyncRequest == obj.Status.LastHandledSyncRequest && e.recorder != nil {
+		// Found at a resync, not through an event (whose fold said so already).
+		e.recorder.Eventf(obj, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
+			"%s changed in Stripe outside the operator (found at a resync): %s; restored the spec", obj.Status.ID,
+			strings.Join(plan.restore, ", "))
+	}
+	recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 	return nil
 }
 

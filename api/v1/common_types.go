@@ -19,6 +19,9 @@ const (
 	// message names the dispute, the amount and the reason. It turns False, with the outcome as its reason, when the
 	// last open dispute closes.
 	ConditionDisputed = "Disputed"
+	// ConditionSpecDiverged is True on a Subscription with changesInStripe Follow whose items, quantities or
+	// cancelAtPeriodEnd were changed in Stripe, so the spec no longer describes it; its message names the fields.
+	ConditionSpecDiverged = "SpecDiverged"
 )
 
 // Condition reasons. Every condition the operator writes uses one of these.
@@ -53,6 +56,13 @@ const (
 	ReasonLiveModeNotAllowed = "LiveModeNotAllowed"
 	// ReasonDeletedInStripe: the Stripe object was deleted outside the operator; it is not re-created silently.
 	ReasonDeletedInStripe = "DeletedInStripe"
+	// ReasonDriftLoop: a change made in Stripe came back within the drift-loop window of the operator restoring it;
+	// the operator stopped restoring it until the spec changes (or changesInStripe is Follow).
+	ReasonDriftLoop = "DriftLoop"
+	// ReasonChangedInStripe: SpecDiverged is True; Stripe's values stand (changesInStripe Follow).
+	ReasonChangedInStripe = "ChangedInStripe"
+	// ReasonSpecMatches: SpecDiverged is False; the spec describes the subscription.
+	ReasonSpecMatches = "SpecMatches"
 	// ReasonPaymentSucceeded: the latest invoice was paid (PaymentFailed=False).
 	ReasonPaymentSucceeded = "PaymentSucceeded"
 	// ReasonPaymentFailed: Stripe refused a payment (a card error); the message says why.

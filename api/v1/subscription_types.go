@@ -48,6 +48,20 @@ const (
 	PriceChangeMigrate PriceChangePolicy = "Migrate"
 )
 
+// ChangesInStripe says what the operator does when the subscription is changed in Stripe by someone else (the
+// customer in the customer portal, support in the Dashboard, another program).
+// +kubebuilder:validation:Enum=Restore;Follow
+type ChangesInStripe string
+
+const (
+	// ChangesRestore undoes a change made in Stripe within seconds of its event: the spec is the truth (the default,
+	// as GitOps expects).
+	ChangesRestore ChangesInStripe = "Restore"
+	// ChangesFollow lets items, quantities and cancelAtPeriodEnd changed in Stripe stand; the SpecDiverged condition
+	// says the spec no longer describes the subscription, and a later edit of those spec fields is applied.
+	ChangesFollow ChangesInStripe = "Follow"
+)
+
 // SubscriptionDeletionPolicy says what happens to the Stripe subscription when the Subscription is deleted.
 // +kubebuilder:validation:Enum=Cancel;CancelAtPeriodEnd;Orphan
 type SubscriptionDeletionPolicy string
@@ -162,6 +176,13 @@ type SubscriptionSpec struct {
 	// +kubebuilder:default=Keep
 	PriceChangePolicy PriceChangePolicy `json:"priceChangePolicy,omitempty"`
 
+	// changesInStripe says who wins when the subscription is changed in Stripe outside the operator: Restore (default;
+	// the change is undone within seconds, with a DriftDetected Event) or Follow (items, quantities and
+	// cancelAtPeriodEnd changed in Stripe stand; SpecDiverged says so; a later edit of those spec fields is applied).
+	// +optional
+	// +kubebuilder:default=Restore
+	ChangesInStripe ChangesInStripe `json:"changesInStripe,omitempty"`
+
 	// metadata is copied to the Stripe subscription, next to the operator's k8s_ stamp.
 	// +optional
 	Metadata Metadata `json:"metadata,omitempty"`
@@ -215,6 +236,22 @@ type InvoiceSummary struct {
 	HostedInvoiceURL string `json:"hostedInvoiceURL,omitempty"`
 }
 
+// DriftRestore records when the operator last restored a group of spec fields over a change made in Stripe.
+type DriftRestore struct {
+	// field is the group of spec fields: items, cancelAtPeriodEnd, metadata, collectionMethod, daysUntilDue or
+	// defaultPaymentMethod.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Field string `json:"field"`
+	// restoredAt is when the operator last restored it.
+	// +required
+	RestoredAt metav1.Time `json:"restoredAt"`
+	// loop is true when it was changed in Stripe again within the drift-loop window of a restore: the operator stopped
+	// restoring it (Stalled, reason DriftLoop) until the spec changes.
+	// +optional
+	Loop bool `json:"loop,omitempty"`
+}
+
 // SubscriptionStatus is what Stripe holds for the subscription.
 type SubscriptionStatus struct {
 	StripeStatus `json:",inline"`
@@ -255,6 +292,21 @@ type SubscriptionStatus struct {
 	// customer as, and which is the subscription's default.
 	// +optional
 	DefaultPaymentMethod *AttachedPaymentMethod `json:"defaultPaymentMethod,omitempty"`
+
+	// appliedSpec records, per group of spec fields, a fingerprint of the spec last applied to Stripe (or found
+	// equal there). A group whose spec still has that fingerprint but differs in Stripe was changed in Stripe; one
+	// whose fingerprint moved was edited in the spec.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	AppliedSpec map[string]string `json:"appliedSpec,omitempty"`
+
+	// driftRestores are the groups of spec fields the operator restored over changes made in Stripe (Restore), with
+	// when.
+	// +optional
+	// +listType=map
+	// +listMapKey=field
+	// +kubebuilder:validation:MaxItems=16
+	DriftRestores []DriftRestore `json:"driftRestores,omitempty"`
 }
 
 // Subscription is a Stripe subscription of a customer to one or more prices.

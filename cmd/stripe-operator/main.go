@@ -44,6 +44,7 @@ type options struct {
 	receiverOnly        bool
 	webhookEvents       bool
 	eventRetention      time.Duration
+	driftLoopWindow     time.Duration
 	webhookPublicURL    string
 }
 
@@ -81,6 +82,9 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 			"2023-10-16) and stores the signing secret in the credentials Secret.")
 	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
 		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
+	fs.DurationVar(&o.driftLoopWindow, "drift-loop-window", 10*time.Minute,
+		"A change made in Stripe to a Subscription that comes back within this long of the operator restoring it is "+
+			"not restored again: the Subscription turns Stalled with reason DriftLoop until its spec changes.")
 	fs.BoolVar(&o.webhookEvents, "webhook-events", true,
 		"Stripe's events reach the operator (its receiver, or a receiver-only deployment): a subscription's state, "+
 			"period and latest invoice are taken from events. false: they are read from Stripe at each reconcile.")
@@ -120,7 +124,8 @@ func run(ctx context.Context, o options) error {
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
-			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents},
+			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents,
+			DriftLoopWindow: o.driftLoopWindow},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})
 	if err != nil {
