@@ -57,8 +57,9 @@ func (f driftFixture) changeInStripe(t *testing.T, price string, quantity int64)
 // stripeItems renders the Stripe subscription's items as price×quantity.
 func stripeItems(t *testing.T, id string) string {
 	t.Helper()
-	var out []string
-	for _, it := range stripeSubscription(t, id).Items.Data {
+	items := stripeSubscription(t, id).Items.Data
+	out := make([]string, 0, len(items))
+	for _, it := range items {
 		out = append(out, fmt.Sprintf("%s×%d", it.Price.ID, it.Quantity))
 	}
 	return strings.Join(out, ",")
@@ -66,7 +67,7 @@ func stripeItems(t *testing.T, id string) string {
 
 // statusItems renders status.items the same way.
 func statusItems(sub *billingv1.Subscription) string {
-	var out []string
+	out := make([]string, 0, len(sub.Status.Items))
 	for _, it := range sub.Status.Items {
 		out = append(out, fmt.Sprintf("%s×%d", it.PriceID, it.Quantity))
 	}
@@ -246,16 +247,8 @@ func TestSubscriptionChangedInStripeIsFollowed(t *testing.T) {
 	if err := env.Client.Patch(f.ctx, sub, patch); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 30*time.Second, func() error {
-		got := &billingv1.Subscription{}
-		if err := env.Client.Get(f.ctx, client.ObjectKeyFromObject(sub), got); err != nil {
-			return err
-		}
-		c := meta.FindStatusCondition(got.Status.Conditions, billingv1.ConditionSpecDiverged)
-		if c == nil || c.ObservedGeneration != got.Generation || strings.Contains(c.Message, "items") {
-			return fmt.Errorf("SpecDiverged: %+v", c)
-		}
-		return nil
+	waitSpecDiverged(t, f.ctx, sub, func(c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionTrue && !strings.Contains(c.Message, "items")
 	})
 	items := stripeSubscription(t, sub.Status.ID).Items.Data
 	if len(items) != 1 || items[0].Price.ID == f.premium || items[0].Quantity != 4 {
@@ -271,13 +264,19 @@ func TestSubscriptionChangedInStripeIsFollowed(t *testing.T) {
 	if err := env.Client.Patch(f.ctx, sub, patch); err != nil {
 		t.Fatal(err)
 	}
+	waitSpecDiverged(t, f.ctx, sub, func(c *metav1.Condition) bool { return c.Status == metav1.ConditionFalse })
+}
+
+// waitSpecDiverged waits until sub's SpecDiverged condition, for its current generation, satisfies ok.
+func waitSpecDiverged(t *testing.T, ctx context.Context, sub *billingv1.Subscription, ok func(*metav1.Condition) bool) {
+	t.Helper()
 	testenv.Eventually(t, 30*time.Second, func() error {
 		got := &billingv1.Subscription{}
-		if err := env.Client.Get(f.ctx, client.ObjectKeyFromObject(sub), got); err != nil {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), got); err != nil {
 			return err
 		}
 		c := meta.FindStatusCondition(got.Status.Conditions, billingv1.ConditionSpecDiverged)
-		if c == nil || c.Status != metav1.ConditionFalse || c.ObservedGeneration != got.Generation {
+		if c == nil || c.ObservedGeneration != got.Generation || !ok(c) {
 			return fmt.Errorf("SpecDiverged: %+v", c)
 		}
 		return nil
