@@ -405,7 +405,7 @@ delete_workloads() {
   # wait for no task to run and no sandbox network namespace to be left.
   end=$((SECONDS + 30))
   while [ $SECONDS -lt $end ] && running containerd; do
-    if ! ctr --address "$sock" -n k8s.io tasks ls 2>/dev/null | grep -q RUNNING && ! compgen -G '/run/netns/cni-*' >/dev/null; then
+    if ! ctr --address "$sock" -n k8s.io tasks ls 2>/dev/null | grep RUNNING >/dev/null && ! compgen -G '/run/netns/cni-*' >/dev/null; then
       break
     fi
     sleep 0.5
