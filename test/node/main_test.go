@@ -209,7 +209,7 @@ func (n *node) ctr(t *testing.T, args ...string) string {
 // hostState is what the node changes on the host, read from the kernel and the file system.
 type hostState struct {
 	Sysctls  map[string]string
-	Iptables string   // iptables-save and ip6tables-save, without comments and counters
+	Iptables string   // the rules and chains of iptables-save and ip6tables-save, without counters
 	Links    []string // the bridge and veth interfaces
 	Mounts   []string // mount points under the node's directories, /run/netns and the runtime's
 	Cgroups  []string // kubepods cgroups
@@ -221,6 +221,8 @@ var (
 	watchedSysctls = []string{"vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
 		"kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes", "net/ipv4/ip_forward",
 		"net/ipv4/conf/all/route_localnet", "net/bridge/bridge-nf-call-iptables", "net/ipv6/conf/all/forwarding"}
+	builtinChains = map[string]bool{"PREROUTING": true, "INPUT": true, "FORWARD": true, "OUTPUT": true,
+		"POSTROUTING": true}
 	hostPaths = []string{"/run/containerd", "/run/netns", "/var/lib/cni", "/var/lib/kubelet", "/var/log/containers",
 		"/var/log/pods", "/run/mount", runDir}
 )
@@ -241,14 +243,22 @@ func readHost(t *testing.T, dir string) hostState {
 			}
 			t.Fatalf("%s: %v", prog, err)
 		}
+		table := ""
 		for line := range strings.SplitSeq(string(out), "\n") {
-			if line == "" || strings.HasPrefix(line, "#") {
-				continue
+			switch {
+			case strings.HasPrefix(line, "*"):
+				table = line
+			case strings.HasPrefix(line, ":"): // a chain, its policy and counters
+				f := strings.Fields(line)
+				// Built-in chains that accept: iptables-nft creates them with a table on first use, and they hold
+				// nothing; a built-in chain with another policy, and every other chain, count.
+				if len(f) >= 2 && builtinChains[strings.TrimPrefix(f[0], ":")] && f[1] == "ACCEPT" {
+					continue
+				}
+				h.Iptables += prog + " " + table + " " + strings.Join(f[:min(2, len(f))], " ") + "\n"
+			case strings.HasPrefix(line, "-"):
+				h.Iptables += prog + " " + table + " " + line + "\n"
 			}
-			if strings.HasPrefix(line, ":") { // a chain and its counters
-				line, _, _ = strings.Cut(line, " [")
-			}
-			h.Iptables += line + "\n"
 		}
 	}
 	if ifaces, err := net.Interfaces(); err == nil {
@@ -280,7 +290,7 @@ func readHost(t *testing.T, dir string) hostState {
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
-		b, err := os.ReadFile(p) //nolint:gosec // G304: /proc
+		b, err := os.ReadFile(p)
 		if err != nil {
 			continue
 		}

@@ -252,8 +252,8 @@ func (n *node) samplesReady(t *testing.T, ns string) {
 // webhooksThroughService checks that the operator registered the Service's URL and that stripesim's deliveries to
 // it were acknowledged and stored as StripeEvents.
 func (n *node) webhooksThroughService(t *testing.T) {
-	url := n.webhookURL(t)
-	endpoint := n.endpoint(t, url)
+	hook := n.webhookURL(t)
+	endpoint := n.endpoint(t, hook)
 	testenv.Eventually(t, time.Minute, func() error {
 		ok := 0
 		for _, d := range n.sim.Deliveries() {
@@ -262,7 +262,7 @@ func (n *node) webhooksThroughService(t *testing.T) {
 			}
 		}
 		if ok == 0 {
-			return fmt.Errorf("no delivery to %s acknowledged yet", url)
+			return fmt.Errorf("no delivery to %s acknowledged yet", hook)
 		}
 		return nil
 	})
@@ -275,20 +275,20 @@ func (n *node) webhooksThroughService(t *testing.T) {
 	})
 }
 
-// endpoint finds the webhook endpoint registered for url.
-func (n *node) endpoint(t *testing.T, url string) string {
+// endpoint finds the webhook endpoint registered for the URL hook.
+func (n *node) endpoint(t *testing.T, hook string) string {
 	t.Helper()
 	var id string
 	testenv.Eventually(t, time.Minute, func() error {
 		list := n.stripe(t, http.MethodGet, "/v1/webhook_endpoints", nil)
 		data, _ := list["data"].([]any)
 		for _, e := range data {
-			if e, _ := e.(map[string]any); e["url"] == url {
+			if e, _ := e.(map[string]any); e["url"] == hook {
 				id, _ = e["id"].(string)
 				return nil
 			}
 		}
-		return fmt.Errorf("no webhook endpoint for %s among %v", url, data)
+		return fmt.Errorf("no webhook endpoint for %s among %v", hook, data)
 	})
 	return id
 }
