@@ -47,6 +47,12 @@ die() { log "$*"; exit 1; }
 
 check() {
   [ "$(id -u)" = 0 ] || { echo "the node needs root (containers, iptables, cgroups)"; return 1; }
+  if ! command -v apt-get >/dev/null; then
+    local b
+    for b in containerd runc iptables /usr/lib/cni/bridge; do
+      command -v "$b" >/dev/null || { echo "no $b and no apt-get to install it"; return 1; }
+    done
+  fi
   [ -d /sys/fs/cgroup ] || { echo "no cgroup file system at /sys/fs/cgroup"; return 1; }
   grep -qw overlay /proc/filesystems || modprobe overlay 2>/dev/null || { echo "no overlay file system"; return 1; }
   ip link add stripenodetest type bridge 2>/dev/null || { echo "cannot create a network bridge"; return 1; }
@@ -269,12 +275,15 @@ up() {
   fi
   local msg
   msg=$(check) || die "this machine cannot run the node: $msg"
+  # One node per machine: the bridge, the address and $run_dir are fixed.
+  other_node
   down_quiet
   packages
   local bin
   bin=$("$root/hack/control-plane.sh" node)
   local k="$bin/kubectl --kubeconfig $node_dir/admin.kubeconfig"
   mkdir -p "$node_dir/pids" "$node_dir/logs" "$run_dir"
+  echo "$node_dir" >"$run_dir/owner"
   local start=$SECONDS
   pki
   for c in admin controller-manager scheduler proxy kubelet; do kubeconfig "$c"; done
@@ -444,10 +453,20 @@ unmount_under() {
 
 down_quiet() { down >/dev/null 2>&1 || true; }
 
+# other_node fails when a node of another NODE_DIR is up: the bridge, the address and $run_dir are the machine's.
+other_node() {
+  local owner
+  owner=$(cat "$run_dir/owner" 2>/dev/null) || return 0
+  if [ "$owner" != "$node_dir" ] && [ -d "$owner" ]; then
+    die "another node is up, with NODE_DIR=$owner; stop it with: NODE_DIR=$owner $0 down"
+  fi
+}
+
 down() {
   local bin="" i c
   bin=$("$root/hack/control-plane.sh" 2>/dev/null) || true
   [ -d "$node_dir" ] || return 0
+  other_node
   rm -f "$node_dir/ready" "$node_dir/env" "$node_dir/kubeconfig"
   [ -n "$bin" ] && delete_workloads "$bin"
   for ((i = ${#components[@]} - 1; i >= 0; i--)); do

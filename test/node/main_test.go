@@ -48,6 +48,9 @@ type node struct {
 	ip         string // the node's address, where the API server and stripesim listen
 	sim        *stripesim.Sim
 	simURL     string
+	// started is when `hack/node.sh up` was started; installedOnce is set after the first install.
+	started       time.Time
+	installedOnce bool
 }
 
 // cannotRun says why this machine cannot run the node, or "" when it can.
@@ -90,7 +93,7 @@ func startNode(t *testing.T, dir string) *node {
 		t.Fatalf("hack/node.sh up, a second time, did not find the node up: %v\n%s", err, out)
 	}
 	vars := readExports(t, filepath.Join(dir, "env"))
-	n := &node{dir: dir, kubeconfig: vars["KUBECONFIG"], helm: helm, ip: vars["NODE_IP"]}
+	n := &node{dir: dir, kubeconfig: vars["KUBECONFIG"], helm: helm, ip: vars["NODE_IP"], started: start}
 	assets, err := testenv.Assets()
 	if err != nil {
 		t.Fatal(err)
