@@ -284,6 +284,8 @@ up() {
   local k="$bin/kubectl --kubeconfig $node_dir/admin.kubeconfig"
   mkdir -p "$node_dir/pids" "$node_dir/logs" "$run_dir"
   echo "$node_dir" >"$run_dir/owner"
+  # A failed start leaves nothing behind, unless NODE_KEEP=1 keeps it to look at.
+  [ "${NODE_KEEP:-}" = 1 ] || trap 'log "start failed; stopping"; down_quiet' EXIT
   local start=$SECONDS
   pki
   for c in admin controller-manager scheduler proxy kubelet; do kubeconfig "$c"; done
@@ -293,8 +295,6 @@ up() {
   network
 
   local p=$node_dir/pki
-  # A failed start leaves nothing behind, unless NODE_KEEP=1 keeps it to look at.
-  [ "${NODE_KEEP:-}" = 1 ] || trap 'log "start failed; stopping"; down_quiet' EXIT
   spawn etcd "$bin/etcd" --name node --data-dir "$node_dir/etcd" --unsafe-no-fsync \
     --listen-client-urls "http://$node_ip:2379" --advertise-client-urls "http://$node_ip:2379" \
     --listen-peer-urls "http://$node_ip:2380" --initial-advertise-peer-urls "http://$node_ip:2380" \
