@@ -19,9 +19,10 @@
 #
 # Host changes, recorded by `up` in $NODE_DIR/host and undone by `down`: the sysctls the kubelet, kube-proxy and the
 # bridge plugin set (restored to the recorded values), the bridge, the KUBE-*, CNI-* and STRIPE-NODE iptables chains
-# (kube-proxy --cleanup, then what is left), the kubepods cgroups, mounts under the node's directories and
-# /run/netns, and the directories the components create outside $NODE_DIR when they did not exist before
-# (/run/containerd, /run/netns, /var/lib/cni, /var/lib/kubelet, /var/log/containers, /var/log/pods, /run/mount).
+# (kube-proxy --cleanup, then what is left), the kubepods cgroups, the sandboxes' network namespaces, mounts under the
+# node's directories, and the directories the components create outside $NODE_DIR when they did not exist before
+# (/run/containerd, /run/netns, /var/lib/cni, /var/lib/kubelet, /var/log/containers, /var/log/pods, /run/mount), with
+# what is mounted under them. `up` refuses to start where a kubelet already runs (kubepods cgroups exist).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -253,6 +254,8 @@ record() {
   done
   : >"$h/paths"
   for p in "${host_paths[@]}"; do [ -e "$p" ] && echo "$p" >>"$h/paths"; done
+  : >"$h/netns"
+  for p in /run/netns/cni-*; do [ -e "$p" ] && echo "$p" >>"$h/netns"; done
   touch "$h/recorded"
 }
 
@@ -278,6 +281,9 @@ up() {
   # One node per machine: the bridge, the address and $run_dir are fixed.
   other_node
   down_quiet
+  if compgen -G '/sys/fs/cgroup/*/kubepods' >/dev/null || [ -d /sys/fs/cgroup/kubepods ]; then
+    die "a kubelet already runs on this machine (kubepods cgroups exist); the node would share them"
+  fi
   packages
   local bin
   bin=$("$root/hack/control-plane.sh" node)
@@ -487,15 +493,15 @@ down() {
       for pid in $(shims); do kill -KILL "$pid" 2>/dev/null || true; done
     fi
   done
-  # Network namespaces of sandboxes that got no CNI DEL, and their mounts.
+  # Network namespaces of sandboxes that got no CNI DEL (those that were there before up are not ours).
   local ns
   for ns in /run/netns/cni-*; do
     [ -e "$ns" ] || continue
+    grep -qxF "$ns" "$node_dir/host/netns" 2>/dev/null && continue
     ip netns delete "${ns##*/}" 2>/dev/null || { umount "$ns" 2>/dev/null; rm -f "$ns"; } || true
   done
   unmount_under "$node_dir"
   unmount_under "$run_dir"
-  unmount_under /run/containerd
   iptables_cleanup
   ip link del "$bridge" 2>/dev/null || true
   # The kubepods cgroups, deepest first, in every hierarchy.
