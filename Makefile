@@ -45,12 +45,14 @@ fmt: ## Run go fmt.
 .PHONY: vet
 vet: ## Run go vet (test/helm is a module of its own, so that the Helm SDK stays out of the operator's go.mod).
 	go vet ./...
+	go vet -tags node ./test/node/
 	cd test/helm && go vet ./...
 	cd hack/tools/image && go vet ./...
 
 .PHONY: lint
 lint: golangci-lint ## Run golangci-lint on every module.
 	$(GOLANGCI_LINT) run
+	$(GOLANGCI_LINT) run --build-tags node ./test/node/...
 	cd test/helm && $(GOLANGCI_LINT) run
 	cd hack/tools/image && $(GOLANGCI_LINT) run
 
@@ -74,6 +76,11 @@ test: manifests generate fmt vet ## Run every test against a real API server bui
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -race -count=1 -run 'Concurrent' ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime 5000x ./webhookreceiver/
 	go test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime 20000x ./webhookreceiver/
+	$(MAKE) test-node
+
+.PHONY: test-node
+test-node: manifests helm ## Run the node suite (test/node, root): the chart and dist/install.yaml on real pods.
+	HELM=$(HELM) go test $(GOTESTFLAGS) -tags node -count=1 -timeout 30m ./test/node/
 
 .PHONY: test-chaos
 test-chaos: manifests ## Run the chaos suite alone, verbose (CHAOS_N scales it; default 500).
@@ -83,6 +90,18 @@ test-chaos: manifests ## Run the chaos suite alone, verbose (CHAOS_N scales it; 
 bench: manifests ## Run the benchmarks and print their figures as JSON lines (BENCH_QUICK=1 for a short run).
 	go test -run '^$$' -bench . -benchtime 3s ./internal/stripesim/
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 1x -timeout 40m ./test/bench/
+
+.PHONY: node-up
+node-up: ## Start a single-node cluster that runs real pods (root; hack/node.sh); writes bin/node/env.
+	hack/node.sh up
+
+.PHONY: node-down
+node-down: ## Stop the node make node-up started and undo its changes to the host.
+	hack/node.sh down
+
+.PHONY: node-load
+node-load: image ## Import dist/stripe-operator.oci.tar (make image) into the node's containerd.
+	hack/node.sh load dist/stripe-operator.oci.tar
 
 ##@ Build
 

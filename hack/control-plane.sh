@@ -4,6 +4,8 @@
 # binaries (what envtest reads as KUBEBUILDER_ASSETS) on its last line of stdout.
 #
 #   hack/control-plane.sh            build if missing, print the directory
+#   hack/control-plane.sh node       the same, and also the node's components (kubelet, kube-controller-manager,
+#                                    kube-scheduler, kube-proxy) into the same directory, for hack/node.sh
 #   CONTROL_PLANE_CACHE=/some/dir    where the cache lives (default: $XDG_CACHE_HOME or ~/.cache, /stripe-operator)
 #
 # The versions are the ones pinned by hack/tools/kube/go.mod (k8s.io/kubernetes, matching client-go in go.mod) and
@@ -22,7 +24,13 @@ etcd_version=$(modver "$etcd_mod" go.etcd.io/etcd/server/v3)
 cache=${CONTROL_PLANE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stripe-operator}
 dir="$cache/control-plane/k8s-$k8s_version-etcd-$etcd_version-$(go env GOOS)-$(go env GOARCH)"
 
-if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kubectl" ] && [ -x "$dir/etcd" ]; then
+wanted=(etcd kube-apiserver kubectl)
+[ "${1:-}" = node ] && wanted+=(kube-controller-manager kube-scheduler kube-proxy kubelet)
+complete() {
+  local b
+  for b in "${wanted[@]}"; do [ -x "$dir/$b" ] || return 1; done
+}
+if complete; then
   echo "$dir"
   exit 0
 fi
@@ -31,12 +39,13 @@ mkdir -p "$dir"
 # One builder at a time per cache: a second caller waits for the first instead of building again.
 exec 9>"$dir.lock"
 flock 9
-if [ -x "$dir/kube-apiserver" ] && [ -x "$dir/kubectl" ] && [ -x "$dir/etcd" ]; then
+if complete; then
   echo "$dir"
   exit 0
 fi
 
-echo "control-plane: building Kubernetes $k8s_version and etcd $etcd_version from source into $dir (about 10 minutes)" >&2
+echo "control-plane: building ${wanted[*]} (Kubernetes $k8s_version, etcd $etcd_version) from source into $dir" \
+  "(about 10 minutes cold; the node's components add about 3 minutes)" >&2
 start=$(date +%s)
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
 # Stamp the release version so `kubectl version` and the API server's /version tell the truth.
@@ -44,13 +53,17 @@ minor=${k8s_version#v1.}; minor=${minor%%.*}
 kube_ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1"
 kube_ldflags+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
 kube_ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
-build() { # build <module dir> <output> <package> <ldflags>
+build() { # build <module dir> <output> <package> <ldflags>; skipped when the binary is there
+  [ -x "$dir/$2" ] && return 0
   local tmp="$dir/.$2.tmp"
   (cd "$1" && go build -trimpath -ldflags="$4" -o "$tmp" "$3")
   mv -f "$tmp" "$dir/$2"
 }
-build "$etcd_mod" etcd . "-s -w"
-build "$kube_mod" kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
-build "$kube_mod" kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
+for b in "${wanted[@]}"; do
+  case $b in
+    etcd) build "$etcd_mod" etcd . "-s -w" ;;
+    *) build "$kube_mod" "$b" "k8s.io/kubernetes/cmd/$b" "$kube_ldflags" ;;
+  esac
+done
 echo "control-plane: built in $(( $(date +%s) - start ))s" >&2
 echo "$dir"

@@ -5,6 +5,9 @@
 // time-zone database when one is given, then a layer with the static binary at /stripe-operator; it runs as
 // 65532:65532 with /stripe-operator as its entrypoint. Every timestamp is the epoch, so the same inputs give the same
 // digest. hack/image.sh builds the binary and runs this; `make image` runs that.
+//
+// With -pause it assembles a pod sandbox ("pause") image instead: one layer holding the static binary of ./pause at
+// /pause, run as 65535 (hack/node.sh imports it into the node's containerd, which cannot pull one).
 package main
 
 import (
@@ -32,6 +35,8 @@ import (
 const (
 	nonroot    = 65532
 	binaryPath = "stripe-operator" // in the image's root, as the Dockerfile puts it
+	pausePath  = "pause"
+	pauseUser  = 65535 // the user the sandbox images of Kubernetes run as
 	caPath     = "etc/ssl/certs/ca-certificates.crt"
 )
 
@@ -44,12 +49,19 @@ func main() {
 	out := flag.String("o", "", "the OCI archive to write")
 	ref := flag.String("ref", "stripe-operator:dev", "the image reference recorded in the archive")
 	arch := flag.String("arch", runtime.GOARCH, "the architecture the binary was built for")
+	pause := flag.Bool("pause", false, "build a pod sandbox image of the binary (built from ./pause) instead")
 	flag.Parse()
 	if *binary == "" || *out == "" {
 		fmt.Fprintln(os.Stderr, "usage: image -binary bin/stripe-operator -o dist/stripe-operator.oci.tar")
 		os.Exit(2)
 	}
-	if err := build(*binary, *ca, *zoneinfo, *out, *ref, *arch); err != nil {
+	var err error
+	if *pause {
+		err = buildPause(*binary, *out, *ref, *arch)
+	} else {
+		err = build(*binary, *ca, *zoneinfo, *out, *ref, *arch)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)
 	}
@@ -60,7 +72,7 @@ func build(binary, ca, zoneinfo, out, ref, arch string) error {
 	if err != nil {
 		return err
 	}
-	app, err := appLayer(binary)
+	app, err := binaryLayer(binary, binaryPath)
 	if err != nil {
 		return err
 	}
@@ -83,10 +95,37 @@ func build(binary, ca, zoneinfo, out, ref, arch string) error {
 			"SSL_CERT_FILE=/" + caPath},
 		Labels: map[string]string{"org.opencontainers.image.source": "https://github.com/stripe-operator/stripe-operator"},
 	}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
+	return configure(img, cf, out, ref)
+}
+
+// configure sets the image's config file and writes the archive.
+func configure(img v1.Image, cf *v1.ConfigFile, out, ref string) error {
+	img, err := mutate.ConfigFile(img, cf)
+	if err != nil {
 		return fmt.Errorf("setting the config: %w", err)
 	}
 	return writeArchive(img, out, ref)
+}
+
+// buildPause writes a sandbox image: the binary alone at /pause, its entrypoint, run as 65535.
+func buildPause(binary, out, ref, arch string) error {
+	layer, err := binaryLayer(binary, pausePath)
+	if err != nil {
+		return err
+	}
+	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	if img, err = mutate.AppendLayers(img, layer); err != nil {
+		return fmt.Errorf("adding the layer: %w", err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS, cf.Created = arch, "linux", v1.Time{Time: epoch}
+	cf.Config = v1.Config{User: fmt.Sprintf("%d:%d", pauseUser, pauseUser), Entrypoint: []string{"/" + pausePath}}
+	return configure(img, cf, out, ref)
 }
 
 // entry is one file or directory of a layer.
@@ -179,7 +218,8 @@ func tree(dir, prefix string) ([]entry, error) {
 	return entries, err
 }
 
-func appLayer(binary string) (v1.Layer, error) {
+// binaryLayer is a layer holding the static binary as name, in the image's root.
+func binaryLayer(binary, name string) (v1.Layer, error) {
 	b, err := os.ReadFile(binary) //nolint:gosec // G304: a path given on the command line
 	if err != nil {
 		return nil, fmt.Errorf("reading the binary: %w", err)
@@ -187,7 +227,7 @@ func appLayer(binary string) (v1.Layer, error) {
 	if len(b) < 4 || !bytes.Equal(b[:4], []byte("\x7fELF")) {
 		return nil, errors.New("the binary is not a Linux ELF executable")
 	}
-	return layerOf([]entry{{name: binaryPath, mode: 0o755, data: b}})
+	return layerOf([]entry{{name: name, mode: 0o755, data: b}})
 }
 
 // writeArchive writes img as an OCI image layout and packs the layout into a tar file.
