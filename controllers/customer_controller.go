@@ -131,7 +131,12 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
 		customerDefaultPM(cur))
 	_, changed := customerParams(&obj.Spec, stamp, cur, pm)
-	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur}, nil
+	if !attached {
+		// Update attaches the spec's payment method first, then makes it the default.
+		changed["default_payment_method"] = customerDefaultPM(cur) + "->" + obj.Spec.DefaultPaymentMethod
+	}
+	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur,
+		Drift: driftOf(changed)}, nil
 }
 
 func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Customer, error) {

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -34,6 +35,10 @@ type Observation struct {
 	Replace bool
 	// Current is the Stripe object Observe read; Update diffs against it instead of reading it again.
 	Current any
+	// Drift lists, field by field, what Update (or a replacement) would change: the spec's value and Stripe's. It
+	// is what an observed object reports in status.drift, so each kind's Observe fills it from the same comparison
+	// that decides UpToDate.
+	Drift []billingv1.FieldDrift
 }
 
 // External is the per-kind part of a controller: it maps spec to Stripe parameters and the Stripe object to status.
@@ -90,6 +95,11 @@ type Options struct {
 	// worker then owns the fields Stripe changes on its own (see ownership.go), and the loop hands its reads of
 	// them over; without events the loop writes them itself.
 	Webhooks bool
+	// ObserveOnly observes every object, as managementPolicy Observe does: Stripe is read, never written.
+	ObserveOnly bool
+	// ReferenceGrace is how long a reference to an object that does not exist, or has no Stripe ID, is reported as
+	// Reconciling before it turns Stalled (ReferenceNotFound), so that kstatus reports Failed (default 5 minutes).
+	ReferenceGrace time.Duration
 	// DriftLoopWindow is how soon a change made in Stripe coming back after the operator restored it stops the
 	// restoring (Stalled, reason DriftLoop; default 10 minutes).
 	DriftLoopWindow time.Duration
@@ -111,6 +121,9 @@ func (o Options) now() time.Time {
 	return time.Now()
 }
 
+// DefaultReferenceGrace is the default of Options.ReferenceGrace.
+const DefaultReferenceGrace = 5 * time.Minute
+
 // Reconciler is the generic external-resource loop for one kind.
 type Reconciler[T billingv1.StripeObject] struct {
 	Client client.Client
@@ -127,6 +140,16 @@ type Reconciler[T billingv1.StripeObject] struct {
 }
 
 func (r *Reconciler[T]) now() time.Time { return r.Options.now() }
+
+// observing reports whether obj is observed only: its managementPolicy is Observe, or the operator observes
+// everything. Nothing is written to Stripe for it.
+func (r *Reconciler[T]) observing(obj T) bool {
+	if r.Options.ObserveOnly {
+		return true
+	}
+	m, ok := any(obj).(billingv1.Managed)
+	return ok && m.GetManagementPolicy() == billingv1.ManagementObserve
+}
 
 func (r *Reconciler[T]) owner() statusOwner {
 	return statusOwner{name: ownerReconciler, webhooks: r.Options.Webhooks}
@@ -248,27 +271,45 @@ func (r *Reconciler[T]) stamp(obj T) map[string]string {
 // is written for a wait that ends by itself (the referenced object getting its ID re-queues this one).
 const dependencyGrace = 30 * time.Second
 
+// dependencyPoll is how often a wait is looked at again from the cache (no Stripe call, and no write while nothing
+// changed), for what no watch reports: another Price releasing a lookup key, the grace period running out. A
+// Stalled wait is looked at every stalledPoll; the watches on the referenced kinds bring it back sooner.
+const (
+	dependencyPoll = 5 * time.Second
+	stalledPoll    = time.Minute
+)
+
 // waitForDependencies reports whether obj must wait for the objects it references, and sets its status when the
 // wait is worth saying: a reference to an object that does not exist at once; a wait for an object being created
-// only after dependencyGrace.
+// only after dependencyGrace. Either turns Stalled (ReferenceNotFound) once it has lasted the reference grace
+// period, so that GitOps tools report the cause instead of running out their timeout; it recovers by itself when
+// the referenced object appears and gets its Stripe ID.
 func (r *Reconciler[T]) waitForDependencies(ctx context.Context, obj T) (bool, ctrl.Result, error) {
 	ready, msg, err := r.External.Dependencies(ctx, obj)
 	var missing *missingRefError
-	if errors.As(err, &missing) {
-		// Said at once; the watch on the referenced kind brings the object back when it is created.
-		setReconciling(obj, billingv1.ReasonDependencyNotReady, missing.Error())
-		return true, ctrl.Result{}, nil
-	}
-	if err != nil || ready {
+	switch {
+	case errors.As(err, &missing):
+		msg = missing.Error() // said at once
+	case err != nil || ready:
 		return false, ctrl.Result{}, err
+	default:
+		st := obj.GetStripeStatus()
+		if waited := r.now().Sub(obj.GetCreationTimestamp().Time); st.ID == "" && len(st.Conditions) == 0 &&
+			waited < dependencyGrace {
+			return true, ctrl.Result{RequeueAfter: min(dependencyGrace-waited, dependencyPoll)}, nil
+		}
 	}
-	st := obj.GetStripeStatus()
-	if waited := r.now().Sub(obj.GetCreationTimestamp().Time); st.ID == "" && len(st.Conditions) == 0 &&
-		waited < dependencyGrace {
-		return true, ctrl.Result{RequeueAfter: dependencyGrace - waited}, nil
+	grace := r.Options.ReferenceGrace
+	if grace <= 0 {
+		grace = DefaultReferenceGrace
 	}
-	setReconciling(obj, billingv1.ReasonDependencyNotReady, msg)
-	return true, ctrl.Result{}, nil
+	waited := r.now().Sub(waitingSince(obj, r.now()))
+	if waited >= grace {
+		setStalled(obj, billingv1.ReasonReferenceNotFound, fmt.Sprintf("%s (for more than %s)", msg, grace))
+		return true, ctrl.Result{RequeueAfter: stalledPoll}, nil
+	}
+	setWaiting(obj, msg)
+	return true, ctrl.Result{RequeueAfter: min(grace-waited, dependencyPoll)}, nil
 }
 
 func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ctrl.Result, error) {
@@ -287,6 +328,9 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 	creds, err := r.Credentials.For(ctx, obj.GetNamespace())
 	if err != nil {
 		return r.handle(obj, nil, err)
+	}
+	if r.observing(obj) {
+		return r.observeOnly(ctx, obj, base, creds)
 	}
 	prio := stripe.PriorityHigh
 	if st := obj.GetStripeStatus(); st.ObservedGeneration == obj.GetGeneration() && st.ID != "" &&
@@ -313,6 +357,11 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 		st.ID, adopting = id, id != ""
 	}
 	if st.ID != "" && pending == nil {
+		// An object observed before (managementPolicy Observe) has its ID but not the finalizer: the deletion
+		// policy applies from now on.
+		if err := r.addFinalizer(ctx, obj, base, nil); err != nil {
+			return r.conflictOr(err)
+		}
 		if done, res, err := r.observe(ctx, obj, base, creds, prio, adopting); done || err != nil {
 			return res, err
 		}
@@ -389,8 +438,62 @@ func (r *Reconciler[T]) synced(obj T) ctrl.Result {
 	st.LastSyncedAt = &now
 	st.LastHandledReconcileAt = obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
 	st.LastHandledSyncRequest = st.SyncRequest
-	setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
+	if r.observing(obj) {
+		setReadyReason(obj, billingv1.ReasonObserved, fmt.Sprintf("%s %s was observed in Stripe (managementPolicy "+
+			"Observe: nothing is written)", r.External.Kind(), st.ID))
+	} else {
+		st.Drift = nil
+		meta.RemoveStatusCondition(&st.Conditions, billingv1.ConditionInSync)
+		setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
+	}
 	return ctrl.Result{RequeueAfter: r.resyncAfter(obj)}
+}
+
+// observeOnly reads the Stripe object named by status.id or spec.adopt and reports how it differs from the spec in
+// status.drift and the InSync condition, without writing anything to Stripe. Switching the object to Manage
+// applies exactly what drift lists (and the operator's metadata stamp).
+func (r *Reconciler[T]) observeOnly(ctx context.Context, obj T, base *T, creds *credentials.Resolved) (ctrl.Result,
+	error) {
+	st := obj.GetStripeStatus()
+	id, adopting := st.ID, false
+	if id == "" {
+		aid, err := r.External.AdoptID(ctx, creds.Client, obj)
+		if err != nil {
+			return r.handle(obj, creds, err)
+		}
+		id, adopting = aid, true
+	}
+	if id == "" {
+		setStalled(obj, billingv1.ReasonNothingToObserve, "managementPolicy is Observe (or the operator runs with "+
+			"--observe-only) and no Stripe object is named: set spec.adopt to observe an existing one, or switch to "+
+			"Manage to create one")
+		return ctrl.Result{}, nil
+	}
+	prio := stripe.PriorityHigh
+	if readyOf(obj).status == metav1.ConditionTrue && st.ObservedGeneration == obj.GetGeneration() {
+		prio = stripe.PriorityLow
+	}
+	obs, err := r.External.Observe(ctx, creds.Client, obj, id, prio, r.stamp(obj))
+	if err != nil {
+		return r.handle(obj, creds, err)
+	}
+	if !obs.Exists {
+		st.LastHandledSyncRequest = st.SyncRequest
+		if adopting {
+			setStalled(obj, billingv1.ReasonReferenceNotFound, fmt.Sprintf("spec.adopt names %s, which does not "+
+				"exist in Stripe", id))
+		} else {
+			setStalled(obj, billingv1.ReasonDeletedInStripe, fmt.Sprintf("%s %s was deleted in Stripe", r.External.Kind(),
+				id))
+		}
+		return ctrl.Result{}, nil
+	}
+	st.ID = id
+	setDrift(obj, obs.Drift)
+	if err := r.handover(ctx, *base, obj); err != nil && !errors.Is(err, errHandoverDropped) {
+		return ctrl.Result{}, err
+	}
+	return r.synced(obj), nil
 }
 
 // addFinalizer adds the operator's finalizer and, when p is given, the pending-create record, in one
@@ -560,7 +663,8 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 		return ctrl.Result{}, nil
 	}
 	st := obj.GetStripeStatus()
-	if p := PendingCreate(obj); p != nil || st.ID != "" && !isStalledDeleted(obj) {
+	// An observed object writes nothing to Stripe, its deletion policy included.
+	if p := PendingCreate(obj); !r.observing(obj) && (p != nil || st.ID != "" && !isStalledDeleted(obj)) {
 		creds, err := r.Credentials.For(ctx, obj.GetNamespace())
 		if err != nil {
 			return r.handle(obj, nil, err)

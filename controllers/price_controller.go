@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -97,31 +99,37 @@ func (priceExternal) AdoptID(ctx context.Context, c *stripe.Client, obj *billing
 	return id, err
 }
 
-// immutableDiff says which immutable fields of cur differ from the spec.
-func immutableDiff(spec *billingv1.PriceSpec, productID string, cur *stripego.Price) []string {
-	var diff []string
+// immutableDiff says which immutable fields of cur differ from the spec (a change to any rolls the price), in
+// the form of the mutable changes: field -> "<Stripe's value>-><the spec's value>".
+func immutableDiff(spec *billingv1.PriceSpec, productID string, cur *stripego.Price) map[string]string {
+	diff := map[string]string{}
 	if cur.UnitAmount != spec.UnitAmount {
-		diff = append(diff, "unitAmount")
+		diff["unit_amount"] = strconv.FormatInt(cur.UnitAmount, 10) + "->" + strconv.FormatInt(spec.UnitAmount, 10)
 	}
 	if string(cur.Currency) != spec.Currency {
-		diff = append(diff, "currency")
+		diff["currency"] = string(cur.Currency) + "->" + spec.Currency
 	}
 	if cur.Product == nil || cur.Product.ID != productID {
-		diff = append(diff, "product")
+		have := ""
+		if cur.Product != nil {
+			have = cur.Product.ID
+		}
+		diff["product"] = have + "->" + productID
 	}
-	switch r := spec.Recurring; {
-	case r == nil && cur.Recurring != nil, r != nil && cur.Recurring == nil:
-		diff = append(diff, "recurring")
-	case r != nil:
-		count := max(r.IntervalCount, 1)
+	want := ""
+	if r := spec.Recurring; r != nil {
 		usage := r.UsageType
 		if usage == "" {
 			usage = billingv1.UsageLicensed
 		}
-		if string(cur.Recurring.Interval) != string(r.Interval) || cur.Recurring.IntervalCount != count ||
-			string(cur.Recurring.UsageType) != string(usage) {
-			diff = append(diff, "recurring")
-		}
+		want = fmt.Sprintf("%s/%d/%s", r.Interval, max(r.IntervalCount, 1), usage)
+	}
+	have := ""
+	if r := cur.Recurring; r != nil {
+		have = fmt.Sprintf("%s/%d/%s", r.Interval, r.IntervalCount, r.UsageType)
+	}
+	if have != want {
+		diff["recurring"] = have + "->" + want
 	}
 	return diff
 }
@@ -137,19 +145,19 @@ func mutableParams(spec *billingv1.PriceSpec, stamp map[string]string, cur *stri
 	}
 	if spec.Nickname != have.Nickname {
 		p.Nickname = stripego.String(spec.Nickname)
-		changed["nickname"] = spec.Nickname
+		changed["nickname"] = have.Nickname + "->" + spec.Nickname
 	}
 	if spec.LookupKey != have.LookupKey {
 		p.LookupKey = stripego.String(spec.LookupKey)
-		changed["lookup_key"] = spec.LookupKey
+		changed["lookup_key"] = have.LookupKey + "->" + spec.LookupKey
 	}
 	if tb := string(spec.TaxBehavior); tb != "" && tb != string(have.TaxBehavior) {
 		p.TaxBehavior = stripego.String(tb)
-		changed["tax_behavior"] = tb
+		changed["tax_behavior"] = string(have.TaxBehavior) + "->" + tb
 	}
 	if active := spec.Active == nil || *spec.Active; active != have.Active {
 		p.Active = stripego.Bool(active)
-		changed["active"] = strconv.FormatBool(active)
+		changed["active"] = strconv.FormatBool(have.Active) + "->" + strconv.FormatBool(active)
 	}
 	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
 	return p, changed
@@ -183,11 +191,13 @@ func (e priceExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 	if cur.Product != nil {
 		obj.Status.ProductID = cur.Product.ID
 	}
-	if len(immutableDiff(&obj.Spec, productID, cur)) > 0 {
-		return Observation{Exists: true, Replace: true, Current: cur}, nil
-	}
 	_, changed := mutableParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
+	if immutable := immutableDiff(&obj.Spec, productID, cur); len(immutable) > 0 {
+		// The successor is created from the whole spec: every difference is part of the plan.
+		maps.Copy(changed, immutable)
+		return Observation{Exists: true, Replace: true, Current: cur, Drift: driftOf(changed)}, nil
+	}
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur, Drift: driftOf(changed)}, nil
 }
 
 // Create creates the price, or its successor when status.id still names the price being replaced: the successor

@@ -62,7 +62,7 @@ func productParams(spec *billingv1.ProductSpec, stamp map[string]string, cur *st
 		func(v *string) { p.StatementDescriptor = v })
 	if active := spec.Active == nil || *spec.Active; active != have.Active {
 		p.Active = stripego.Bool(active)
-		changed["active"] = strconv.FormatBool(active)
+		changed["active"] = strconv.FormatBool(have.Active) + "->" + strconv.FormatBool(active)
 	}
 	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
 	return p, changed
@@ -104,7 +104,7 @@ func (productExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 		obj.Status.DefaultPriceID = cur.DefaultPrice.ID
 	}
 	_, changed := productParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur, Drift: driftOf(changed)}, nil
 }
 
 func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Product, key string,

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,6 +55,21 @@ func metadataDiff(p *stripego.Params, want, have map[string]string, creating boo
 			changed["metadata."+k] = v + "->"
 		}
 	}
+}
+
+// driftOf turns the changes an update would send (field -> "<Stripe's value>-><the spec's value>", as the params
+// functions record them) into status.drift entries, sorted by field. A value without "->" is the spec's.
+func driftOf(changed map[string]string) []billingv1.FieldDrift {
+	out := make([]billingv1.FieldDrift, 0, len(changed))
+	for field, v := range changed {
+		d := billingv1.FieldDrift{Field: field, Spec: v}
+		if have, want, ok := strings.Cut(v, "->"); ok {
+			d.Stripe, d.Spec = have, want
+		}
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b billingv1.FieldDrift) int { return strings.Compare(a.Field, b.Field) })
+	return out
 }
 
 // stripeObject is what recovery needs of a listed object.
@@ -142,11 +159,11 @@ func updateKey(obj billingv1.StripeObject, changed map[string]string) string {
 // missingRefError is a reference to an object that does not exist in the namespace: the loop says so instead of
 // waiting silently, and is re-queued when an object of that kind is created.
 type missingRefError struct {
-	kind, name string
+	kind, namespace, name string
 }
 
 func (e *missingRefError) Error() string {
-	return fmt.Sprintf("%s %s does not exist in this namespace; create it or fix the reference", e.kind, e.name)
+	return fmt.Sprintf("%s %s/%s does not exist; create it or fix the reference", e.kind, e.namespace, e.name)
 }
 
 // refResolver resolves references to billing objects of the same namespace from the cache; a miss is confirmed with
@@ -168,7 +185,7 @@ func (r refResolver) id(ctx context.Context, namespace, name string, into billin
 		err = r.live.Get(ctx, key, into)
 	}
 	if apierrors.IsNotFound(err) {
-		return "", "", &missingRefError{kind: kind, name: name}
+		return "", "", &missingRefError{kind: kind, namespace: namespace, name: name}
 	}
 	if err != nil {
 		return "", "", err
@@ -176,7 +193,11 @@ func (r refResolver) id(ctx context.Context, namespace, name string, into billin
 	if id := into.GetStripeStatus().ID; id != "" {
 		return id, "", nil
 	}
-	return "", fmt.Sprintf("waiting for %s %s to have a Stripe ID", kind, name), nil
+	msg := fmt.Sprintf("%s %s/%s exists but has no Stripe ID yet", kind, namespace, name)
+	if c := meta.FindStatusCondition(into.GetStripeStatus().Conditions, billingv1.ConditionReady); c != nil {
+		msg += fmt.Sprintf(" (its Ready condition: %s, %s)", c.Status, c.Reason)
+	}
+	return "", msg, nil
 }
 
 // ignoreMissingRef drops a *missingRefError, for checks that have nothing to say about a missing reference.

@@ -313,7 +313,8 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	if upToDate {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 	}
-	return Observation{Exists: true, UpToDate: upToDate, Current: cur}, nil
+	return Observation{Exists: true, UpToDate: upToDate, Current: cur,
+		Drift: subscriptionDrift(changed, cur, obj.Spec.DefaultPaymentMethod, attached)}, nil
 }
 
 // plan compares the spec with the Stripe subscription cur and sorts what differs (see subscription_drift.go):
@@ -323,6 +324,52 @@ func (e subscriptionExternal) plan(obj *billingv1.Subscription, customerID strin
 	_, all := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, driftPlan{})
 	plan := planDrift(obj, all, e.opts.now(), e.opts.driftLoopWindow())
 	return plan, withoutSkipped(all, plan)
+}
+
+// subscriptionDrift is status.drift for the changes subscriptionParams found, with Stripe's values from cur.
+// The spec's payment method is listed when it is not attached yet (Update attaches it first).
+func subscriptionDrift(changed map[string]string, cur *stripego.Subscription, pm string,
+	attached bool) []billingv1.FieldDrift {
+	items := map[string]*stripego.SubscriptionItem{}
+	if cur.Items != nil {
+		for _, it := range cur.Items.Data {
+			items[it.ID] = it
+		}
+	}
+	priceOf := func(si string) string {
+		if it := items[si]; it != nil && it.Price != nil {
+			return it.Price.ID
+		}
+		return si
+	}
+	out := map[string]string{}
+	for k, v := range changed {
+		op, arg, _ := strings.Cut(k, ".")
+		switch op {
+		case "add":
+			out["items."+arg] = "->" + arg
+		case "delete":
+			out["items."+priceOf(arg)] = priceOf(arg) + "->"
+		case "quantity":
+			out["items."+priceOf(arg)+".quantity"] = strconv.FormatInt(items[arg].Quantity, 10) + "->" + v
+		case "price":
+			out["items."+arg+".price"] = v
+		case "collection_method":
+			out[k] = string(cur.CollectionMethod) + "->" + v
+		case "days_until_due":
+			out[k] = strconv.FormatInt(cur.DaysUntilDue, 10) + "->" + v
+		case "default_payment_method":
+			out[k] = subscriptionDefaultPM(cur) + "->" + v
+		case "cancel_at_period_end":
+			out[k] = strconv.FormatBool(cur.CancelAtPeriodEnd) + "->" + v
+		default: // metadata, already "<Stripe's>-><the spec's>"
+			out[k] = v
+		}
+	}
+	if !attached {
+		out["default_payment_method"] = subscriptionDefaultPM(cur) + "->" + pm
+	}
+	return driftOf(out)
 }
 
 // setSubscriptionStatus copies Stripe's view into status.

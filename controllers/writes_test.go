@@ -158,7 +158,7 @@ func TestDependencyWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := waitReason(t, ctx, orphan, billingv1.ReasonDependencyNotReady)
-	if c.Message != "Customer nobody does not exist in this namespace; create it or fix the reference" {
+	if c.Message != "Customer "+ns+"/nobody does not exist; create it or fix the reference" {
 		t.Errorf("message %q", c.Message)
 	}
 	// Creating the missing Customer brings the Subscription back.

@@ -15,6 +15,9 @@ const (
 	ConditionStalled = "Stalled"
 	// ConditionPaymentFailed is True on a Subscription whose latest payment failed; its message says why.
 	ConditionPaymentFailed = "PaymentFailed"
+	// ConditionInSync is set while the object is observed only (managementPolicy Observe, or the operator's
+	// --observe-only): True when Stripe matches the spec, False when status.drift lists differences.
+	ConditionInSync = "InSync"
 	// ConditionDisputed is True on a Customer with an open dispute (a chargeback) of one of its payments; its
 	// message names the dispute, the amount and the reason. It turns False, with the outcome as its reason, when the
 	// last open dispute closes.
@@ -28,6 +31,16 @@ const (
 const (
 	// ReasonSynced: the Stripe object matches the spec.
 	ReasonSynced = "Synced"
+	// ReasonObserved: the object is observed only (managementPolicy Observe) and was read from Stripe (Ready=True);
+	// InSync and status.drift say whether Stripe matches the spec.
+	ReasonObserved = "Observed"
+	// ReasonNoDrift: Stripe matches the spec (InSync=True).
+	ReasonNoDrift = "NoDrift"
+	// ReasonDrifted: Stripe differs from the spec in the fields status.drift lists (InSync=False).
+	ReasonDrifted = "Drifted"
+	// ReasonNothingToObserve: an observed object names no Stripe object (no status.id and no spec.adopt), and the
+	// operator creates nothing while observing.
+	ReasonNothingToObserve = "NothingToObserve"
 	// ReasonCreating: the Stripe object is being created.
 	ReasonCreating = "Creating"
 	// ReasonUpdating: the Stripe object is being brought in line with the spec.
@@ -44,7 +57,8 @@ const (
 	ReasonRequestInProgress = "RequestInProgress"
 	// ReasonInvalidRequest: Stripe refused the request as invalid; the message carries Stripe's message and param.
 	ReasonInvalidRequest = "InvalidRequest"
-	// ReasonReferenceNotFound: a Stripe ID named in the spec does not exist in Stripe.
+	// ReasonReferenceNotFound: a Stripe ID named in the spec does not exist in Stripe, or a referenced object
+	// (customerRef, productRef, priceRef) has not existed, or had no Stripe ID, for the grace period.
 	ReasonReferenceNotFound = "ReferenceNotFound"
 	// ReasonAuthenticationFailed: Stripe refused the API key (401).
 	ReasonAuthenticationFailed = "AuthenticationFailed"
@@ -122,6 +136,55 @@ const (
 // +kubebuilder:validation:XValidation:rule="self.all(k, !k.startsWith('k8s_'))",message="metadata keys starting with 'k8s_' are reserved for the operator"
 // +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 500)",message="metadata values must be at most 500 characters long"
 type Metadata map[string]string
+
+// ManagementPolicy says whether the operator writes to Stripe for an object.
+// +kubebuilder:validation:Enum=Manage;Observe
+type ManagementPolicy string
+
+// Management policies.
+const (
+	// ManagementManage creates, updates and deletes the Stripe object so that it matches the spec (the default).
+	ManagementManage ManagementPolicy = "Manage"
+	// ManagementObserve only reads the Stripe object (named by status.id or spec.adopt) and reports how it differs
+	// from the spec in status.drift and the InSync condition; nothing is written to Stripe, not even on deletion.
+	ManagementObserve ManagementPolicy = "Observe"
+)
+
+// Management is the part of the spec every billing kind shares.
+type Management struct {
+	// managementPolicy is Manage (default: the operator writes to Stripe) or Observe (read only: status.drift lists
+	// what Manage would change; switching to Manage applies exactly that).
+	// +optional
+	// +kubebuilder:default=Manage
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+}
+
+// Managed is implemented by every billing kind: it returns spec.managementPolicy.
+// +kubebuilder:object:generate=false
+type Managed interface {
+	GetManagementPolicy() ManagementPolicy
+}
+
+// MaxDrift is the number of differences status.drift lists at most.
+const MaxDrift = 20
+
+// FieldDrift is one field in which Stripe differs from the spec.
+type FieldDrift struct {
+	// field is Stripe's name of the field (metadata keys as metadata.<key>).
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Field string `json:"field"`
+
+	// spec is the value the spec asks for ("" for none).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Spec string `json:"spec,omitempty"`
+
+	// stripe is the value Stripe holds ("" for none).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Stripe string `json:"stripe,omitempty"`
+}
 
 // LocalObjectReference names an object of the expected kind in the same namespace.
 type LocalObjectReference struct {
@@ -220,6 +283,13 @@ type StripeStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=256
 	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
+
+	// drift lists, while the object is observed only, the fields in which Stripe differs from the spec (at most 20;
+	// the InSync condition counts them all). Empty when managed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
+	Drift []FieldDrift `json:"drift,omitempty"`
 }
 
 // StripeObject is implemented by every billing kind, so the generic reconcile loop can work on any of them.

@@ -59,6 +59,8 @@ type CustomerAdopt struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.testClock) || (has(self.testClock) && self.testClock == oldSelf.testClock)",message="testClock is immutable: Stripe attaches a customer to a test clock only when it is created"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.testClock) || !has(self.testClock)",message="testClock is immutable: Stripe attaches a customer to a test clock only when it is created"
 type CustomerSpec struct {
+	Management `json:",inline"`
+
 	// email address of the customer.
 	// +optional
 	// +kubebuilder:validation:MaxLength=512
@@ -192,6 +194,9 @@ type Customer struct {
 	// +optional
 	Status CustomerStatus `json:"status,omitempty"`
 }
+
+// GetManagementPolicy implements Managed.
+func (o *Customer) GetManagementPolicy() ManagementPolicy { return o.Spec.ManagementPolicy }
 
 // GetStripeStatus implements StripeObject.
 func (c *Customer) GetStripeStatus() *StripeStatus { return &c.Status.StripeStatus }

@@ -84,6 +84,8 @@ type PriceAdopt struct {
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",message="adopt is immutable once set"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.taxBehavior) || oldSelf.taxBehavior == 'unspecified' || (has(self.taxBehavior) && self.taxBehavior == oldSelf.taxBehavior)",message="taxBehavior cannot change once it is inclusive or exclusive"
 type PriceSpec struct {
+	Management `json:",inline"`
+
 	// productRef names the Product in this namespace that the price belongs to.
 	// +optional
 	ProductRef *LocalObjectReference `json:"productRef,omitempty"`
@@ -114,6 +116,13 @@ type PriceSpec struct {
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=200
 	LookupKey string `json:"lookupKey,omitempty"`
+
+	// transferLookupKey takes lookupKey from any other Stripe price that holds it (Stripe's transfer_lookup_key).
+	// Without it the key is taken only from a price that is archived, or that this operator created for an object
+	// that no longer exists or no longer claims the key (its k8s_ metadata stamp says which); otherwise the Price is
+	// Stalled, naming the holder.
+	// +optional
+	TransferLookupKey bool `json:"transferLookupKey,omitempty"`
 
 	// nickname is a brief description of the price, hidden from customers.
 	// +optional
@@ -184,6 +193,9 @@ type Price struct {
 	// +optional
 	Status PriceStatus `json:"status,omitempty"`
 }
+
+// GetManagementPolicy implements Managed.
+func (o *Price) GetManagementPolicy() ManagementPolicy { return o.Spec.ManagementPolicy }
 
 // GetStripeStatus implements StripeObject.
 func (p *Price) GetStripeStatus() *StripeStatus { return &p.Status.StripeStatus }

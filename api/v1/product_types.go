@@ -29,6 +29,8 @@ type ProductAdopt struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",message="adopt is immutable once set"
 type ProductSpec struct {
+	Management `json:",inline"`
+
 	// name of the product, shown to customers on invoices and receipts.
 	// +required
 	// +kubebuilder:validation:MinLength=1
@@ -109,6 +111,9 @@ type Product struct {
 	// +optional
 	Status ProductStatus `json:"status,omitempty"`
 }
+
+// GetManagementPolicy implements Managed.
+func (o *Product) GetManagementPolicy() ManagementPolicy { return o.Spec.ManagementPolicy }
 
 // GetStripeStatus implements StripeObject.
 func (p *Product) GetStripeStatus() *StripeStatus { return &p.Status.StripeStatus }

@@ -112,6 +112,8 @@ type SubscriptionAdopt struct {
 // +kubebuilder:validation:XValidation:rule="!has(self.daysUntilDue) || self.collectionMethod == 'send_invoice'",message="daysUntilDue is only valid with collectionMethod send_invoice"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",message="adopt is immutable once set"
 type SubscriptionSpec struct {
+	Management `json:",inline"`
+
 	// customerRef names the Customer in this namespace that pays for the subscription (immutable).
 	// +optional
 	CustomerRef *LocalObjectReference `json:"customerRef,omitempty"`
@@ -332,6 +334,9 @@ type Subscription struct {
 	// +optional
 	Status SubscriptionStatus `json:"status,omitempty"`
 }
+
+// GetManagementPolicy implements Managed.
+func (o *Subscription) GetManagementPolicy() ManagementPolicy { return o.Spec.ManagementPolicy }
 
 // GetStripeStatus implements StripeObject.
 func (s *Subscription) GetStripeStatus() *StripeStatus { return &s.Status.StripeStatus }

@@ -46,6 +46,8 @@ type options struct {
 	eventRetention      time.Duration
 	driftLoopWindow     time.Duration
 	webhookPublicURL    string
+	observeOnly         bool
+	referenceGrace      time.Duration
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -90,6 +92,12 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 			"period and latest invoice are taken from events. false: they are read from Stripe at each reconcile.")
 	fs.BoolVar(&o.receiverOnly, "webhook-receiver-only", false,
 		"Run only the webhook receiver (no controllers, no leader election), to scale ingest separately.")
+	fs.BoolVar(&o.observeOnly, "observe-only", false,
+		"Observe every billing object (as managementPolicy: Observe): read Stripe and report status.drift and "+
+			"InSync, never write to Stripe.")
+	fs.DurationVar(&o.referenceGrace, "reference-grace-period", controllers.DefaultReferenceGrace,
+		"How long a reference to an object that does not exist, or has no Stripe ID, is Reconciling before it is "+
+			"Stalled (ReferenceNotFound).")
 	fs.StringVar(&o.clusterName, "cluster-name", "",
 		"Stamped into Stripe metadata as k8s_cluster; defaults to the UID of the kube-system namespace.")
 	o.zap.BindFlags(fs)
@@ -125,7 +133,7 @@ func run(ctx context.Context, o options) error {
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
 			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents,
-			DriftLoopWindow: o.driftLoopWindow},
+			DriftLoopWindow: o.driftLoopWindow, ObserveOnly: o.observeOnly, ReferenceGrace: o.referenceGrace},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})
 	if err != nil {
