@@ -9,6 +9,7 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -27,7 +28,10 @@ const resPrice = "price"
 // product: a change to one of those rolls the price to a successor.
 type priceExternal struct {
 	client client.Client
-	refs   refResolver
+	// live reads the API server past the cache: whether the Price that holds a lookup key still exists.
+	live    client.Reader
+	cluster string
+	refs    refResolver
 }
 
 func (priceExternal) Kind() string { return kindPrice }
@@ -40,7 +44,8 @@ func priceKind() kindEntry {
 	k := entry(kindPrice, "price", resPrice, func() *billingv1.Price { return &billingv1.Price{} },
 		func() *billingv1.PriceList { return &billingv1.PriceList{} },
 		func(d loopDeps) External[*billingv1.Price] {
-			return priceExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader}}
+			return priceExternal{client: d.client, live: d.apiReader, cluster: d.opts.ClusterName,
+				refs: refResolver{cache: d.client, live: d.apiReader}}
 		},
 		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
 	k.refs = []reference{{kind: kindProduct, index: indexProductRef, extract: func(o client.Object) []string {
@@ -60,9 +65,32 @@ func (e priceExternal) productID(ctx context.Context, obj *billingv1.Price) (str
 	return e.refs.id(ctx, obj.Namespace, obj.Spec.ProductRef.Name, &billingv1.Product{})
 }
 
+// Dependencies: the Product has a Stripe ID, and no other Price of the namespace that has a Stripe price claims the
+// same lookup key (a rename applied as a create before the delete): the new Price waits until the old one is
+// deleted or lets the key go, then takes it over (see takeLookupKey).
 func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (bool, string, error) {
 	id, msg, err := e.productID(ctx, obj)
-	return id != "", msg, err
+	if id == "" || err != nil {
+		return false, msg, err
+	}
+	key := obj.Spec.LookupKey
+	if key == "" || obj.Spec.TransferLookupKey || obj.Status.ID != "" || PendingCreate(obj) != nil {
+		return true, "", nil
+	}
+	l := &billingv1.PriceList{}
+	if err := e.client.List(ctx, l, client.InNamespace(obj.Namespace)); err != nil {
+		return false, "", fmt.Errorf("listing Prices: %w", err)
+	}
+	for _, other := range l.Items {
+		// A Price being deleted is waited for too: its deletion policy (archiving it, unsetting it as the default
+		// price) runs before the key moves, so the two never race on the product's default_price.
+		if other.Name != obj.Name && other.Spec.LookupKey == key && other.Status.ID != "" {
+			return false, fmt.Sprintf("lookup key %q is held by Price %s/%s (%s); it is taken over once that Price "+
+				"is deleted or changes its lookupKey, or at once with spec.transferLookupKey: true", key,
+				other.Namespace, other.Name, other.Status.ID), nil
+		}
+	}
+	return true, "", nil
 }
 
 // Stale: the referenced Product now has another Stripe ID than the price's product.
@@ -219,19 +247,145 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 			p.Recurring.UsageType = stripego.String(string(r.UsageType))
 		}
 	}
-	if obj.Status.ID != "" && obj.Spec.LookupKey != "" {
+	var holder *stripego.Price
+	switch {
+	case obj.Spec.LookupKey == "":
+	case obj.Status.ID != "": // a rollover: the key moves from this Price's own price; Replaced moves the default
+		p.TransferLookupKey = stripego.Bool(true)
+	case obj.Spec.TransferLookupKey:
+		// Taken from whichever price holds it; known first, so that its product's default moves too.
+		if holder, err = e.lookupKeyHolder(ctx, c, obj.Spec.LookupKey); err != nil {
+			return "", err
+		}
 		p.TransferLookupKey = stripego.Bool(true)
 	}
-	pr, err := stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpCreate, IdempotencyKey: key},
-		&p.Params, func() (*stripego.Price, error) { return c.API.Prices.New(p) })
+	var newID string
+	took, err := e.takeLookupKey(ctx, obj, p, key, func(p *stripego.PriceParams, key string) error {
+		pr, err := stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpCreate, IdempotencyKey: key},
+			&p.Params, func() (*stripego.Price, error) { return c.API.Prices.New(p) })
+		if err == nil {
+			newID = pr.ID
+		}
+		return err
+	}, c)
 	if err != nil {
 		return "", err
 	}
 	obj.Status.ProductID = productID
-	return pr.ID, nil
+	if took != nil {
+		holder = took
+	}
+	if err := e.inheritDefault(ctx, c, obj, holder, newID); err != nil {
+		return "", err
+	}
+	return newID, nil
 }
 
-func (priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
+// metadataDefaultPriceOf marks a price archived with its object while it was its product's default price (the
+// value is the product): the Price that takes its lookup key over becomes the default in its place.
+const metadataDefaultPriceOf = "k8s_default_price_of"
+
+// takeLookupKey sends a create or an update carrying spec.lookupKey. When Stripe refuses it because another price
+// holds the key, the key is handed over (sent again with transfer_lookup_key, under an idempotency key derived from
+// key, so a replay after a crash takes the same path) if the holder is archived, was created by this operator for
+// an object that no longer exists or no longer claims the key, or spec.transferLookupKey is set; otherwise the error
+// names the holder and the field to set. It returns the price the key was taken from, or nil.
+func (e priceExternal) takeLookupKey(ctx context.Context, obj *billingv1.Price, p *stripego.PriceParams, key string,
+	send func(p *stripego.PriceParams, key string) error, c *stripe.Client) (*stripego.Price, error) {
+	err := send(p, key)
+	ce := stripe.Classify(err)
+	if ce == nil || ce.Class != stripe.ClassInvalidRequest || ce.Param != "lookup_key" || p.TransferLookupKey != nil {
+		return nil, err
+	}
+	holder, herr := e.lookupKeyHolder(ctx, c, obj.Spec.LookupKey)
+	if herr != nil {
+		return nil, herr
+	}
+	if holder == nil {
+		return nil, err
+	}
+	if why, err := e.keyClaimed(ctx, obj, holder); err != nil || why != "" {
+		if err != nil {
+			return nil, err
+		}
+		return nil, &stripe.Error{Class: stripe.ClassInvalidRequest, Param: "lookup_key", RequestID: ce.RequestID,
+			Message: fmt.Sprintf("lookup key %q is held by %s, %s; set spec.transferLookupKey: true to take it over",
+				obj.Spec.LookupKey, holder.ID, why)}
+	}
+	retry := *p
+	retry.TransferLookupKey = stripego.Bool(true)
+	return holder, send(&retry, stripe.IdempotencyKey(string(obj.UID), "transfer-lookup-key", obj.Generation, key))
+}
+
+// lookupKeyHolder is the price that holds a lookup key, or nil.
+func (e priceExternal) lookupKeyHolder(ctx context.Context, c *stripe.Client, key string) (*stripego.Price, error) {
+	p := &stripego.PriceListParams{LookupKeys: stripego.StringSlice([]string{key})}
+	p.Single = true
+	return stripe.Call(ctx, c, stripe.Op{Resource: resPrice, Operation: stripe.OpList}, &p.ListParams,
+		func() (*stripego.Price, error) {
+			it := c.API.Prices.List(p)
+			if err := it.Err(); err != nil {
+				return nil, err
+			}
+			if l := it.PriceList(); len(l.Data) > 0 {
+				return l.Data[0], nil
+			}
+			return nil, nil
+		})
+}
+
+// keyClaimed says why the holder of obj's lookup key keeps it ("" when obj may take it): it is active and not
+// this operator's, or its Price still exists and claims the key.
+func (e priceExternal) keyClaimed(ctx context.Context, obj *billingv1.Price, holder *stripego.Price) (string,
+	error) {
+	md := holder.Metadata
+	switch {
+	case !holder.Active, holder.ID == obj.Status.ID, slices.Contains(obj.Status.PreviousIDs, holder.ID),
+		md[billingv1.MetadataUID] == string(obj.UID):
+		return "", nil
+	case md[billingv1.MetadataKind] != kindPrice || md[billingv1.MetadataCluster] != e.cluster ||
+		md[billingv1.MetadataUID] == "" || e.live == nil:
+		return "an active price not managed by this operator", nil
+	}
+	other := &billingv1.Price{}
+	err := e.live.Get(ctx, types.NamespacedName{Namespace: md[billingv1.MetadataNamespace],
+		Name: md[billingv1.MetadataName]}, other)
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if string(other.UID) != md[billingv1.MetadataUID] || !other.DeletionTimestamp.IsZero() ||
+		other.Spec.LookupKey != obj.Spec.LookupKey {
+		return "", nil
+	}
+	return fmt.Sprintf("the price of Price %s/%s, which still claims the key", other.Namespace, other.Name), nil
+}
+
+// inheritDefault makes newID its product's default price in place of the price it took the lookup key from, when
+// that price was the default (or was archived as the default: metadataDefaultPriceOf) of the same product.
+func (e priceExternal) inheritDefault(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
+	holder *stripego.Price, newID string) error {
+	productID := obj.Status.ProductID
+	if holder == nil || holder.Product == nil || holder.Product.ID != productID || productID == "" {
+		return nil
+	}
+	prod, err := getProduct(ctx, c, productID, stripe.PriorityHigh)
+	if err != nil {
+		return err
+	}
+	cur := ""
+	if prod.DefaultPrice != nil {
+		cur = prod.DefaultPrice.ID
+	}
+	if cur != holder.ID && (cur != "" || holder.Metadata[metadataDefaultPriceOf] != productID) {
+		return nil
+	}
+	return e.setDefaultPrice(ctx, c, obj, cur, newID)
+}
+
+func (e priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
 	stamp map[string]string, obs Observation) error {
 	cur, err := observed(ctx, c, obj.Status.ID, obs, getPrice)
 	if err != nil {
@@ -241,8 +395,15 @@ func (priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv
 	if len(changed) == 0 {
 		return nil
 	}
-	key := updateKey(obj, changed)
-	return updatePrice(ctx, c, obj.Status.ID, key, p)
+	if _, ok := changed["lookup_key"]; ok && obj.Spec.LookupKey != "" && obj.Spec.TransferLookupKey {
+		p.TransferLookupKey = stripego.Bool(true)
+	}
+	holder, err := e.takeLookupKey(ctx, obj, p, updateKey(obj, changed),
+		func(p *stripego.PriceParams, key string) error { return updatePrice(ctx, c, obj.Status.ID, key, p) }, c)
+	if err != nil {
+		return err
+	}
+	return e.inheritDefault(ctx, c, obj, holder, obj.Status.ID)
 }
 
 func (priceExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
@@ -306,9 +467,10 @@ func (e priceExternal) Replaced(ctx context.Context, c *stripe.Client, obj *bill
 	return nil
 }
 
-// moveDefaultPrice points the product's default_price from `from` to `to` ("" unsets it), if it names `from`.
+// moveDefaultPrice points the product's default_price from `from` to `to` ("" unsets it), if it names `from`;
+// before, if given, runs first in that case.
 func (e priceExternal) moveDefaultPrice(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
-	from, to string) error {
+	from, to string, before ...func() error) error {
 	productID := obj.Status.ProductID
 	if productID == "" {
 		return nil
@@ -322,6 +484,11 @@ func (e priceExternal) moveDefaultPrice(ctx context.Context, c *stripe.Client, o
 	}
 	if prod.DefaultPrice == nil || prod.DefaultPrice.ID != from {
 		return nil
+	}
+	for _, fn := range before {
+		if err := fn(); err != nil {
+			return err
+		}
 	}
 	return e.setDefaultPrice(ctx, c, obj, from, to)
 }
@@ -353,12 +520,22 @@ func (e priceExternal) knownDefault(ctx context.Context, obj *billingv1.Price, p
 	return true, prod.Status.DefaultPriceID == price, nil
 }
 
-// Delete archives the price (Archive), first unsetting it as its product's default price; Orphan leaves it.
+// Delete archives the price (Archive), first unsetting it as its product's default price; Orphan leaves it. A
+// default price with a lookup key is first marked (metadataDefaultPriceOf), so that the Price that takes the key
+// over (a rename) becomes the default in its place.
 func (e priceExternal) Delete(ctx context.Context, c *stripe.Client, obj *billingv1.Price) error {
 	if obj.Spec.DeletionPolicy == billingv1.Orphan {
 		return nil
 	}
-	if err := e.moveDefaultPrice(ctx, c, obj, obj.Status.ID, ""); err != nil {
+	if err := e.moveDefaultPrice(ctx, c, obj, obj.Status.ID, "", func() error {
+		if obj.Spec.LookupKey == "" {
+			return nil
+		}
+		p := &stripego.PriceParams{}
+		p.AddMetadata(metadataDefaultPriceOf, obj.Status.ProductID)
+		key := stripe.IdempotencyKey(string(obj.UID), "mark-default", obj.Generation)
+		return updatePrice(ctx, c, obj.Status.ID, key, p)
+	}); err != nil {
 		return err
 	}
 	key := stripe.IdempotencyKey(string(obj.UID), "archive", obj.Generation)
