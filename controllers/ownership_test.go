@@ -22,7 +22,7 @@ func fullSubscription() *billingv1.Subscription {
 	sub.Status = billingv1.SubscriptionStatus{
 		StripeStatus: billingv1.StripeStatus{ID: "sub_1", ObservedGeneration: 2, CreateKey: "k", LastSyncedAt: &now,
 			LastEventID: "evt_1", LastEventCreated: 10, SyncRequest: "evt_0", LastHandledSyncRequest: "evt_0",
-			LastHandledReconcileAt: "x"},
+			LastHandledReconcileAt: "x", Drift: []billingv1.FieldDrift{{Field: "metadata.team", Spec: "a"}}},
 		CustomerID: "cus_1", StripeState: "active", CurrentPeriodStart: &now, CurrentPeriodEnd: &now,
 		CancelAtPeriodEnd: true, Items: []billingv1.SubscriptionItemStatus{{ID: "si_1", PriceID: "price_1"}},
 		LatestInvoice: &billingv1.InvoiceSummary{ID: "in_1", Status: "paid"},
@@ -97,7 +97,7 @@ func TestStatusOwnershipPartitionsEveryField(t *testing.T) {
 			}
 		}
 		for _, f := range []string{"id", "observedGeneration", "createKey", "lastSyncedAt", "lastHandledSyncRequest",
-			"items", "customerID"} {
+			"items", "customerID", "drift"} {
 			if _, ok := rec[f]; !ok {
 				t.Errorf("webhooks=%v: the reconciler does not own %s (has %v)", webhooks, f, keys(rec))
 			}
@@ -203,6 +203,10 @@ func TestRegistry(t *testing.T) {
 		}
 		if byObj, ok := kindByStripeObject(k.stripeObject); !ok || byObj.kind != k.kind {
 			t.Errorf("kindByStripeObject(%s) = %v", k.stripeObject, byObj.kind)
+		}
+		// managementPolicy (Observe) reaches the generic loop through billingv1.Managed.
+		if _, ok := k.newObject().(billingv1.Managed); !ok {
+			t.Errorf("%s does not implement billingv1.Managed (spec.managementPolicy)", k.kind)
 		}
 		for _, ref := range k.refs {
 			if _, ok := kindByName(ref.kind); !ok {

@@ -37,6 +37,8 @@ import (
 // The suite runs the controllers against a real API server (envtest, built from source) and stripesim over HTTP.
 
 const (
+	// referenceGrace is the suite's --reference-grace-period: long enough for the tests that watch a wait.
+	referenceGrace    = 8 * time.Second
 	operatorNamespace = "stripe-operator-system"
 	testAPIKey        = "sk_test_controllers_suite_key"
 )
@@ -147,7 +149,8 @@ func startManager() (*runningManager, error) {
 	}
 	resolver := newResolver(mgr.GetClient())
 	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster", Webhooks: true,
-		EventRetention: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond}); err != nil {
+		EventRetention: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond,
+		ReferenceGrace: referenceGrace}); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -57,7 +57,7 @@ func TestZZNoAPIKeyInLogs(t *testing.T) {
 		t.Fatalf("only %d bytes of logs captured", len(out))
 	}
 	for _, key := range []string{testAPIKey, "sk_test_rolled_key", "rk_test_prices_only", "sk_live_real_money_key",
-		"sk_test_good_key"} {
+		"sk_test_good_key", "rk_test_read_only_observer"} {
 		if strings.Contains(out, key) {
 			t.Errorf("the key %s appears in the logs", key)
 		}
