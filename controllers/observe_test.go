@@ -53,6 +53,43 @@ func setPolicy(t *testing.T, ctx context.Context, obj billingv1.StripeObject, p 
 	}
 }
 
+// checkDrifted checks an observed object: Ready as observed, InSync False, the drift listed, the adopted ID,
+// kstatus Current, no finalizer.
+func checkDrifted(t *testing.T, ctx context.Context, o billingv1.StripeObject, id string,
+	want []billingv1.FieldDrift) {
+	t.Helper()
+	in := waitObserved(t, ctx, o)
+	st := o.GetStripeStatus()
+	if in.Status != metav1.ConditionFalse || in.Reason != billingv1.ReasonDrifted {
+		t.Errorf("%s: InSync %s %s, want False Drifted", o.GetName(), in.Status, in.Reason)
+	}
+	if d := cmp.Diff(want, st.Drift); d != "" {
+		t.Errorf("%s: status.drift (-want +got):\n%s", o.GetName(), d)
+	}
+	if st.ID != id {
+		t.Errorf("%s: status.id %q, want %q", o.GetName(), st.ID, id)
+	}
+	if got := kstatus(t, o); got != status.CurrentStatus {
+		t.Errorf("%s: kstatus %s, want Current", o.GetName(), got)
+	}
+	if len(o.GetFinalizers()) != 0 {
+		t.Errorf("%s: an observed object holds finalizers %v", o.GetName(), o.GetFinalizers())
+	}
+}
+
+// checkManaged checks an object switched to Manage: Ready, no drift and no InSync left, the finalizer held.
+func checkManaged(t *testing.T, ctx context.Context, o billingv1.StripeObject) {
+	t.Helper()
+	o = waitReady(t, ctx, o)
+	st := o.GetStripeStatus()
+	if len(st.Drift) != 0 || meta.FindStatusCondition(st.Conditions, billingv1.ConditionInSync) != nil {
+		t.Errorf("%s: drift %+v and InSync remain when managed", o.GetName(), st.Drift)
+	}
+	if len(o.GetFinalizers()) != 1 {
+		t.Errorf("%s: managed without the finalizer: %v", o.GetName(), o.GetFinalizers())
+	}
+}
+
 // An existing Stripe account brought under GitOps: every kind adopted with managementPolicy Observe is read and
 // never written, status.drift lists the differences field by field and InSync is False; switching to Manage writes
 // exactly that, one update per object.
@@ -60,7 +97,7 @@ func TestObserveThenManage(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	sc := simClient()
 	cus, err := sc.API.Customers.New(&stripego.CustomerParams{Email: stripego.String("old@acme.example"),
-		Name: stripego.String("Acme (old)"), Params: stripego.Params{Metadata: map[string]string{"tenant": "old"}}})
+		Name: stripego.String("Acme (old)"), Metadata: map[string]string{"tenant": "old"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,13 +111,13 @@ func TestObserveThenManage(t *testing.T) {
 		Currency: stripego.String("usd"), UnitAmount: stripego.Int64(1500), LookupKey: stripego.String(key),
 		Nickname:  stripego.String("old nickname"),
 		Recurring: &stripego.PriceRecurringParams{Interval: stripego.String("month")},
-		Params:    stripego.Params{Metadata: map[string]string{"tier": "old"}}})
+		Metadata:  map[string]string{"tier": "old"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	sub, err := sc.API.Subscriptions.New(&stripego.SubscriptionParams{Customer: stripego.String(cus.ID),
 		Items:           []*stripego.SubscriptionItemsParams{{Price: stripego.String(pr.ID), Quantity: stripego.Int64(1)}},
-		TrialPeriodDays: stripego.Int64(14), Params: stripego.Params{Metadata: map[string]string{"team": "old"}}})
+		TrialPeriodDays: stripego.Int64(14), Metadata: map[string]string{"team": "old"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,23 +155,7 @@ func TestObserveThenManage(t *testing.T) {
 	}
 	ids := map[string]string{"acme": cus.ID, "plan": prod.ID, "monthly": pr.ID, "acme-pro": sub.ID}
 	for _, o := range objs {
-		in := waitObserved(t, ctx, o)
-		st := o.GetStripeStatus()
-		if in.Status != metav1.ConditionFalse || in.Reason != billingv1.ReasonDrifted {
-			t.Errorf("%s: InSync %s %s, want False Drifted", o.GetName(), in.Status, in.Reason)
-		}
-		if d := cmp.Diff(want[o.GetName()], st.Drift); d != "" {
-			t.Errorf("%s: status.drift (-want +got):\n%s", o.GetName(), d)
-		}
-		if st.ID != ids[o.GetName()] {
-			t.Errorf("%s: status.id %q, want %q", o.GetName(), st.ID, ids[o.GetName()])
-		}
-		if got := kstatus(t, o); got != status.CurrentStatus {
-			t.Errorf("%s: kstatus %s, want Current", o.GetName(), got)
-		}
-		if len(o.GetFinalizers()) != 0 {
-			t.Errorf("%s: an observed object holds finalizers %v", o.GetName(), o.GetFinalizers())
-		}
+		checkDrifted(t, ctx, o, ids[o.GetName()], want[o.GetName()])
 	}
 	if n := writes() - before; n != 0 {
 		t.Fatalf("%d Stripe writes while observing", n)
@@ -170,14 +191,7 @@ func TestObserveThenManage(t *testing.T) {
 		setPolicy(t, ctx, o, billingv1.ManagementManage)
 	}
 	for _, o := range objs {
-		o = waitReady(t, ctx, o)
-		st := o.GetStripeStatus()
-		if len(st.Drift) != 0 || meta.FindStatusCondition(st.Conditions, billingv1.ConditionInSync) != nil {
-			t.Errorf("%s: drift %+v and InSync remain when managed", o.GetName(), st.Drift)
-		}
-		if len(o.GetFinalizers()) != 1 {
-			t.Errorf("%s: managed without the finalizer: %v", o.GetName(), o.GetFinalizers())
-		}
+		checkManaged(t, ctx, o)
 	}
 	for _, e := range endpoints {
 		if n := calls(e) - counts[e]; n != 1 {
@@ -303,7 +317,7 @@ func TestReferenceGracePeriod(t *testing.T) {
 	create(t, newProduct(ns, "plan"))
 	price := newPrice(ns, "monthly", 800)
 	create(t, price)
-	price = waitReady(t, ctx, price)
+	waitReady(t, ctx, price)
 	sub := newSubscription(ns, "waiting", "nobody", "monthly")
 	create(t, sub)
 	c := waitReason(t, ctx, sub, billingv1.ReasonDependencyNotReady)
