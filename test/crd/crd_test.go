@@ -115,6 +115,10 @@ func TestDefaultsAreApplied(t *testing.T) {
 		{"subscription collectionMethod", sub.Spec.CollectionMethod, billingv1.ChargeAutomatically},
 		{"subscription paymentBehavior", sub.Spec.PaymentBehavior, billingv1.AllowIncomplete},
 		{"subscription prorationBehavior", sub.Spec.ProrationBehavior, billingv1.CreateProrations},
+		{"customer managementPolicy", cus.Spec.ManagementPolicy, billingv1.ManagementManage},
+		{"product managementPolicy", prod.Spec.ManagementPolicy, billingv1.ManagementManage},
+		{"price managementPolicy", price.Spec.ManagementPolicy, billingv1.ManagementManage},
+		{"subscription managementPolicy", sub.Spec.ManagementPolicy, billingv1.ManagementManage},
 	}
 	for _, c := range checks {
 		if diff := cmp.Diff(c.want, c.got); diff != "" {

@@ -139,6 +139,9 @@ var invalidCases = []invalidCase{
 		want:   "spec.statementDescriptor: Too long"},
 	{name: "product delete policy", object: prod(func(p *billingv1.Product) { p.Spec.DeletionPolicy = "Delete" }),
 		want: `spec.deletionPolicy: Unsupported value: "Delete"`},
+	{name: "product unknown management policy",
+		object: prod(func(p *billingv1.Product) { p.Spec.ManagementPolicy = "DryRun" }),
+		want:   `spec.managementPolicy: Unsupported value: "DryRun": supported values: "Manage", "Observe"`},
 	// Price.
 	{name: "price with both productRef and productID",
 		object: price(func(p *billingv1.Price) { p.Spec.ProductID = "prod_123" }),
