@@ -101,10 +101,10 @@ func TestBinaryObserveOnly(t *testing.T) {
 	}
 	testenv.Eventually(t, time.Minute, func() error {
 		if r, err := reason(adopted, billingv1.ConditionReady); err != nil || r != billingv1.ReasonObserved {
-			return fmt.Errorf("adopted: Ready %s %v; logs:\n%s", r, err, logs.String())
+			return fmt.Errorf("adopted: Ready %s %w; logs:\n%s", r, err, logs.String())
 		}
 		if r, err := reason(fresh, billingv1.ConditionStalled); err != nil || r != billingv1.ReasonNothingToObserve {
-			return fmt.Errorf("fresh: Stalled %s %v", r, err)
+			return fmt.Errorf("fresh: Stalled %s %w", r, err)
 		}
 		return nil
 	})
@@ -138,7 +138,7 @@ func customerIDs(t *testing.T, base, key string) []string {
 	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
+	ids := make([]string, 0, len(l.Data))
 	for _, c := range l.Data {
 		ids = append(ids, c.ID)
 	}
