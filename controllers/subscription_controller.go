@@ -345,22 +345,22 @@ func subscriptionDrift(changed map[string]string, cur *stripego.Subscription, pm
 	out := map[string]string{}
 	for k, v := range changed {
 		op, arg, _ := strings.Cut(k, ".")
-		switch op {
-		case "add":
+		switch g := changeGroup(k); {
+		case op == "add":
 			out["items."+arg] = "->" + arg
-		case "delete":
+		case op == "delete":
 			out["items."+priceOf(arg)] = priceOf(arg) + "->"
-		case "quantity":
+		case op == "quantity":
 			out["items."+priceOf(arg)+".quantity"] = strconv.FormatInt(items[arg].Quantity, 10) + "->" + v
-		case "price":
+		case op == "price":
 			out["items."+arg+".price"] = v
-		case "collection_method":
+		case g == groupCollectionMethod:
 			out[k] = string(cur.CollectionMethod) + "->" + v
-		case "days_until_due":
+		case g == groupDaysUntilDue:
 			out[k] = strconv.FormatInt(cur.DaysUntilDue, 10) + "->" + v
-		case "default_payment_method":
+		case g == groupDefaultPaymentMethod:
 			out[k] = subscriptionDefaultPM(cur) + "->" + v
-		case "cancel_at_period_end":
+		case g == groupCancelAtPeriodEnd:
 			out[k] = strconv.FormatBool(cur.CancelAtPeriodEnd) + "->" + v
 		default: // metadata, already "<Stripe's>-><the spec's>"
 			out[k] = v
