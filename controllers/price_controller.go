@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -275,9 +276,7 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 	if took != nil {
 		holder = took
 	}
-	if err := e.inheritDefault(ctx, c, obj, holder, newID); err != nil {
-		return "", err
-	}
+	e.inheritDefault(ctx, c, obj, holder, newID)
 	return newID, nil
 }
 
@@ -364,25 +363,30 @@ func (e priceExternal) keyClaimed(ctx context.Context, obj *billingv1.Price, hol
 }
 
 // inheritDefault makes newID its product's default price in place of the price it took the lookup key from, when
-// that price was the default (or was archived as the default: metadataDefaultPriceOf) of the same product.
+// that price was the default (or was archived as the default: metadataDefaultPriceOf) of the same product. It runs
+// after the price holds the key, so a failure is logged, not returned: an error would make the loop send the create
+// or update again, which no longer meets the holder.
 func (e priceExternal) inheritDefault(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
-	holder *stripego.Price, newID string) error {
+	holder *stripego.Price, newID string) {
 	productID := obj.Status.ProductID
 	if holder == nil || holder.Product == nil || holder.Product.ID != productID || productID == "" {
-		return nil
+		return
 	}
 	prod, err := getProduct(ctx, c, productID, stripe.PriorityHigh)
+	if err == nil {
+		cur := ""
+		if prod.DefaultPrice != nil {
+			cur = prod.DefaultPrice.ID
+		}
+		if cur != holder.ID && (cur != "" || holder.Metadata[metadataDefaultPriceOf] != productID) {
+			return
+		}
+		err = e.setDefaultPrice(ctx, c, obj, cur, newID)
+	}
 	if err != nil {
-		return err
+		ctrl.LoggerFrom(ctx).Error(err, "Moving the product's default price to the price that took the lookup key",
+			"stripeID", newID, "previous", holder.ID)
 	}
-	cur := ""
-	if prod.DefaultPrice != nil {
-		cur = prod.DefaultPrice.ID
-	}
-	if cur != holder.ID && (cur != "" || holder.Metadata[metadataDefaultPriceOf] != productID) {
-		return nil
-	}
-	return e.setDefaultPrice(ctx, c, obj, cur, newID)
 }
 
 func (e priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
@@ -403,7 +407,8 @@ func (e priceExternal) Update(ctx context.Context, c *stripe.Client, obj *billin
 	if err != nil {
 		return err
 	}
-	return e.inheritDefault(ctx, c, obj, holder, obj.Status.ID)
+	e.inheritDefault(ctx, c, obj, holder, obj.Status.ID)
+	return nil
 }
 
 func (priceExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Price,
