@@ -292,15 +292,18 @@ const metadataDefaultPriceOf = "k8s_default_price_of"
 func (e priceExternal) takeLookupKey(ctx context.Context, obj *billingv1.Price, p *stripego.PriceParams, key string,
 	send func(p *stripego.PriceParams, key string) error, c *stripe.Client) (*stripego.Price, error) {
 	err := send(p, key)
+	// Decided on state, not on Stripe's message: a 400 to a request that set a lookup key is a conflict when
+	// another price holds that key.
 	ce := stripe.Classify(err)
-	if ce == nil || ce.Class != stripe.ClassInvalidRequest || ce.Param != "lookup_key" || p.TransferLookupKey != nil {
+	if ce == nil || ce.Class != stripe.ClassInvalidRequest || p.LookupKey == nil || *p.LookupKey == "" ||
+		p.TransferLookupKey != nil {
 		return nil, err
 	}
-	holder, herr := e.lookupKeyHolder(ctx, c, obj.Spec.LookupKey)
+	holder, herr := e.lookupKeyHolder(ctx, c, *p.LookupKey)
 	if herr != nil {
 		return nil, herr
 	}
-	if holder == nil {
+	if holder == nil || holder.ID == obj.Status.ID {
 		return nil, err
 	}
 	if why, err := e.keyClaimed(ctx, obj, holder); err != nil || why != "" {
