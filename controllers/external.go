@@ -9,6 +9,10 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -90,6 +94,8 @@ type Options struct {
 	// worker then owns the fields Stripe changes on its own (see ownership.go), and the loop hands its reads of
 	// them over; without events the loop writes them itself.
 	Webhooks bool
+	// NamespaceWeights are the namespaces' shares of the work queues while several wait (default 1 each).
+	NamespaceWeights fairness.Weights
 	// DriftLoopWindow is how soon a change made in Stripe coming back after the operator restored it stops the
 	// restoring (Stalled, reason DriftLoop; default 10 minutes).
 	DriftLoopWindow time.Duration
@@ -147,7 +153,7 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 		}
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues(r.External.Kind(), klog.KObj(obj))
-	ctx = ctrl.LoggerInto(ctx, log)
+	ctx = fairness.WithTenant(ctrl.LoggerInto(ctx, log), req.Namespace)
 
 	base := obj.DeepCopyObject().(T)
 	before := readyOf(obj)
@@ -278,7 +284,7 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 			return ctrl.Result{}, err
 		}
 		if !stale {
-			return ctrl.Result{RequeueAfter: remaining}, nil
+			return ctrl.Result{RequeueAfter: remaining, Priority: ptr.To(handler.LowPriority)}, nil
 		}
 	}
 	if wait, res, err := r.waitForDependencies(ctx, obj); wait || err != nil {
@@ -390,7 +396,8 @@ func (r *Reconciler[T]) synced(obj T) ctrl.Result {
 	st.LastHandledReconcileAt = obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
 	st.LastHandledSyncRequest = st.SyncRequest
 	setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
-	return ctrl.Result{RequeueAfter: r.resyncAfter(obj)}
+	// A periodic resync goes after every change a person made (and after the first pass of a new object).
+	return ctrl.Result{RequeueAfter: r.resyncAfter(obj), Priority: ptr.To(handler.LowPriority)}
 }
 
 // addFinalizer adds the operator's finalizer and, when p is given, the pending-create record, in one
