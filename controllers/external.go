@@ -401,7 +401,7 @@ func (r *Reconciler[T]) synced(obj T) ctrl.Result {
 }
 
 // addFinalizer adds the operator's finalizer and, when p is given, the pending-create record, in one
-// resourceVersion-checked update; base becomes the object as stored.
+// resourceVersion-checked patch; base becomes the object as stored.
 func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *billingv1.PendingCreate) error {
 	if p == nil && controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
 		return nil
@@ -415,6 +415,7 @@ func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *bil
 	}
 	read := obj.DeepCopyObject().(T)
 	for attempt := 0; ; attempt++ {
+		before := obj.DeepCopyObject().(T)
 		controllerutil.AddFinalizer(obj, billingv1.Finalizer)
 		if p != nil {
 			ann := obj.GetAnnotations()
@@ -424,9 +425,10 @@ func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *bil
 			ann[billingv1.AnnotationPendingCreate] = string(raw)
 			obj.SetAnnotations(ann)
 		}
-		// The update answers with the stored object: its status (the event worker's writes included) is the truth
-		// from here on.
-		err := r.Client.Update(ctx, obj)
+		// A patch of what changed, checked against the resourceVersion read (the cache holds no managedFields and
+		// no last-applied annotation, so a whole-object update would drop kubectl's). It answers with the stored
+		// object: its status (the event worker's writes included) is the truth from here on.
+		err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 		if err == nil {
 			*base = obj.DeepCopyObject().(T)
 			return nil
@@ -466,7 +468,7 @@ func (r *Reconciler[T]) conflictOr(err error) (ctrl.Result, error) {
 // replaces, or ""; pending is the record of an earlier attempt whose result was not recorded, or nil.
 //
 //  1. A pending-create record (idempotency key, generation, start time) is written to the object's annotations,
-//     with the finalizer, in one resourceVersion-checked update before the POST.
+//     with the finalizer, in one resourceVersion-checked patch before the POST.
 //  2. The POST carries the deterministic key. Its result is recorded in status (id, and createKey = the key, which
 //     settles the record).
 //  3. A record left by an earlier attempt means the result may not have been recorded: the objects created since
@@ -587,8 +589,10 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 			}
 		}
 	}
+	before := obj.DeepCopyObject().(T)
 	controllerutil.RemoveFinalizer(obj, billingv1.Finalizer)
-	if err := r.Client.Update(ctx, obj); err != nil {
+	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(before,
+		client.MergeFromWithOptimisticLock{})); err != nil {
 		return r.conflictOr(err)
 	}
 	return ctrl.Result{}, nil
