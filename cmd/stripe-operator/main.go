@@ -28,6 +28,7 @@ import (
 type options struct {
 	metricsAddr             string
 	probeAddr               string
+	pprofAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
 	zap                     zap.Options
@@ -54,6 +55,8 @@ type options struct {
 func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"The address Go's /debug/pprof profiles are served on, for diagnosing CPU and memory; 0 disables it.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
 		"The address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
@@ -128,7 +131,7 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("--namespace-weights: %w", err)
 	}
 	mgr, err := operator.New(ctx, cfg, operator.Config{
-		MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr,
+		MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr, PprofAddr: o.pprofAddr,
 		LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderElectionNamespace,
 		CredentialsSecret: defaultSecret, NamespaceSecretName: o.namespaceSecretName, AllowLiveMode: o.allowLiveMode,
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,

@@ -38,6 +38,8 @@ const LeaderElectionID = "stripe-operator.billing.stripe-operator.io"
 type Config struct {
 	MetricsAddr             string
 	ProbeAddr               string
+	// PprofAddr serves Go's /debug/pprof (empty or "0": off).
+	PprofAddr string
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	// CredentialsSecret is the operator-wide Secret; it must be named NamespaceSecretName.
@@ -99,6 +101,7 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 		}, DefaultTransform: StripForCache},
 		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress:        c.ProbeAddr,
+		PprofBindAddress:              c.PprofAddr,
 		LeaderElection:                c.LeaderElection && !c.ReceiverOnly,
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       c.LeaderElectionNamespace,
