@@ -50,6 +50,7 @@ func (r *credentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	before := secret.DeepCopy()
 	has := controllerutil.ContainsFinalizer(secret, billingv1.CredentialsInUseFinalizer)
 	switch {
 	case inUse && !has && secret.DeletionTimestamp.IsZero():
@@ -59,7 +60,10 @@ func (r *credentialsReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	default:
 		return ctrl.Result{}, nil
 	}
-	if err := r.client.Update(ctx, secret); err != nil && !apierrors.IsNotFound(err) {
+	// A patch of the finalizers alone, checked against the resourceVersion read: the cache holds no last-applied
+	// annotation, which a whole-object update would drop.
+	err = r.client.Patch(ctx, secret, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
+	if err != nil && !apierrors.IsNotFound(err) {
 		if apierrors.IsConflict(err) {
 			return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil // read from a cache that was behind
 		}

@@ -9,6 +9,10 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -100,6 +104,8 @@ type Options struct {
 	// ReferenceGrace is how long a reference to an object that does not exist, or has no Stripe ID, is reported as
 	// Reconciling before it turns Stalled (ReferenceNotFound), so that kstatus reports Failed (default 5 minutes).
 	ReferenceGrace time.Duration
+	// NamespaceWeights are the namespaces' shares of the work queues while several wait (default 1 each).
+	NamespaceWeights fairness.Weights
 	// DriftLoopWindow is how soon a change made in Stripe coming back after the operator restored it stops the
 	// restoring (Stalled, reason DriftLoop; default 10 minutes).
 	DriftLoopWindow time.Duration
@@ -170,7 +176,7 @@ func (r *Reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (result
 		}
 	}
 	log := ctrl.LoggerFrom(ctx).WithValues(r.External.Kind(), klog.KObj(obj))
-	ctx = ctrl.LoggerInto(ctx, log)
+	ctx = fairness.WithTenant(ctrl.LoggerInto(ctx, log), req.Namespace)
 
 	base := obj.DeepCopyObject().(T)
 	before := readyOf(obj)
@@ -319,7 +325,7 @@ func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ct
 			return ctrl.Result{}, err
 		}
 		if !stale {
-			return ctrl.Result{RequeueAfter: remaining}, nil
+			return ctrl.Result{RequeueAfter: remaining, Priority: ptr.To(handler.LowPriority)}, nil
 		}
 	}
 	if wait, res, err := r.waitForDependencies(ctx, obj); wait || err != nil {
@@ -446,7 +452,8 @@ func (r *Reconciler[T]) synced(obj T) ctrl.Result {
 		meta.RemoveStatusCondition(&st.Conditions, billingv1.ConditionInSync)
 		setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
 	}
-	return ctrl.Result{RequeueAfter: r.resyncAfter(obj)}
+	// A periodic resync goes after every change a person made (and after the first pass of a new object).
+	return ctrl.Result{RequeueAfter: r.resyncAfter(obj), Priority: ptr.To(handler.LowPriority)}
 }
 
 // observeOnly reads the Stripe object named by status.id or spec.adopt and reports how it differs from the spec in
@@ -497,7 +504,7 @@ func (r *Reconciler[T]) observeOnly(ctx context.Context, obj T, base *T, creds *
 }
 
 // addFinalizer adds the operator's finalizer and, when p is given, the pending-create record, in one
-// resourceVersion-checked update; base becomes the object as stored.
+// resourceVersion-checked patch; base becomes the object as stored.
 func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *billingv1.PendingCreate) error {
 	if p == nil && controllerutil.ContainsFinalizer(obj, billingv1.Finalizer) {
 		return nil
@@ -511,6 +518,7 @@ func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *bil
 	}
 	read := obj.DeepCopyObject().(T)
 	for attempt := 0; ; attempt++ {
+		before := obj.DeepCopyObject().(T)
 		controllerutil.AddFinalizer(obj, billingv1.Finalizer)
 		if p != nil {
 			ann := obj.GetAnnotations()
@@ -520,9 +528,10 @@ func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *bil
 			ann[billingv1.AnnotationPendingCreate] = string(raw)
 			obj.SetAnnotations(ann)
 		}
-		// The update answers with the stored object: its status (the event worker's writes included) is the truth
-		// from here on.
-		err := r.Client.Update(ctx, obj)
+		// A patch of what changed, checked against the resourceVersion read (the cache holds no managedFields and
+		// no last-applied annotation, so a whole-object update would drop kubectl's). It answers with the stored
+		// object: its status (the event worker's writes included) is the truth from here on.
+		err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{}))
 		if err == nil {
 			*base = obj.DeepCopyObject().(T)
 			return nil
@@ -562,7 +571,7 @@ func (r *Reconciler[T]) conflictOr(err error) (ctrl.Result, error) {
 // replaces, or ""; pending is the record of an earlier attempt whose result was not recorded, or nil.
 //
 //  1. A pending-create record (idempotency key, generation, start time) is written to the object's annotations,
-//     with the finalizer, in one resourceVersion-checked update before the POST.
+//     with the finalizer, in one resourceVersion-checked patch before the POST.
 //  2. The POST carries the deterministic key. Its result is recorded in status (id, and createKey = the key, which
 //     settles the record).
 //  3. A record left by an earlier attempt means the result may not have been recorded: the objects created since
@@ -684,8 +693,10 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 			}
 		}
 	}
+	before := obj.DeepCopyObject().(T)
 	controllerutil.RemoveFinalizer(obj, billingv1.Finalizer)
-	if err := r.Client.Update(ctx, obj); err != nil {
+	if err := r.Client.Patch(ctx, obj, client.MergeFromWithOptions(before,
+		client.MergeFromWithOptimisticLock{})); err != nil {
 		return r.conflictOr(err)
 	}
 	return ctrl.Result{}, nil

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+
 	"github.com/prometheus/client_golang/prometheus"
 	stripego "github.com/stripe/stripe-go/v76"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -53,6 +55,7 @@ var state = &stateCollector{}
 
 func init() {
 	metrics.Registry.MustRegister(disputes, createsRecovered, state)
+	metrics.Registry.MustRegister(fairness.Collectors()...)
 	for _, k := range kinds {
 		createsRecovered.WithLabelValues(k.kind)
 	}

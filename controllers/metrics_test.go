@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 )
@@ -105,4 +106,33 @@ stripe_operator_subscriptions_payment_failed 1
 	if n := testutil.CollectAndCount(c, "stripe_operator_subscriptions_payment_failed"); n != 1 {
 		t.Errorf("%d payment-failed series after a takeover", n)
 	}
+}
+
+// The kinds' work queues are the fair ones: an object's wait is counted under its namespace.
+func TestQueueMetricsByNamespace(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "queued")
+	create(t, cus)
+	waitReady(t, ctx, cus)
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "stripe_operator_queue_wait_seconds" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			// The suite's namespaces outnumber the 20 named ones: a later one is counted as "other".
+			if labels["controller"] == "customer" && (labels["namespace"] == ns || labels["namespace"] == "other") &&
+				m.GetHistogram().GetSampleCount() > 0 {
+				return
+			}
+		}
+	}
+	t.Fatalf("no queue wait recorded for namespace %s", ns)
 }

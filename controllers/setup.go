@@ -7,6 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -81,8 +85,17 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		deps.handover = worker.handover
 	}
 
+	// The kinds' queues let namespaces take turns within a priority (the worker's events all live in one namespace).
+	kopts := copts
+	labels := fairness.NewLabels(20)
+	kopts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+		return fairness.NewQueue(name, priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) {
+			o.RateLimiter = rl
+			o.Log = mgr.GetLogger().WithValues("controller", name)
+		}), opts.NamespaceWeights, labels)
+	}
 	for _, k := range kinds {
-		b := ctrl.NewControllerManagedBy(mgr).Named(strings.ToLower(k.kind)).WithOptions(copts).
+		b := ctrl.NewControllerManagedBy(mgr).Named(strings.ToLower(k.kind)).WithOptions(kopts).
 			For(k.newObject(), builder.WithPredicates(changePredicate()))
 		for _, ref := range k.refs {
 			target, _ := kindByName(ref.kind)

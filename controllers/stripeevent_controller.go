@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+
 	stripego "github.com/stripe/stripe-go/v76"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -153,6 +155,7 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	}
 	ev.Status.Target = &billingv1.EventTarget{Kind: kindName(target), Namespace: target.GetNamespace(),
 		Name: target.GetName()}
+	ctx = fairness.WithTenant(ctx, target.GetNamespace()) // its Stripe reads are the target's namespace's
 	// The worker is the only writer of the fields it folds into, but it folds several events at once and its cache
 	// lags behind its own writes: one target at a time, read from the API server.
 	unlock := w.lockTarget(target)

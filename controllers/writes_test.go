@@ -21,7 +21,7 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
-// A created Customer costs the operator two writes: the finalizer and the pending-create record in one update
+// A created Customer costs the operator two writes: the finalizer and the pending-create record in one patch
 // (before the POST), then one status write. Its own customer.created event is folded without a write and without
 // a Stripe read, and each status field has one field manager.
 func TestCreateCostsTwoWritesAndOneStripeCall(t *testing.T) {
@@ -47,8 +47,8 @@ func TestCreateCostsTwoWritesAndOneStripeCall(t *testing.T) {
 		return fmt.Errorf("customer.created of %s not processed yet", cus.Status.ID)
 	})
 	time.Sleep(500 * time.Millisecond)
-	if got := writesTo(ns, "lean"); !slices.Equal(got, []string{"update", "status apply"}) {
-		t.Errorf("operator writes to the Customer: %v, want [update, status apply]", got)
+	if got := writesTo(ns, "lean"); !slices.Equal(got, []string{"patch", "status apply"}) {
+		t.Errorf("operator writes to the Customer: %v, want [patch, status apply]", got)
 	}
 	if n := calls("POST /v1/customers") - posts; n != 1 {
 		t.Errorf("%d customer creates, want 1", n)
@@ -138,7 +138,7 @@ func TestDependencyWaits(t *testing.T) {
 	create(t, cus, sub)
 	waitReady(t, ctx, sub)
 	got := writesTo(ns, "plan")
-	if len(got) < 2 || got[0] != "update" || got[1] != "status apply" {
+	if len(got) < 2 || got[0] != "patch" || got[1] != "status apply" {
 		t.Errorf("writes to the Subscription %v, want the pending create first, then its status", got)
 	}
 	evs := &corev1.EventList{}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -26,6 +28,7 @@ import (
 type options struct {
 	metricsAddr             string
 	probeAddr               string
+	pprofAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
 	zap                     zap.Options
@@ -48,11 +51,14 @@ type options struct {
 	webhookPublicURL    string
 	observeOnly         bool
 	referenceGrace      time.Duration
+	namespaceWeights    string
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to; 0 disables it.")
+	fs.StringVar(&o.pprofAddr, "pprof-bind-address", "0",
+		"The address Go's /debug/pprof profiles are served on, for diagnosing CPU and memory; 0 disables it.")
 	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081",
 		"The address the /healthz and /readyz probes bind to.")
 	fs.BoolVar(&o.leaderElect, "leader-elect", false,
@@ -84,6 +90,9 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 			"2023-10-16) and stores the signing secret in the credentials Secret.")
 	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
 		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
+	fs.StringVar(&o.namespaceWeights, "namespace-weights", "",
+		"Shares of namespaces in the work queues and the Stripe rate budget while several wait, as "+
+			"name=weight,... (weights above 0, at most 100; 1 for namespaces not named).")
 	fs.DurationVar(&o.driftLoopWindow, "drift-loop-window", 10*time.Minute,
 		"A change made in Stripe to a Subscription that comes back within this long of the operator restoring it is "+
 			"not restored again: the Subscription turns Stalled with reason DriftLoop until its spec changes.")
@@ -125,15 +134,20 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("--credentials-secret: %w", err)
 	}
+	weights, err := fairness.ParseWeights(o.namespaceWeights)
+	if err != nil {
+		return fmt.Errorf("--namespace-weights: %w", err)
+	}
 	mgr, err := operator.New(ctx, cfg, operator.Config{
-		MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr,
+		MetricsAddr: o.metricsAddr, ProbeAddr: o.probeAddr, PprofAddr: o.pprofAddr,
 		LeaderElection: o.leaderElect, LeaderElectionNamespace: o.leaderElectionNamespace,
 		CredentialsSecret: defaultSecret, NamespaceSecretName: o.namespaceSecretName, AllowLiveMode: o.allowLiveMode,
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
-			SearchRate: o.searchRate},
+			SearchRate: o.searchRate, NamespaceWeights: weights},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
 			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents,
-			DriftLoopWindow: o.driftLoopWindow, ObserveOnly: o.observeOnly, ReferenceGrace: o.referenceGrace},
+			DriftLoopWindow: o.driftLoopWindow, ObserveOnly: o.observeOnly, ReferenceGrace: o.referenceGrace,
+			NamespaceWeights: weights},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})
 	if err != nil {

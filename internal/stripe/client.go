@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+
 	"github.com/go-logr/logr"
 	stripego "github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/client"
@@ -40,6 +42,8 @@ type Config struct {
 	Timeout time.Duration
 	// Logger receives stripe-go's own messages (at V(1) and below) and the operator's request logs.
 	Logger logr.Logger
+	// NamespaceWeights are the namespaces' shares of an account's budget while several wait (default 1 each).
+	NamespaceWeights fairness.Weights
 }
 
 // Key is a parsed API key. Its String never shows the secret.
@@ -130,7 +134,7 @@ func (f *Factory) Client(key Key, account string) *Client {
 	budget := func(name string, rate float64) *Budget {
 		b, ok := f.budgets[name]
 		if !ok {
-			b = NewBudget(rate)
+			b = NewFairBudget(rate, f.cfg.NamespaceWeights)
 			f.budgets[name] = b
 		}
 		return b

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	stripego "github.com/stripe/stripe-go/v76"
 
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 )
 
@@ -260,3 +261,71 @@ func TestBudgetPrioritisesAndBacksOff(t *testing.T) {
 }
 
 func logrDiscard() logr.Logger { return logr.Discard() }
+
+// Waiting requests of one priority are served by namespace in turn: a namespace's one request is not held behind
+// another's 60 queued ones, and a namespace of weight 2 gets twice the turns while both wait.
+func TestBudgetServesNamespacesInTurn(t *testing.T) {
+	b := NewFairBudget(200, fairness.Weights{"heavy": 2})
+	ctx := context.Background()
+	for range 200 { // drain the burst
+		if _, err := b.Wait(ctx, PriorityHigh); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Hold the bucket while the waiters line up, so the order does not depend on goroutine scheduling.
+	hold := func() {
+		b.mu.Lock()
+		b.pausedUntil = b.now().Add(300 * time.Millisecond)
+		// Then one token every 5 ms, so that each grant's goroutine reports before the next grant.
+		b.tokens, b.last = 0, b.pausedUntil
+		b.mu.Unlock()
+	}
+	order := make(chan string, 200)
+	var wg sync.WaitGroup
+	start := func(ns string, n int) {
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := b.Wait(fairness.WithTenant(ctx, ns), PriorityHigh); err == nil {
+					order <- ns
+				}
+			}()
+		}
+	}
+	hold()
+	start("bulk", 60)
+	time.Sleep(50 * time.Millisecond) // the bulk is queued
+	start("other", 1)
+	wg.Wait()
+	close(order)
+	pos := 0
+	for ns := range order {
+		if ns == "other" {
+			break
+		}
+		pos++
+	}
+	// Tagged at the line's virtual time, the other namespace's request goes second at the latest.
+	if pos > 1 {
+		t.Errorf("the other namespace's request was served after %d of the bulk's", pos)
+	}
+
+	order = make(chan string, 200)
+	hold()
+	start("heavy", 40)
+	start("light", 40)
+	wg.Wait()
+	close(order)
+	heavy := 0
+	i := 0
+	for ns := range order {
+		if i < 30 && ns == "heavy" {
+			heavy++
+		}
+		i++
+	}
+	if heavy < 19 || heavy > 21 {
+		t.Errorf("the weight-2 namespace got %d of the first 30 turns, want about 20", heavy)
+	}
+}

@@ -91,8 +91,8 @@ func BenchmarkConvergence(b *testing.B) {
 		slices.Sort(probes)
 		pextra := maps.Clone(extra)
 		pextra["samples"] = len(probes)
-		figure("time_to_ready_p50_ms", ms(probes[len(probes)/2]), "ms", pextra)
-		figure("time_to_ready_p99_ms", ms(probes[(len(probes)*99)/100]), "ms", pextra)
+		figure("time_to_ready_other_namespace_p50_ms", ms(probes[len(probes)/2]), "ms", pextra)
+		figure("time_to_ready_other_namespace_p99_ms", ms(probes[(len(probes)*99)/100]), "ms", pextra)
 	}
 	if cost.duplicates != 0 {
 		b.Errorf("%d duplicate Stripe objects", cost.duplicates)

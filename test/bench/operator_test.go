@@ -3,6 +3,8 @@ package bench
 import (
 	"bufio"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,10 +78,11 @@ func BenchmarkOperatorRSS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pprofAddr := testenv.FreeAddr(b)
 	op := exec.CommandContext(ctx, bin, "--kubeconfig", env.Kubeconfig,
 		"--credentials-secret", benchNS+"/"+credentials.DefaultSecretName, "--stripe-api-base", url,
 		"--stripe-test-rate", "2000", "--webhook-bind-address", "0", "--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0", "--cluster-name", "bench")
+		"--health-probe-bind-address", "0", "--cluster-name", "bench", "--pprof-bind-address", pprofAddr)
 	op.Stdout, op.Stderr = logs, logs
 	if err := op.Start(); err != nil {
 		b.Fatal(err)
@@ -101,6 +104,9 @@ func BenchmarkOperatorRSS(b *testing.B) {
 	rss, peak, err := processMemory(op.Process.Pid)
 	if err != nil {
 		b.Fatal(err)
+	}
+	if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
+		saveHeapProfile(b, "http://"+pprofAddr+"/debug/pprof/heap", path)
 	}
 	extra := map[string]any{"customers": n, "peak_mib": peak, "converge_s": elapsed.Seconds(), "machine": "2 cores",
 		"date": time.Now().Format("2006-01-02")}
@@ -140,4 +146,21 @@ func processMemory(pid int) (rss, peak float64, err error) {
 		return 0, 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
 	}
 	return rss, peak, s.Err()
+}
+
+// saveHeapProfile writes the operator's heap profile (go tool pprof -sample_index=inuse_space reads it).
+func saveHeapProfile(b *testing.B, url, path string) {
+	resp, err := http.Get(url) //nolint:gosec,noctx // the operator's own loopback endpoint
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = f.Close() }()
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		b.Fatal(err)
+	}
 }

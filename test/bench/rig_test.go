@@ -89,6 +89,8 @@ type rig struct {
 	// storedBase is the receiver's stored count when the rig started: the count is process-wide, and several rigs
 	// run in one process.
 	storedBase float64
+	// start runs a new operator (with new caches and queues); stop stops it and waits until it has.
+	start, stop func()
 }
 
 // startRig is startStack with the operator running in-process, its API-server writes counted by writer.
@@ -111,17 +113,30 @@ func startRig(b *testing.B, rc rigConfig) *rig {
 		addr := testenv.FreeAddr(b)
 		oc.WebhookAddr, oc.WebhookPublicURL = addr, "http://"+addr+webhookreceiver.Path
 	}
-	mgr, err := operator.New(ctx, opCfg, oc)
-	if err != nil {
-		b.Fatal(err)
+	r.start = func() {
+		mctx, cancel := context.WithCancel(ctx)
+		mgr, err := operator.New(mctx, opCfg, oc)
+		if err != nil {
+			cancel()
+			b.Fatal(err)
+		}
+		r.cache = mgr.GetCache()
+		done := make(chan struct{})
+		go func() { _ = mgr.Start(mctx); close(done) }()
+		r.stop = func() { cancel(); <-done }
 	}
-	r.cache = mgr.GetCache()
 	r.storedBase, _ = counterSum(storedEventsMetric, map[string]string{"result": "stored"})
-	go func() { _ = mgr.Start(ctx) }()
+	r.start()
 	if rc.webhooks {
 		r.waitRegistered(b)
 	}
 	return r
+}
+
+// restart stops the operator and starts a new one, as a new pod would: empty caches and queues, fresh budgets.
+func (r *rig) restart() {
+	r.stop()
+	r.start()
 }
 
 // waitRegistered waits until the operator has registered its receiver with stripesim and stored the signing secret.

@@ -40,6 +40,18 @@ func TestSamplesBecomeReady(t *testing.T) {
 		t.Errorf("Stripe's subscription %s: %v", sub, got)
 	}
 
+	// The operator's own metadata writes (the finalizer, the pending-create record) kept kubectl's last-applied
+	// configuration, which its cache does not hold: a later kubectl apply still computes its three-way merge.
+	for _, o := range []string{"customer/acme", "subscription/acme-pro"} {
+		if f := get(t, "default", o, "{.metadata.finalizers}"); !strings.Contains(f, "billing.stripe-operator.io") {
+			t.Errorf("%s has no finalizer: %s", o, f)
+		}
+		last := get(t, "default", o, `{.metadata.annotations.kubectl\.kubernetes\.io/last-applied-configuration}`)
+		if !strings.Contains(last, `"spec"`) {
+			t.Errorf("%s lost its last-applied configuration: %q", o, last)
+		}
+	}
+
 	// kubectl describe shows the operator's Events; the webhook path delivered the subscription's events.
 	desc := k(t, "describe", "-n", "default", "subscription/acme-pro")
 	if !strings.Contains(desc, "Events:") || !strings.Contains(desc, "Synced") {
