@@ -372,3 +372,50 @@ func TestWaitingSince(t *testing.T) {
 		t.Errorf("a continued wait restarted: since %v, want %v", got, old.Time)
 	}
 }
+
+// An observed Customer changed in Stripe while webhooks flow: its event asks for a read at once, the change shows in
+// status.drift, nothing is restored, and the DriftDetected Event says it is observed only.
+func TestObservedChangeInStripeIsReportedNotRestored(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	made, err := simClient().API.Customers.New(&stripego.CustomerParams{Email: stripego.String("seen@example.com"),
+		Name: stripego.String("Seen")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus := &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "seen"},
+		Spec: billingv1.CustomerSpec{Email: "seen@example.com", Name: "Seen",
+			Adopt: &billingv1.CustomerAdopt{ID: made.ID}}}
+	cus.Spec.ManagementPolicy = billingv1.ManagementObserve
+	create(t, cus)
+	if in := waitObserved(t, ctx, cus); in.Status != metav1.ConditionTrue {
+		t.Fatalf("InSync before the change: %+v", in)
+	}
+	writes0 := writes()
+	if _, err := simClient().API.Customers.Update(made.ID,
+		&stripego.CustomerParams{Name: stripego.String("Renamed in the Dashboard")}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+			return err
+		}
+		for _, d := range cus.Status.Drift {
+			if d.Field == "name" && strings.Contains(d.Stripe, "Renamed") {
+				return nil
+			}
+		}
+		return fmt.Errorf("drift %+v", cus.Status.Drift)
+	})
+	evs := eventsFor(t, ns, cus.Name, reasonDriftDetected)
+	if len(evs) == 0 || !strings.Contains(evs[0].Message, "observed only") {
+		t.Errorf("DriftDetected events: %+v", evs)
+	}
+	time.Sleep(time.Second)
+	if n := writes() - writes0; n != 1 {
+		t.Errorf("%d Stripe writes, want 1 (the test's own change)", n)
+	}
+	if got := stripeCustomer(t, made.ID); got.Name != "Renamed in the Dashboard" {
+		t.Errorf("the change was restored: %q", got.Name)
+	}
+}

@@ -79,7 +79,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		backoff = time.Second
 	}
 	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
-		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader()}
+		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader(), observeOnly: opts.ObserveOnly}
 	deps := loopDeps{client: c, apiReader: mgr.GetAPIReader(), recorder: recorder, creds: creds, opts: opts}
 	if opts.Webhooks {
 		deps.handover = worker.handover

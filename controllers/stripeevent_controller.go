@@ -53,6 +53,23 @@ type eventWorker struct {
 	webhooks bool
 	// apiReader reads a target from the API server, past the cache, before folding into it.
 	apiReader client.Reader
+	// observeOnly: every object is observed (--observe-only); a change made in Stripe is reported, not restored.
+	observeOnly bool
+}
+
+// observed reports whether a change made in Stripe to target is only reported (managementPolicy Observe), not
+// restored.
+func (w *eventWorker) observed(target billingv1.StripeObject) bool {
+	m, ok := target.(billingv1.Managed)
+	return w.observeOnly || ok && m.GetManagementPolicy() == billingv1.ManagementObserve
+}
+
+// driftAction is what the operator does about a change made in Stripe to target, for the DriftDetected Event.
+func (w *eventWorker) driftAction(target billingv1.StripeObject) string {
+	if w.observed(target) {
+		return "observed only: reported in status.drift, not restored"
+	}
+	return "restoring the spec"
 }
 
 func (w *eventWorker) owner() statusOwner {
@@ -380,9 +397,10 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 		msg, resync = w.foldInvoiceEvent(ctx, ev, p, target, trusted)
 	default: // customer.*, product.*, price.* created or updated
 		if !ours {
-			resync, msg = true, "changed outside the operator; the spec is restored"
+			resync, msg = true, "changed outside the operator; read again"
 			w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
-				"%s changed in Stripe outside the operator (event %s); restoring the spec", st.ID, ev.Spec.EventID)
+				"%s changed in Stripe outside the operator (event %s); %s", st.ID, ev.Spec.EventID,
+				w.driftAction(target))
 		} else {
 			msg = "the operator's own change"
 		}
@@ -418,7 +436,7 @@ func (w *eventWorker) changedInStripe(target billingv1.StripeObject, ev *billing
 	}
 	var restore, follow []string
 	for _, g := range groups {
-		if following(&sub.Spec, g) {
+		if following(&sub.Spec, g) && !w.observed(target) {
 			follow = append(follow, g)
 		} else {
 			restore = append(restore, g)
@@ -427,15 +445,15 @@ func (w *eventWorker) changedInStripe(target billingv1.StripeObject, ev *billing
 	id := sub.Status.ID
 	if len(restore) > 0 {
 		w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
-			"%s changed in Stripe outside the operator (event %s): %s; restoring the spec", id, ev.Spec.EventID,
-			strings.Join(restore, ", "))
+			"%s changed in Stripe outside the operator (event %s): %s; %s", id, ev.Spec.EventID,
+			strings.Join(restore, ", "), w.driftAction(target))
 	}
 	if len(follow) > 0 {
 		w.recorder.Eventf(target, nil, corev1.EventTypeNormal, billingv1.ReasonChangedInStripe, "Reconcile",
 			"%s changed in Stripe outside the operator (event %s): %s; kept (changesInStripe: Follow)", id,
 			ev.Spec.EventID, strings.Join(follow, ", "))
 	}
-	return fmt.Sprintf("changed outside the operator (%s); read again to restore or follow it", strings.Join(groups, ", "))
+	return fmt.Sprintf("changed outside the operator (%s); read again", strings.Join(groups, ", "))
 }
 
 // msgFolded is what a folded event says.
