@@ -9,9 +9,10 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/stripe-operator/stripe-operator/internal/fairness"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"

@@ -7,9 +7,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stripe-operator/stripe-operator/internal/fairness"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
+
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -88,7 +89,8 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	// The kinds' queues let namespaces take turns within a priority (the worker's events all live in one namespace).
 	kopts := copts
 	labels := fairness.NewLabels(20)
-	kopts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+	kopts.NewQueue = func(name string,
+		rl workqueue.TypedRateLimiter[reconcile.Request]) workqueue.TypedRateLimitingInterface[reconcile.Request] {
 		return fairness.NewQueue(name, priorityqueue.New(name, func(o *priorityqueue.Opts[reconcile.Request]) {
 			o.RateLimiter = rl
 			o.Log = mgr.GetLogger().WithValues("controller", name)

@@ -23,8 +23,8 @@ func newQueue(t *testing.T, w Weights) *Queue {
 
 // drain gets n items and returns their namespaces and priorities in order.
 func drain(q *Queue, n int) ([]string, []int) {
-	var nss []string
-	var prios []int
+	nss := make([]string, 0, n)
+	prios := make([]int, 0, n)
 	for range n {
 		it, p, _ := q.GetWithPriority()
 		nss = append(nss, it.Namespace)

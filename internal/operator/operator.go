@@ -36,10 +36,10 @@ const LeaderElectionID = "stripe-operator.billing.stripe-operator.io"
 
 // Config is what the manager needs beyond the REST config.
 type Config struct {
-	MetricsAddr             string
-	ProbeAddr               string
+	MetricsAddr string
+	ProbeAddr   string
 	// PprofAddr serves Go's /debug/pprof (empty or "0": off).
-	PprofAddr string
+	PprofAddr               string
 	LeaderElection          bool
 	LeaderElectionNamespace string
 	// CredentialsSecret is the operator-wide Secret; it must be named NamespaceSecretName.

@@ -150,7 +150,7 @@ func processMemory(pid int) (rss, peak float64, err error) {
 
 // saveHeapProfile writes the operator's heap profile (go tool pprof -sample_index=inuse_space reads it).
 func saveHeapProfile(b *testing.B, url, path string) {
-	resp, err := http.Get(url) //nolint:gosec,noctx // the operator's own loopback endpoint
+	resp, err := http.Get(url) //nolint:noctx // the operator's own loopback endpoint
 	if err != nil {
 		b.Fatal(err)
 	}
