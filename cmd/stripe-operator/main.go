@@ -44,6 +44,7 @@ type options struct {
 	receiverOnly        bool
 	webhookEvents       bool
 	eventRetention      time.Duration
+	eventCompaction     time.Duration
 	webhookPublicURL    string
 }
 
@@ -80,7 +81,10 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 		"The public URL of "+webhookreceiver.Path+"; when set, the operator registers it with Stripe (API version "+
 			"2023-10-16) and stores the signing secret in the credentials Secret.")
 	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
-		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
+		"How long processed events are recognised as such, in the event ledger, so that Stripe's redeliveries "+
+			"(for 3 days in live mode) are not folded again; also how long Failed and Unroutable StripeEvents are kept.")
+	fs.DurationVar(&o.eventCompaction, "event-compaction-delay", 0,
+		"How long a processed StripeEvent keeps its payload before it is recorded in the event ledger and deleted.")
 	fs.BoolVar(&o.webhookEvents, "webhook-events", true,
 		"Stripe's events reach the operator (its receiver, or a receiver-only deployment): a subscription's state, "+
 			"period and latest invoice are taken from events. false: they are read from Stripe at each reconcile.")
@@ -120,7 +124,8 @@ func run(ctx context.Context, o options) error {
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
 			SearchRate: o.searchRate},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
-			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents},
+			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention,
+			EventCompactionDelay: o.eventCompaction, Webhooks: o.webhookEvents},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})
 	if err != nil {
