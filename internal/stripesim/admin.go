@@ -29,7 +29,8 @@ import (
 //	GET    /_sim/webhooks               delivery options, pending and in-flight deliveries, events scheduled, attempts
 //	                                    by status
 //	PUT    /_sim/webhooks               {"retry_schedule_ms": [100, 200], "timeout_ms": 1000, "delay_ms": 0,
-//	                                     "shuffle_window_ms": 500, "duplicate_fraction": 0.3, "paused": false}
+//	                                     "shuffle_window_ms": 500, "duplicate_fraction": 0.3, "paused": false,
+//	                                     "concurrency": 0}
 //	GET    /_sim/webhooks/deliveries    every delivery attempt: event, endpoint, attempt, status, error
 //	POST   /_sim/disputes               dispute a paid charge: {"payment_intent": "pi_..."} (or "invoice", or
 //	                                     "charge"), optional "reason" and "amount"; emits charge.dispute.created
@@ -324,13 +325,14 @@ type webhookOptionsBody struct {
 	ShuffleWindowMS   int     `json:"shuffle_window_ms"`
 	DuplicateFraction float64 `json:"duplicate_fraction"`
 	Paused            bool    `json:"paused"`
+	Concurrency       int     `json:"concurrency"`
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func (b webhookOptionsBody) options() WebhookOptions {
 	o := WebhookOptions{Timeout: ms(b.TimeoutMS), Delay: ms(b.DelayMS), ShuffleWindow: ms(b.ShuffleWindowMS),
-		DuplicateFraction: b.DuplicateFraction, Paused: b.Paused}
+		DuplicateFraction: b.DuplicateFraction, Paused: b.Paused, Concurrency: b.Concurrency}
 	if b.RetryScheduleMS != nil {
 		o.RetrySchedule = make([]time.Duration, 0, len(b.RetryScheduleMS))
 		for _, n := range b.RetryScheduleMS {
@@ -343,7 +345,7 @@ func (b webhookOptionsBody) options() WebhookOptions {
 func webhookOptionsJSON(o WebhookOptions) webhookOptionsBody {
 	b := webhookOptionsBody{TimeoutMS: int(o.Timeout.Milliseconds()), DelayMS: int(o.Delay.Milliseconds()),
 		ShuffleWindowMS: int(o.ShuffleWindow.Milliseconds()), DuplicateFraction: o.DuplicateFraction,
-		Paused: o.Paused}
+		Paused: o.Paused, Concurrency: o.Concurrency}
 	for _, d := range o.RetrySchedule {
 		b.RetryScheduleMS = append(b.RetryScheduleMS, int(d.Milliseconds()))
 	}
