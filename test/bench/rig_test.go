@@ -89,6 +89,8 @@ type rig struct {
 	// storedBase is the receiver's stored count when the rig started: the count is process-wide, and several rigs
 	// run in one process.
 	storedBase float64
+	// etcdURL reaches the control plane's etcd; simURL is stripesim's.
+	etcdURL, simURL string
 }
 
 // startRig is startStack with the operator running in-process, its API-server writes counted by writer.
@@ -96,7 +98,7 @@ func startRig(b *testing.B, rc rigConfig) *rig {
 	b.Helper()
 	ctx, env, sim, url := startStack(b, rc.rate)
 	r := &rig{ctx: ctx, c: env.Client, sim: sim, cfg: env.Config, writes: &writeCounter{n: map[string]int64{}},
-		webhooks: rc.webhooks}
+		webhooks: rc.webhooks, etcdURL: env.EtcdURL(), simURL: url}
 	opCfg := rest.CopyConfig(env.Config)
 	opCfg.Wrap(r.writes.wrap)
 	oc := operator.Config{

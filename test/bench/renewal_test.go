@@ -1,0 +1,336 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+)
+
+// renewalN is the number of subscriptions renewing at once: 10,000, 1,000 with BENCH_QUICK, or RENEWAL_N.
+func renewalN() int {
+	if n, err := strconv.Atoi(os.Getenv("RENEWAL_N")); err == nil && n > 0 {
+		return n
+	}
+	if os.Getenv("BENCH_QUICK") != "" {
+		return 1000
+	}
+	return 10000
+}
+
+// The delivery behaviour of the renewal day: Stripe sends a burst over a bounded number of connections, out of
+// order, now and then twice, and retries what fails.
+var renewalDelivery = stripesim.WebhookOptions{Concurrency: 32, ShuffleWindow: 5 * time.Second,
+	DuplicateFraction: 0.02, Timeout: 10 * time.Second}
+
+// BenchmarkRenewalDay (renewal_day): N Subscriptions, created together so on one billing anchor, renew at once
+// when stripesim moves the account's time past the anchor; each renewal sends Stripe-sized
+// customer.subscription.updated, invoice.paid and invoice.payment_succeeded events (about 2.5, 3.7 and 3.7 KB)
+// through the receiver. It reports how fast events are stored and processed, the receiver's acknowledgement
+// latency, the time to an empty backlog, and what the burst costs and keeps in etcd: its growth, and, after a
+// compaction, the bytes kept per processed event (the StripeEventLedger entries and anything else left), with the
+// extrapolation to 100,000 renewals.
+func BenchmarkRenewalDay(b *testing.B) {
+	n := renewalN()
+	r := startRig(b, rigConfig{rate: 1000, resync: 10 * time.Hour, webhooks: true})
+	r.sim.SetWebhookOptions(renewalDelivery)
+	r.createCatalogue(b, 3)
+	createAll(b, r.ctx, r.c, customersWithSubscriptions(n, 3, true))
+	waitAllReady(b, r.ctx, r.c, benchNS, 4+2*n, 60*time.Minute)
+	// The creations' events are delivered, processed and compacted before the renewal.
+	r.waitCompacted(b, 30*time.Minute)
+	et := etcdClient{url: r.etcdURL}
+	et.compact(b)
+	before := et.sizes(b)
+	keptBefore := et.prefixBytes(b, "/registry/billing.stripe-operator.io/stripeevent")
+	storedBase, _ := counterSum(storedEventsMetric, map[string]string{"result": "stored"})
+	compactedBase, _ := counterSum(compactedMetric, nil)
+
+	start := time.Now()
+	// Every subscription started within the setup, so its first period ends within a month and a day of now.
+	moved, err := r.sim.AdvanceAccountTime("", time.Now().Unix()+32*86400)
+	if err != nil {
+		b.Fatal(err)
+	}
+	advanced := time.Since(start)
+	idle, empty := r.waitDrained(b, start, 60*time.Minute)
+	stored, _ := counterSum(storedEventsMetric, map[string]string{"result": "stored"})
+	compacted, _ := counterSum(compactedMetric, nil)
+	stored, compacted = stored-storedBase, compacted-compactedBase
+	grown := et.sizes(b)
+	et.compact(b)
+	after := et.sizes(b)
+	keptAfter := et.prefixBytes(b, "/registry/billing.stripe-operator.io/stripeevent")
+
+	extra := runExtra(n, 1000)
+	extra["delivery"] = map[string]any{"concurrency": renewalDelivery.Concurrency,
+		"shuffle_window_s": renewalDelivery.ShuffleWindow.Seconds(), "duplicate_fraction": renewalDelivery.DuplicateFraction,
+		"timeout_s": renewalDelivery.Timeout.Seconds()}
+	extra["renewals"], extra["events_emitted"] = moved.Steps, moved.Events
+	with := func(more map[string]any) map[string]any {
+		m := map[string]any{}
+		for k, v := range extra {
+			m[k] = v
+		}
+		for k, v := range more {
+			m[k] = v
+		}
+		return m
+	}
+	figure("renewal_day_stored_events_per_second", stored/idle.Seconds(), "events/s",
+		with(map[string]any{"stored_events": stored, "delivery_seconds": idle.Seconds(),
+			"simulator_seconds": advanced.Seconds()}))
+	figure("renewal_day_processed_events_per_second", compacted/empty.Seconds(), "events/s",
+		with(map[string]any{"processed_events": compacted}))
+	figure("renewal_day_seconds_to_empty_backlog", empty.Seconds(), "s", extra)
+	acks := r.ackLatencies(start)
+	figure("renewal_day_ack_p50_ms", percentileMS(acks.ok, 0.50), "ms", with(map[string]any{"attempts": len(acks.ok)}))
+	figure("renewal_day_ack_p99_ms", percentileMS(acks.ok, 0.99), "ms",
+		with(map[string]any{"attempts": len(acks.ok), "failed_attempts": acks.failed, "failures": acks.reasons}))
+	figure("renewal_day_etcd_growth_bytes", float64(grown.total-before.total), "bytes",
+		with(map[string]any{"db_before": before.total, "db_after_burst": grown.total,
+			"note": "etcd_mvcc_db_total_size_in_bytes, before compaction: every revision the burst wrote"}))
+	perEvent := float64(after.inUse-before.inUse) / max(compacted, 1)
+	figure("renewal_day_etcd_bytes_per_processed_event_kept", perEvent, "bytes", with(map[string]any{
+		"in_use_before": before.inUse, "in_use_after": after.inUse, "target": 500,
+		"method": "etcd_mvcc_db_total_size_in_use_in_bytes after a physical compaction at the latest revision, " +
+			"after the burst minus before it, divided by the events processed"}))
+	figure("renewal_day_stripeevent_bytes_per_processed_event_kept", float64(keptAfter-keptBefore)/max(compacted, 1),
+		"bytes", with(map[string]any{"method": "keys and values under /registry/billing.stripe-operator.io/" +
+			"stripeevent* (StripeEvents and StripeEventLedgers) read from etcd, after minus before",
+			"bytes_before": keptBefore, "bytes_after": keptAfter}))
+	eventsPerRenewal := compacted / float64(max(moved.Steps, 1))
+	figure("renewal_day_etcd_mb_kept_for_100k_renewals", perEvent*eventsPerRenewal*100000/1e6, "MB",
+		with(map[string]any{"events_per_renewal": eventsPerRenewal, "target": 100}))
+	rss, peak, err := processMemory(os.Getpid())
+	must(b, err)
+	figure("renewal_day_process_rss_mib", rss, "MiB", with(map[string]any{"peak_mib": peak,
+		"note": "the benchmark process: the operator (receiver and worker) with stripesim and the load in-process"}))
+
+	if wrong := r.checkRenewed(b); wrong != "" {
+		b.Errorf("status after the renewal day: %s", wrong)
+	}
+	if stored < float64(3*n) || compacted < stored {
+		b.Errorf("%v events stored, %v processed, want at least %d and all of them", stored, compacted, 3*n)
+	}
+}
+
+// compactedMetric counts the processed StripeEvents recorded in the ledger and deleted.
+const compactedMetric = "stripe_operator_stripeevents_compacted_total"
+
+// waitCompacted waits until stripesim has delivered everything and no StripeEvent is left (all processed and
+// compacted).
+func (r *rig) waitCompacted(b *testing.B, timeout time.Duration) {
+	b.Helper()
+	r.waitDrained(b, time.Now(), timeout)
+}
+
+// waitDrained waits until stripesim has nothing left to deliver (idle) and no StripeEvent is left (empty), and
+// returns both times since start.
+func (r *rig) waitDrained(b *testing.B, start time.Time, timeout time.Duration) (idle, empty time.Duration) {
+	b.Helper()
+	deadline := start.Add(timeout)
+	for time.Now().Before(deadline) {
+		delivering := r.sim.PendingDeliveries() > 0 || r.sim.InFlightDeliveries() > 0
+		if !delivering && idle == 0 {
+			idle = time.Since(start)
+		}
+		if !delivering {
+			l := &billingv1.StripeEventList{}
+			must(b, r.c.List(r.ctx, l, client.InNamespace(benchNS), client.Limit(1)))
+			if len(l.Items) == 0 {
+				return idle, time.Since(start)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fatalf("the backlog did not empty within %v: %d deliveries queued, %d in flight", timeout,
+		r.sim.PendingDeliveries(), r.sim.InFlightDeliveries())
+	return 0, 0
+}
+
+// acks are the delivery attempts since a moment: the durations of the acknowledged ones, and the failures.
+type acks struct {
+	ok      []time.Duration
+	failed  int
+	reasons map[string]int
+}
+
+func (r *rig) ackLatencies(since time.Time) acks {
+	out := acks{reasons: map[string]int{}}
+	for _, d := range r.sim.Deliveries() {
+		if d.At.Before(since) {
+			continue
+		}
+		if d.Error == "" && d.Status >= 200 && d.Status < 300 {
+			out.ok = append(out.ok, d.Duration)
+			continue
+		}
+		out.failed++
+		if d.Error != "" {
+			out.reasons["error"]++
+		} else {
+			out.reasons[strconv.Itoa(d.Status)]++
+		}
+	}
+	return out
+}
+
+func percentileMS(ds []time.Duration, p float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[int(p*float64(len(s)-1))].Microseconds()) / 1000
+}
+
+// checkRenewed compares every Subscription's status with stripesim's subscription: the new period, active, the
+// renewal invoice paid. It returns what differs (the first few), or "".
+func (r *rig) checkRenewed(b *testing.B) string {
+	b.Helper()
+	k, err := stripe.ParseKey("sk_test_bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := stripe.NewFactory(stripe.Config{APIBase: r.simURL, TestRate: 1000}).Client(k, "checks")
+	inStripe := map[string]struct {
+		start  int64
+		status string
+	}{}
+	it := sc.API.Subscriptions.List(nil)
+	for it.Next() {
+		s := it.Subscription()
+		inStripe[s.ID] = struct {
+			start  int64
+			status string
+		}{s.CurrentPeriodStart, string(s.Status)}
+	}
+	must(b, it.Err())
+	l := &billingv1.SubscriptionList{}
+	must(b, r.c.List(r.ctx, l, client.InNamespace(benchNS)))
+	var wrong []string
+	for _, s := range l.Items {
+		want := inStripe[s.Status.ID]
+		got := int64(0)
+		if s.Status.CurrentPeriodStart != nil {
+			got = s.Status.CurrentPeriodStart.Unix()
+		}
+		paid := s.Status.LatestInvoice != nil && s.Status.LatestInvoice.Status == "paid"
+		if got != want.start || s.Status.StripeState != want.status || !paid {
+			wrong = append(wrong, fmt.Sprintf("%s: period start %d (Stripe %d), %s (Stripe %s), invoice %+v",
+				s.Name, got, want.start, s.Status.StripeState, want.status, s.Status.LatestInvoice))
+		}
+	}
+	if len(wrong) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d differ from Stripe, the first: %s", len(wrong), len(l.Items),
+		strings.Join(wrong[:min(3, len(wrong))], "; "))
+}
+
+// etcdClient reads the control plane's etcd over its JSON gateway and /metrics.
+type etcdClient struct{ url string }
+
+// etcdSizes are etcd's database size and the part of it in use.
+type etcdSizes struct{ total, inUse int64 }
+
+func (e etcdClient) post(b *testing.B, path string, body, out any) {
+	b.Helper()
+	data, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, e.url+path, bytes.NewReader(data))
+	must(b, err)
+	resp, err := http.DefaultClient.Do(req)
+	must(b, err)
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("etcd %s: %d %s", path, resp.StatusCode, raw)
+	}
+	if out != nil {
+		must(b, json.Unmarshal(raw, out))
+	}
+}
+
+// compact compacts etcd's history up to the latest revision, physically, so that the space of every overwritten or
+// deleted revision is free.
+func (e etcdClient) compact(b *testing.B) {
+	b.Helper()
+	var status struct {
+		Header struct {
+			Revision string `json:"revision"`
+		} `json:"header"`
+	}
+	e.post(b, "/v3/maintenance/status", map[string]any{}, &status)
+	e.post(b, "/v3/kv/compaction", map[string]any{"revision": status.Header.Revision, "physical": true}, nil)
+}
+
+func (e etcdClient) sizes(b *testing.B) etcdSizes {
+	b.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, e.url+"/metrics", nil)
+	must(b, err)
+	resp, err := http.DefaultClient.Do(req)
+	must(b, err)
+	defer func() { _ = resp.Body.Close() }()
+	raw, _ := io.ReadAll(resp.Body)
+	var s etcdSizes
+	for _, line := range strings.Split(string(raw), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "etcd_mvcc_db_total_size_in_bytes":
+			s.total = int64(v)
+		case "etcd_mvcc_db_total_size_in_use_in_bytes":
+			s.inUse = int64(v)
+		}
+	}
+	if s.total == 0 {
+		b.Fatal("etcd's /metrics has no etcd_mvcc_db_total_size_in_bytes")
+	}
+	return s
+}
+
+// prefixBytes sums the lengths of the keys and values etcd holds under prefix.
+func (e etcdClient) prefixBytes(b *testing.B, prefix string) int64 {
+	b.Helper()
+	end := []byte(prefix)
+	end[len(end)-1]++
+	var out struct {
+		KVs []struct {
+			Key   string `json:"key"`
+			Value string `json:"value"`
+		} `json:"kvs"`
+	}
+	e.post(b, "/v3/kv/range", map[string]any{"key": base64.StdEncoding.EncodeToString([]byte(prefix)),
+		"range_end": base64.StdEncoding.EncodeToString(end)}, &out)
+	var n int64
+	for _, kv := range out.KVs {
+		key, err := base64.StdEncoding.DecodeString(kv.Key)
+		must(b, err)
+		value, err := base64.StdEncoding.DecodeString(kv.Value)
+		must(b, err)
+		n += int64(len(key) + len(value))
+	}
+	return n
+}
