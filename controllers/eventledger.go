@@ -71,8 +71,9 @@ func init() {
 type ledgerEntry struct {
 	namespace string
 	eventID   string
-	// name is the StripeEvent's, deleted once the entry is recorded.
+	// name and uid are the StripeEvent's, deleted once the entry is recorded.
 	name string
+	uid  types.UID
 	// target is Kind/namespace/name, or "".
 	target string
 }
@@ -103,13 +104,17 @@ type eventLedger struct {
 	index map[string]string
 	// pending are the entries to write, by namespace/eventID.
 	pending map[string]ledgerEntry
+	// written are the StripeEvents whose entries this process recorded and which are not deleted yet, by
+	// namespace/eventID: a copy of one seen from a cache that lags behind its Processed mark is the event itself,
+	// not a redelivery.
+	written map[string]types.UID
 }
 
 func newEventLedger(c client.Client, reader client.Reader, now func() time.Time, retention time.Duration,
 	done chan<- event.TypedGenericEvent[*billingv1.StripeEvent]) *eventLedger {
 	return &eventLedger{client: c, reader: reader, now: now, retention: retention, done: done,
 		loaded: map[string]bool{}, ledgers: map[string]map[string]*ledgerInfo{}, index: map[string]string{},
-		pending: map[string]ledgerEntry{}}
+		pending: map[string]ledgerEntry{}, written: map[string]types.UID{}}
 }
 
 func ledgerKey(namespace, eventID string) string { return namespace + "/" + eventID }
@@ -136,6 +141,24 @@ func (l *eventLedger) Recorded(ctx context.Context, namespace, eventID string) (
 	}
 	_, ok := l.index[ledgerKey(namespace, eventID)]
 	return ok, nil
+}
+
+// Redelivery reports whether a StripeEvent whose event is recorded is a redelivery, and not the recorded one seen
+// from a cache that lags behind the worker's own writes.
+func (l *eventLedger) Redelivery(ev *billingv1.StripeEvent) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.written[ledgerKey(ev.Namespace, ev.Spec.EventID)] != ev.UID
+}
+
+// Deleted forgets a recorded StripeEvent once it is deleted.
+func (l *eventLedger) Deleted(ev *billingv1.StripeEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := ledgerKey(ev.Namespace, ev.Spec.EventID)
+	if l.written[key] == ev.UID {
+		delete(l.written, key)
+	}
 }
 
 // Add queues a processed event for the next write; Recorded says when it is written.
@@ -305,6 +328,7 @@ func (l *eventLedger) write(ctx context.Context, w write) error {
 	for _, e := range w.entries {
 		key := ledgerKey(e.namespace, e.eventID)
 		l.index[key] = w.info.name
+		l.written[key] = e.uid
 		delete(l.pending, key)
 		l.notify(e)
 	}

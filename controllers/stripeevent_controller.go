@@ -98,8 +98,10 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 			return ctrl.Result{}, err
 		}
 		if recorded {
-			eventRedeliveries.Inc()
-			return ctrl.Result{}, client.IgnoreNotFound(w.client.Delete(ctx, ev))
+			if w.ledger.Redelivery(ev) {
+				eventRedeliveries.Inc()
+			}
+			return w.deleteRecorded(ctx, ev)
 		}
 	}
 	now := w.now()
@@ -308,14 +310,23 @@ func (w *eventWorker) compact(ctx context.Context, ev *billingv1.StripeEvent) (c
 		return ctrl.Result{}, err
 	}
 	if recorded {
-		return ctrl.Result{}, client.IgnoreNotFound(w.client.Delete(ctx, ev))
+		return w.deleteRecorded(ctx, ev)
 	}
 	w.ledger.Add(ledgerEntryOf(ev))
 	return ctrl.Result{RequeueAfter: compactRecheck}, nil
 }
 
+// deleteRecorded deletes a StripeEvent whose event the ledger records.
+func (w *eventWorker) deleteRecorded(ctx context.Context, ev *billingv1.StripeEvent) (ctrl.Result, error) {
+	if err := client.IgnoreNotFound(w.client.Delete(ctx, ev)); err != nil {
+		return ctrl.Result{}, err
+	}
+	w.ledger.Deleted(ev)
+	return ctrl.Result{}, nil
+}
+
 func ledgerEntryOf(ev *billingv1.StripeEvent) ledgerEntry {
-	return ledgerEntry{namespace: ev.Namespace, eventID: ev.Spec.EventID, name: ev.Name,
+	return ledgerEntry{namespace: ev.Namespace, eventID: ev.Spec.EventID, name: ev.Name, uid: ev.UID,
 		target: targetRef(ev.Status.Target)}
 }
 
