@@ -105,7 +105,7 @@ func waitCompacted(t *testing.T, ctx context.Context, ev *billingv1.StripeEvent,
 	testenv.Eventually(t, 30*time.Second, func() error {
 		got := &billingv1.StripeEvent{}
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(ev), got); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("StripeEvent still there (phase %q, %q): %v", got.Status.Phase, got.Status.Message, err)
+			return fmt.Errorf("StripeEvent still there (phase %q, %q): %w", got.Status.Phase, got.Status.Message, err)
 		}
 		entries, _, err := ledgerEntries(ctx, ev.Namespace)
 		if err != nil {
@@ -169,7 +169,7 @@ func TestEventLedgerRecognisesRedeliveriesForTheRetention(t *testing.T) {
 	clock.Set(start.Add(96*time.Hour + 2*time.Hour))
 	testenv.Eventually(t, 30*time.Second, func() error {
 		if _, n, err := ledgerEntries(ctx, ns); err != nil || n != 0 {
-			return fmt.Errorf("%d ledgers left after the retention (%v)", n, err)
+			return fmt.Errorf("%d ledgers left after the retention (%w)", n, err)
 		}
 		return nil
 	})
@@ -252,7 +252,7 @@ func TestEventCompactionSurvivesCrashes(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, func() error {
 		entries, _, err := ledgerEntries(ctx, ns)
 		if err != nil || entries[undeleted.Spec.EventID] != target {
-			return fmt.Errorf("not recorded yet: %v", err)
+			return fmt.Errorf("not recorded yet: %w", err)
 		}
 		return nil
 	})
@@ -335,7 +335,7 @@ func TestEventBacklogMetricsDuringABurst(t *testing.T) {
 	writeFault.Store(&fault)
 	const burst = 40
 	created := time.Now().Unix() + 3600
-	var events []*billingv1.StripeEvent
+	events := make([]*billingv1.StripeEvent, 0, burst)
 	for i := range burst {
 		ev := subscriptionEvent(ns, fmt.Sprintf("evt_burst%03d", i), sub, "active", created+int64(i))
 		create(t, ev)
@@ -360,7 +360,7 @@ func TestEventBacklogMetricsDuringABurst(t *testing.T) {
 		}
 		l := &billingv1.StripeEventList{}
 		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil || len(l.Items) != 0 {
-			return fmt.Errorf("%d StripeEvents left (%v)", len(l.Items), err)
+			return fmt.Errorf("%d StripeEvents left (%w)", len(l.Items), err)
 		}
 		return nil
 	})

@@ -44,7 +44,12 @@ func TestAccountTimeRenewsEverySubscription(t *testing.T) {
 
 	to := subs[0].CurrentPeriodEnd + 60
 	body, _ := json.Marshal(map[string]any{"frozen_time": to})
-	resp, err := http.Post(srv.URL+"/_sim/accounts/time", "application/json", bytes.NewReader(body)) //nolint:noctx
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/_sim/accounts/time",
+		bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
