@@ -10,7 +10,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	stripego "github.com/stripe/stripe-go/v76"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -286,35 +285,11 @@ func stateGauge(t *testing.T, name string, labels prometheus.Labels) float64 {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(state)
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := testenv.SeriesSum(reg, name, labels)
+	if !ok {
+		t.Fatalf("no series %s%v", name, labels)
 	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			for k, v := range labels {
-				if !hasLabelPair(m, k, v) {
-					continue series
-				}
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no series %s%v", name, labels)
-	return 0
-}
-
-func hasLabelPair(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return v
 }
 
 // During a burst the backlog gauges say what the API server holds: while the worker cannot finish events (marking

@@ -21,6 +21,7 @@ import (
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 // renewalN is the number of subscriptions renewing at once: 10,000, 1,000 with BENCH_QUICK, or RENEWAL_N.
@@ -189,22 +190,8 @@ func (r *rig) samplePeaks(b *testing.B, et etcdClient) func() peaks {
 
 // gaugeValue reads a gauge series from controller-runtime's registry (0 when it has none).
 func gaugeValue(name string, labels map[string]string) float64 {
-	families, _ := metrics.Registry.Gather()
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			for k, v := range labels {
-				if !hasLabel(m.GetLabel(), k, v) {
-					continue series
-				}
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
+	v, _ := testenv.SeriesSum(metrics.Registry, name, labels)
+	return v
 }
 
 // waitCompacted waits until stripesim has delivered everything and no StripeEvent is left (all processed and

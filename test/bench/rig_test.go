@@ -510,35 +510,7 @@ func apiWriteCounts(b *testing.B, ctx context.Context, cfg *rest.Config) map[str
 // counterSum adds up the series of a metric in controller-runtime's registry whose labels include the given
 // ones; ok is false when the registry has no series of it.
 func counterSum(name string, labels map[string]string) (sum float64, ok bool) {
-	families, _ := metrics.Registry.Gather()
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			for k, v := range labels {
-				if !hasLabel(m.GetLabel(), k, v) {
-					continue series
-				}
-			}
-			sum += m.GetCounter().GetValue()
-			ok = true
-		}
-	}
-	return sum, ok
-}
-
-func hasLabel[L interface {
-	GetName() string
-	GetValue() string
-}](labels []L, name, value string) bool {
-	for _, l := range labels {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return testenv.SeriesSum(metrics.Registry, name, labels)
 }
 
 // eventWorker is the writer name of the StripeEvent worker (the kind its controller is for).
