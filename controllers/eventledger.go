@@ -49,7 +49,7 @@ import (
 // write by anyone else (a former leader) makes it read them again.
 
 // ledgerFlushEvery is how often the ledger writes what was processed since the last write.
-const ledgerFlushEvery = 250 * time.Millisecond
+const ledgerFlushEvery = 500 * time.Millisecond
 
 var (
 	eventsCompacted = prometheus.NewCounter(prometheus.CounterOpts{

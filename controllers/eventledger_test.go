@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -350,5 +351,73 @@ func TestEventBacklogMetricsDuringABurst(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(eventsCompacted) - compacted; got != burst {
 		t.Errorf("compacted counter moved by %v, want %d", got, burst)
+	}
+}
+
+// The ledger splits an hour's events over ledgers of at most MaxLedgerEntries, and stays exact when someone else
+// (a former leader) wrote a ledger behind its back: its write conflicts, it reads the ledgers again, and nothing is
+// lost or recorded twice. After the retention from the end of their hour, the ledgers are collected.
+func TestEventLedgerSplitsAndRecoversFromAnotherWriter(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	clock := &testClock{t: time.Date(2026, 11, 29, 13, 10, 0, 0, time.UTC)}
+	entry := func(i int) ledgerEntry {
+		return ledgerEntry{namespace: ns, eventID: fmt.Sprintf("evt_split%04d", i), name: fmt.Sprintf("e%d", i),
+			target: "Subscription/" + ns + "/s"}
+	}
+	leader := newEventLedger(env.Client, env.Client, clock.Now, 96*time.Hour, nil)
+	n := billingv1.MaxLedgerEntries + 20
+	for i := range n {
+		leader.Add(entry(i))
+	}
+	if err := leader.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l := &billingv1.StripeEventLedgerList{}
+	if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	sizes := map[string]int{}
+	for _, lg := range l.Items {
+		sizes[lg.Name] = len(lg.Events)
+	}
+	if want := map[string]int{"ledger-20261129-13-0": billingv1.MaxLedgerEntries,
+		"ledger-20261129-13-1": 20}; fmt.Sprint(sizes) != fmt.Sprint(want) {
+		t.Fatalf("ledgers %v, want %v", sizes, want)
+	}
+
+	former := newEventLedger(env.Client, env.Client, clock.Now, 96*time.Hour, nil)
+	former.Add(entry(n))
+	if err := former.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	leader.Add(entry(n + 1))
+	if err := leader.flush(ctx); err == nil || !strings.Contains(err.Error(), "changed since it was read") {
+		t.Fatalf("a write over another writer's: %v, want a conflict", err)
+	}
+	if err := leader.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	entries, _, err := ledgerEntries(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n+2 {
+		t.Errorf("%d events recorded, want %d", len(entries), n+2)
+	}
+	for _, i := range []int{0, n - 1, n, n + 1} {
+		if ok, err := leader.Recorded(ctx, ns, entry(i).eventID); err != nil || !ok {
+			t.Errorf("%s: recorded %v (%v)", entry(i).eventID, ok, err)
+		}
+	}
+
+	clock.Set(clock.Now().Add(time.Hour + 96*time.Hour))
+	if err := leader.collect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, left, err := ledgerEntries(ctx, ns); err != nil || left != 0 {
+		t.Errorf("%d ledgers left after the retention (%v)", left, err)
+	}
+	if ok, err := leader.Recorded(ctx, ns, entry(0).eventID); err != nil || ok {
+		t.Errorf("recognised after the retention: %v (%v)", ok, err)
 	}
 }

@@ -6,13 +6,13 @@ import (
 
 // MaxLedgerEntries bounds the events one StripeEventLedger records: the worker opens the next one of the same hour
 // when a ledger is full, so that each write stays small (etcd rewrites the whole object on every change).
-const MaxLedgerEntries = 1000
+const MaxLedgerEntries = 500
 
 // StripeEventLedger is the compact record of processed Stripe events: once a StripeEvent has been folded into its
 // billing object, the worker records its ID here and deletes the StripeEvent with its payload, so that a
 // redelivery is still recognised while the ledger is kept (the event retention, 96 h by default) at a cost of about
 // 60 bytes per event instead of the payload's kilobytes. The worker writes one ledger per hour of processing
-// (several when an hour holds more than 1000 events) and deletes it when the retention has passed.
+// (several when an hour holds more than 500 events) and deletes it when the retention has passed.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=sevtl
@@ -30,7 +30,7 @@ type StripeEventLedger struct {
 	// events maps the ID of each processed Stripe event (evt_...) to the billing object it was routed to, as
 	// Kind/namespace/name, or "" when it concerned none.
 	// +optional
-	// +kubebuilder:validation:MaxProperties=1000
+	// +kubebuilder:validation:MaxProperties=500
 	Events map[string]string `json:"events,omitempty"`
 }
 
