@@ -475,36 +475,74 @@ func apiWriteCounts(b *testing.B, ctx context.Context, cfg *rest.Config) map[str
 		b.Fatal(err)
 	}
 	out := map[string]float64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		sample, ok := strings.CutPrefix(line, "apiserver_request_total{")
-		if !ok {
+	for _, smp := range parseSamples(string(data)) {
+		if smp.name != "apiserver_request_total" {
 			continue
 		}
-		labels, value, ok := strings.Cut(sample, "} ")
-		if !ok {
-			continue
-		}
-		l := map[string]string{}
-		for _, kv := range strings.Split(labels, `",`) {
-			k, v, _ := strings.Cut(kv, `="`)
-			l[k] = strings.TrimSuffix(v, `"`)
-		}
-		switch l["verb"] {
+		switch smp.labels["verb"] {
 		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
 		default:
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			b.Fatal(err)
+		resource := smp.labels["resource"]
+		if smp.labels["subresource"] != "" {
+			resource += "/" + smp.labels["subresource"]
 		}
-		resource := l["resource"]
-		if l["subresource"] != "" {
-			resource += "/" + l["subresource"]
-		}
-		out[resource+" "+l["verb"]] += v
+		out[resource+" "+smp.labels["verb"]] += smp.value
 	}
 	return out
+}
+
+// sample is one series of a Prometheus text page.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// parseSamples reads the series of a Prometheus text page (label values must not hold `",`).
+func parseSamples(page string) []sample {
+	var out []sample
+	for _, line := range strings.Split(page, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name, labels, _ := strings.Cut(line[:i], "{")
+		l := map[string]string{}
+		for _, kv := range strings.Split(strings.TrimSuffix(labels, "}"), `",`) {
+			if k, v, ok := strings.Cut(kv, `="`); ok {
+				l[k] = strings.TrimSuffix(v, `"`)
+			}
+		}
+		out = append(out, sample{name: name, labels: l, value: v})
+	}
+	return out
+}
+
+// sumSamples adds up the series of name whose labels include the given ones.
+func sumSamples(samples []sample, name string, labels map[string]string) float64 {
+	sum := 0.0
+	for _, smp := range samples {
+		if smp.name != name {
+			continue
+		}
+		match := true
+		for k, v := range labels {
+			match = match && smp.labels[k] == v
+		}
+		if match {
+			sum += smp.value
+		}
+	}
+	return sum
 }
 
 // counterSum adds up the series of a metric in controller-runtime's registry whose labels include the given
