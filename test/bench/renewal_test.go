@@ -135,7 +135,7 @@ func BenchmarkRenewalDay(b *testing.B) {
 		"method": "the keys and values etcd holds under /registry/ (every object of the API server), read after " +
 			"the burst minus before, divided by the events processed",
 		"ledger_bytes_per_event": float64(ledgerAfter-ledgerBefore) / max(compacted, 1),
-		"db_bytes_per_event": float64(after.total-before.total) / max(compacted, 1),
+		"db_bytes_per_event":     float64(after.total-before.total) / max(compacted, 1),
 		"db_note": "etcd_mvcc_db_total_size_in_bytes after compaction and defragmentation, after minus before " +
 			"(4 KiB pages: meaningful from tens of thousands of events)"}))
 	eventsPerRenewal := compacted / float64(max(moved.Steps, 1))
