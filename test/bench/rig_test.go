@@ -38,6 +38,9 @@ import (
 // StripeEvents the receiver stores.
 const benchNS = "bench"
 
+// benchAPIKey is the key of the operator-wide credentials Secret.
+const benchAPIKey = "sk_test_bench"
+
 // startStack starts the real API server and stripesim over HTTP (rate-limited at rate requests/s), creates namespace
 // bench with the operator-wide credentials Secret, and stops all of it when the benchmark ends.
 func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *stripesim.Sim, string) {
@@ -58,7 +61,7 @@ func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *str
 	b.Cleanup(cancel)
 	must(b, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}}))
 	must(b, env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS,
-		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte("sk_test_bench")}}))
+		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte(benchAPIKey)}}))
 	return ctx, env, sim, srv.URL
 }
 
