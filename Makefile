@@ -89,7 +89,7 @@ test-chaos: manifests ## Run the chaos suite alone, verbose (CHAOS_N scales it; 
 .PHONY: bench
 bench: manifests ## Run the benchmarks and print their figures as JSON lines (BENCH_QUICK=1 for a short run).
 	go test -run '^$$' -bench . -benchtime 3s ./internal/stripesim/
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 1x -timeout 40m ./test/bench/
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -run '^$$' -bench . -benchtime 1x -timeout 120m ./test/bench/
 
 .PHONY: node-up
 node-up: ## Start a single-node cluster that runs real pods (root; hack/node.sh); writes bin/node/env.

@@ -90,9 +90,12 @@ type Options struct {
 	Now func() time.Time
 	// MaxConcurrentReconciles is the number of workers per kind (default 4).
 	MaxConcurrentReconciles int
-	// EventRetention is how long processed StripeEvents are kept to recognise redeliveries (default 96 h, above
-	// Stripe's 3-day retry horizon).
+	// EventRetention is how long processed events are recognised as such, in the event ledger (default 96 h, above
+	// Stripe's 3-day retry horizon), and how long Failed and Unroutable StripeEvents are kept.
 	EventRetention time.Duration
+	// EventCompactionDelay is how long a processed StripeEvent keeps its payload before the worker records it in
+	// the event ledger and deletes it (default 0: at once).
+	EventCompactionDelay time.Duration
 	// EventRouteBackoff is the base of the backoff for an event whose object is not known yet (attempt² × base,
 	// default 1 s).
 	EventRouteBackoff time.Duration

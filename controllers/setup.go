@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
@@ -79,8 +80,12 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	if backoff <= 0 {
 		backoff = time.Second
 	}
+	// The ledger tells the worker which StripeEvents it recorded, so that it deletes them.
+	compacted := make(chan event.TypedGenericEvent[*billingv1.StripeEvent], 4096)
+	ledger := newEventLedger(c, mgr.GetAPIReader(), now, retention, compacted)
 	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
-		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader(), observeOnly: opts.ObserveOnly}
+		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader(), ledger: ledger,
+		compactionDelay: max(opts.EventCompactionDelay, 0), observeOnly: opts.ObserveOnly}
 	deps := loopDeps{client: c, apiReader: mgr.GetAPIReader(), recorder: recorder, creds: creds, opts: opts}
 	if opts.Webhooks {
 		deps.handover = worker.handover
@@ -113,12 +118,16 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	// (its routing retries are paced by RequeueAfter). A billing object getting its Stripe ID re-queues the events
 	// waiting for it.
 	b := ctrl.NewControllerManagedBy(mgr).Named("stripeevent").WithOptions(copts).
-		For(&billingv1.StripeEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{}))
+		For(&billingv1.StripeEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(source.Channel(compacted, &handler.TypedEnqueueRequestForObject[*billingv1.StripeEvent]{}))
 	for _, k := range kinds {
 		b = b.Watches(k.newObject(), eventsRoutedBy(c), builder.WithPredicates(idAssigned()))
 	}
 	if err := b.Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)
+	}
+	if err := mgr.Add(ledger); err != nil {
+		return fmt.Errorf("adding the event ledger: %w", err)
 	}
 	if err := mgr.Add(stateSource{reader: mgr.GetCache(), now: now}); err != nil {
 		return fmt.Errorf("adding the state metrics: %w", err)

@@ -55,6 +55,10 @@ type eventWorker struct {
 	apiReader client.Reader
 	// observeOnly: every object is observed (--observe-only); a change made in Stripe is reported, not restored.
 	observeOnly bool
+	// ledger records processed events compactly (see eventledger.go); compactionDelay is how long a processed
+	// StripeEvent keeps its payload first.
+	ledger          *eventLedger
+	compactionDelay time.Duration
 }
 
 // observed reports whether a change made in Stripe to target is only reported (managementPolicy Observe), not
@@ -105,8 +109,24 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	if err := w.client.Get(ctx, req.NamespacedName, ev); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	if ev.Status.Phase == billingv1.EventProcessed {
+		return w.compact(ctx, ev)
+	}
+	if ev.Status.Phase != billingv1.EventFailed {
+		// A redelivery stored after its event was processed and compacted (a new StripeEvent of the same name).
+		recorded, err := w.ledger.Recorded(ctx, ev.Namespace, ev.Spec.EventID)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		if recorded {
+			if w.ledger.Redelivery(ev) {
+				eventRedeliveries.Inc()
+			}
+			return w.deleteRecorded(ctx, ev)
+		}
+	}
 	now := w.now()
-	settled := ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventFailed
+	settled := ev.Status.Phase == billingv1.EventFailed
 	var target billingv1.StripeObject
 	if ev.Status.Phase == billingv1.EventUnroutable {
 		// Unroutable is not final while the event is kept: it is tried again when a billing object gets the Stripe
@@ -119,7 +139,8 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		settled = target == nil
 	}
 	if settled {
-		// Kept long enough to recognise Stripe's redeliveries (3 days in live mode), then collected.
+		// Failed and Unroutable events keep their payload (a person may look at them) for the retention, then
+		// they are collected.
 		if ev.Status.ProcessedAt != nil {
 			if left := ev.Status.ProcessedAt.Add(w.retention).Sub(now); left > 0 {
 				return ctrl.Result{RequeueAfter: left}, nil
@@ -282,8 +303,53 @@ func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEven
 	if isDisputeEvent(ev.Spec.Type) {
 		countDispute(ev.Spec.Type, d)
 	}
+	if phase == billingv1.EventProcessed {
+		// The worker's own write does not re-queue the event: the ledger's notice, or this, compacts it.
+		if w.compactionDelay > 0 {
+			return ctrl.Result{RequeueAfter: w.compactionDelay}, nil
+		}
+		w.ledger.Add(ledgerEntryOf(ev))
+		return ctrl.Result{RequeueAfter: compactRecheck}, nil
+	}
 	// Collected after the retention (the worker's own write does not re-queue the event).
 	return ctrl.Result{RequeueAfter: w.retention}, nil
+}
+
+// compactRecheck is when a processed event whose entry was queued is looked at again, should the ledger's notice
+// that it is recorded have been missed.
+const compactRecheck = 20 * ledgerFlushEvery
+
+// compact records a processed event in the ledger, then deletes it (eventledger.go): a crash between the two
+// leaves it Processed, and it is recorded (once) and deleted after the restart.
+func (w *eventWorker) compact(ctx context.Context, ev *billingv1.StripeEvent) (ctrl.Result, error) {
+	if ev.Status.ProcessedAt != nil {
+		if left := ev.Status.ProcessedAt.Add(w.compactionDelay).Sub(w.now()); left > 0 {
+			return ctrl.Result{RequeueAfter: left}, nil
+		}
+	}
+	recorded, err := w.ledger.Recorded(ctx, ev.Namespace, ev.Spec.EventID)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if recorded {
+		return w.deleteRecorded(ctx, ev)
+	}
+	w.ledger.Add(ledgerEntryOf(ev))
+	return ctrl.Result{RequeueAfter: compactRecheck}, nil
+}
+
+// deleteRecorded deletes a StripeEvent whose event the ledger records.
+func (w *eventWorker) deleteRecorded(ctx context.Context, ev *billingv1.StripeEvent) (ctrl.Result, error) {
+	if err := client.IgnoreNotFound(w.client.Delete(ctx, ev)); err != nil {
+		return ctrl.Result{}, err
+	}
+	w.ledger.Deleted(ev)
+	return ctrl.Result{}, nil
+}
+
+func ledgerEntryOf(ev *billingv1.StripeEvent) ledgerEntry {
+	return ledgerEntry{namespace: ev.Namespace, eventID: ev.Spec.EventID, name: ev.Name, uid: ev.UID,
+		target: targetRef(ev.Status.Target)}
 }
 
 // resolveDispute reads the event's dispute and the Stripe customer whose payment it disputes, with the credentials

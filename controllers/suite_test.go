@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,8 +136,9 @@ func (m *runningManager) stop() {
 	}
 }
 
-// startManager starts the operator's controllers in-process, as cmd/stripe-operator wires them.
-func startManager() (*runningManager, error) {
+// startManager starts the operator's controllers in-process, as cmd/stripe-operator wires them, with the suite's
+// options changed by mods.
+func startManager(mods ...func(*Options)) (*runningManager, error) {
 	skip := true
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:     env.Scheme,
@@ -148,9 +150,14 @@ func startManager() (*runningManager, error) {
 		return nil, err
 	}
 	resolver := newResolver(mgr.GetClient())
-	if err := Setup(mgr, resolver, Options{ResyncInterval: time.Hour, ClusterName: "test-cluster", Webhooks: true,
-		EventRetention: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond,
-		ReferenceGrace: referenceGrace}); err != nil {
+	// Processed events keep their payload 5 s (the tests look at them) before they are compacted.
+	opts := Options{ResyncInterval: time.Hour, ClusterName: "test-cluster", Webhooks: true,
+		EventRetention: 5 * time.Second, EventCompactionDelay: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond,
+		ReferenceGrace: referenceGrace}
+	for _, mod := range mods {
+		mod(&opts)
+	}
+	if err := Setup(mgr, resolver, opts); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -282,7 +289,16 @@ func countingClient(cfg *rest.Config, opts client.Options) (client.Client, error
 	return interceptor.NewClient(c, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			countWrite(obj.GetNamespace(), obj.GetName(), "create")
+			if err := injectedFault("create", obj); err != nil {
+				return err
+			}
 			return c.Create(ctx, obj, opts...)
+		},
+		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
+			if err := injectedFault("delete", obj); err != nil {
+				return err
+			}
+			return c.Delete(ctx, obj, opts...)
 		},
 		Update: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.UpdateOption) error {
 			countWrite(obj.GetNamespace(), obj.GetName(), "update")
@@ -291,6 +307,9 @@ func countingClient(cfg *rest.Config, opts client.Options) (client.Client, error
 		Patch: func(ctx context.Context, c client.WithWatch, obj client.Object, patch client.Patch,
 			opts ...client.PatchOption) error {
 			countWrite(obj.GetNamespace(), obj.GetName(), "patch")
+			if err := injectedFault("patch", obj); err != nil {
+				return err
+			}
 			return c.Patch(ctx, obj, patch, opts...)
 		},
 		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object,
@@ -301,6 +320,9 @@ func countingClient(cfg *rest.Config, opts client.Options) (client.Client, error
 		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch,
 			opts ...client.SubResourcePatchOption) error {
 			countWrite(obj.GetNamespace(), obj.GetName(), sub+" patch")
+			if err := injectedFault(sub+" patch", obj); err != nil {
+				return err
+			}
 			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 		},
 		SubResourceApply: func(ctx context.Context, c client.Client, sub string, obj runtime.ApplyConfiguration,
@@ -310,6 +332,17 @@ func countingClient(cfg *rest.Config, opts client.Options) (client.Client, error
 			return c.SubResource(sub).Apply(ctx, obj, opts...)
 		},
 	}), nil
+}
+
+// writeFault, when set, makes the manager's writes it returns an error for fail (a crash at that point, as far as
+// the API server's state goes).
+var writeFault atomic.Pointer[func(verb string, obj client.Object) error]
+
+func injectedFault(verb string, obj client.Object) error {
+	if f := writeFault.Load(); f != nil {
+		return (*f)(verb, obj)
+	}
+	return nil
 }
 
 // newResolver resolves credentials as the operator does, against the simulator.

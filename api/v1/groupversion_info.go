@@ -31,6 +31,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Price{}, &PriceList{},
 		&Subscription{}, &SubscriptionList{},
 		&StripeEvent{}, &StripeEventList{},
+		&StripeEventLedger{}, &StripeEventLedgerList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -48,6 +48,7 @@ type options struct {
 	webhookEvents       bool
 	eventRetention      time.Duration
 	driftLoopWindow     time.Duration
+	eventCompaction     time.Duration
 	webhookPublicURL    string
 	observeOnly         bool
 	referenceGrace      time.Duration
@@ -89,7 +90,10 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 		"The public URL of "+webhookreceiver.Path+"; when set, the operator registers it with Stripe (API version "+
 			"2023-10-16) and stores the signing secret in the credentials Secret.")
 	fs.DurationVar(&o.eventRetention, "event-retention", 96*time.Hour,
-		"How long processed StripeEvents are kept to recognise Stripe's redeliveries (3 days in live mode).")
+		"How long processed events are recognised as such, in the event ledger, so that Stripe's redeliveries "+
+			"(for 3 days in live mode) are not folded again; also how long Failed and Unroutable StripeEvents are kept.")
+	fs.DurationVar(&o.eventCompaction, "event-compaction-delay", 0,
+		"How long a processed StripeEvent keeps its payload before it is recorded in the event ledger and deleted.")
 	fs.StringVar(&o.namespaceWeights, "namespace-weights", "",
 		"Shares of namespaces in the work queues and the Stripe rate budget while several wait, as "+
 			"name=weight,... (weights above 0, at most 100; 1 for namespaces not named).")
@@ -145,7 +149,8 @@ func run(ctx context.Context, o options) error {
 		Stripe: stripe.Config{APIBase: o.stripeAPIBase, TestRate: o.testRate, LiveRate: o.liveRate,
 			SearchRate: o.searchRate, NamespaceWeights: weights},
 		Controllers: controllers.Options{ResyncInterval: o.resyncInterval, ClusterName: o.clusterName,
-			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention, Webhooks: o.webhookEvents,
+			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention,
+			EventCompactionDelay: o.eventCompaction, Webhooks: o.webhookEvents,
 			DriftLoopWindow: o.driftLoopWindow, ObserveOnly: o.observeOnly, ReferenceGrace: o.referenceGrace,
 			NamespaceWeights: weights},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,

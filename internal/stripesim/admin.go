@@ -29,11 +29,15 @@ import (
 //	GET    /_sim/webhooks               delivery options, pending and in-flight deliveries, events scheduled, attempts
 //	                                    by status
 //	PUT    /_sim/webhooks               {"retry_schedule_ms": [100, 200], "timeout_ms": 1000, "delay_ms": 0,
-//	                                     "shuffle_window_ms": 500, "duplicate_fraction": 0.3, "paused": false}
+//	                                     "shuffle_window_ms": 500, "duplicate_fraction": 0.3, "paused": false,
+//	                                     "concurrency": 0}
 //	GET    /_sim/webhooks/deliveries    every delivery attempt: event, endpoint, attempt, status, error
 //	POST   /_sim/disputes               dispute a paid charge: {"payment_intent": "pi_..."} (or "invoice", or
 //	                                     "charge"), optional "reason" and "amount"; emits charge.dispute.created
 //	POST   /_sim/disputes/{id}/close    {"status": "won"} or "lost"; emits charge.dispute.closed
+//	POST   /_sim/accounts/time          move a test-mode account's time: {"account": "acct_..." (default: the
+//	                                     default account), "frozen_time": <unix>}; every subscription not on a
+//	                                     test clock renews, retries and expires as a test clock would move it
 func (s *Sim) adminRoutes() {
 	s.mux.HandleFunc("GET /_sim/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -133,6 +137,16 @@ func (s *Sim) adminRoutes() {
 			return
 		}
 		writeAdminResult(w)(s.CloseDispute(r.PathValue("id"), body.Status))
+	})
+	s.mux.HandleFunc("POST /_sim/accounts/time", func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Account    string `json:"account"`
+			FrozenTime int64  `json:"frozen_time"`
+		}
+		if !readJSON(w, r, &body) {
+			return
+		}
+		writeAdminResult(w)(s.AdvanceAccountTime(body.Account, body.FrozenTime))
 	})
 	s.mux.HandleFunc("PUT /_sim/rate-limits", func(w http.ResponseWriter, r *http.Request) {
 		var body struct {
@@ -311,13 +325,14 @@ type webhookOptionsBody struct {
 	ShuffleWindowMS   int     `json:"shuffle_window_ms"`
 	DuplicateFraction float64 `json:"duplicate_fraction"`
 	Paused            bool    `json:"paused"`
+	Concurrency       int     `json:"concurrency"`
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func (b webhookOptionsBody) options() WebhookOptions {
 	o := WebhookOptions{Timeout: ms(b.TimeoutMS), Delay: ms(b.DelayMS), ShuffleWindow: ms(b.ShuffleWindowMS),
-		DuplicateFraction: b.DuplicateFraction, Paused: b.Paused}
+		DuplicateFraction: b.DuplicateFraction, Paused: b.Paused, Concurrency: b.Concurrency}
 	if b.RetryScheduleMS != nil {
 		o.RetrySchedule = make([]time.Duration, 0, len(b.RetryScheduleMS))
 		for _, n := range b.RetryScheduleMS {
@@ -330,7 +345,7 @@ func (b webhookOptionsBody) options() WebhookOptions {
 func webhookOptionsJSON(o WebhookOptions) webhookOptionsBody {
 	b := webhookOptionsBody{TimeoutMS: int(o.Timeout.Milliseconds()), DelayMS: int(o.Delay.Milliseconds()),
 		ShuffleWindowMS: int(o.ShuffleWindow.Milliseconds()), DuplicateFraction: o.DuplicateFraction,
-		Paused: o.Paused}
+		Paused: o.Paused, Concurrency: o.Concurrency}
 	for _, d := range o.RetrySchedule {
 		b.RetryScheduleMS = append(b.RetryScheduleMS, int(d.Milliseconds()))
 	}
@@ -370,6 +385,7 @@ type storeSnapshot struct {
 	Charges        map[string]*simCharge       `json:"charges"`
 	Disputes       map[string]*dispute         `json:"disputes"`
 	PaymentMethods map[string]*paymentMethod   `json:"payment_methods"`
+	TimeShift      int64                       `json:"time_shift,omitempty"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -380,7 +396,7 @@ func (s *Sim) Save(path string) error {
 		snap.Stores = append(snap.Stores, storeSnapshot{Account: k.account, Live: k.live, Seq: st.seq,
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
 			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
-			PaymentMethods: st.paymentMethods})
+			PaymentMethods: st.paymentMethods, TimeShift: st.timeShift})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -412,7 +428,7 @@ func (s *Sim) Load(path string) error {
 	s.stores = map[storeKey]*store{}
 	for _, ss := range snap.Stores {
 		st := newStore(ss.Live)
-		st.seq = ss.Seq
+		st.seq, st.timeShift = ss.Seq, ss.TimeShift
 		maps.Copy(st.customers, ss.Customers)
 		maps.Copy(st.products, ss.Products)
 		maps.Copy(st.prices, ss.Prices)

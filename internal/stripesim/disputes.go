@@ -247,7 +247,7 @@ func (s *Sim) OpenDispute(r DisputeRequest) (map[string]any, error) {
 	if r.Amount == 0 {
 		r.Amount = ch.Amount
 	}
-	c := &call{sim: s, st: st, now: st.clockTime(ch.Customer, s.opts.Now().Unix())}
+	c := &call{sim: s, st: st, now: st.clockTime(ch.Customer, st.accountNow(s.opts.Now()))}
 	d := &dispute{meta: c.nextMeta("dp"), Charge: ch.ID, PaymentIntent: ch.PaymentIntent, Amount: r.Amount,
 		Currency: ch.Currency, Reason: r.Reason, Status: disputeNeedsResponse}
 	st.disputes[d.ID] = d
@@ -278,7 +278,7 @@ func (s *Sim) CloseDispute(id, status string) (map[string]any, error) {
 		if ch := st.charges[d.Charge]; ch != nil {
 			customer = ch.Customer
 		}
-		c := &call{sim: s, st: st, now: st.clockTime(customer, s.opts.Now().Unix())}
+		c := &call{sim: s, st: st, now: st.clockTime(customer, st.accountNow(s.opts.Now()))}
 		before := st.renderDispute(d)
 		d.Status = status
 		out := st.renderDispute(d)

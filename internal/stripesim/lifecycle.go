@@ -1,7 +1,9 @@
 package stripesim
 
 import (
+	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 )
@@ -476,46 +478,64 @@ func (s *Sim) advance(st *store, tc *testClock, target int64) {
 func (s *Sim) nextTransition(st *store, clockID string) (int64, func(*call)) {
 	var best int64
 	var act func(*call)
+	for _, sub := range st.subscriptions {
+		if st.clockOf(sub) != clockID {
+			continue
+		}
+		if at, f := st.transition(sub); f != nil && (act == nil || at < best) {
+			best, act = at, f
+		}
+	}
+	return best, act
+}
+
+// clockOf is the ID of the test clock a subscription's customer is attached to, or "".
+func (st *store) clockOf(sub *subscription) string {
+	if cu := st.customers[sub.Customer]; cu != nil && cu.TestClock != nil {
+		return *cu.TestClock
+	}
+	return ""
+}
+
+// transition is a subscription's earliest pending lifecycle step (trial end, renewal, retry, due date, expiry)
+// and when it happens; nil when none is pending.
+func (st *store) transition(sub *subscription) (int64, func(*call)) {
+	var best int64
+	var act func(*call)
 	consider := func(at int64, f func(*call)) {
 		if act == nil || at < best {
 			best, act = at, f
 		}
 	}
-	for _, sub := range st.subscriptions {
-		cu := st.customers[sub.Customer]
-		if cu == nil || cu.TestClock == nil || *cu.TestClock != clockID {
-			continue
-		}
-		switch sub.Status {
-		case statusTrialing:
-			if !sub.TrialWillEndSent && sub.TrialEnd != nil && *sub.TrialEnd-3*86400 > sub.StartDate {
-				consider(*sub.TrialEnd-3*86400, func(c *call) {
-					sub.TrialWillEndSent = true
-					c.emit("customer.subscription.trial_will_end", c.st.renderSubscription(sub, nil), nil)
-				})
-			}
-			consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
-		case statusActive, statusPastDue, statusUnpaid:
-			consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
-			if sub.Status == statusPastDue && sub.NextRetry != nil {
-				consider(*sub.NextRetry, func(c *call) { c.retry(sub) })
-			}
-			// A send_invoice invoice unpaid past its due date makes the subscription past due.
-			if in := st.invoices[deref(sub.LatestInvoice)]; sub.Status == statusActive &&
-				sub.CollectionMethod == "send_invoice" && in != nil && !in.Paid && in.DueDate != nil {
-				consider(*in.DueDate, func(c *call) { c.setStatus(sub, statusPastDue) })
-			}
-		case statusIncomplete:
-			consider(sub.Created+incompleteExpiry, func(c *call) {
-				if in := c.st.invoices[deref(sub.LatestInvoice)]; in != nil && !in.Paid {
-					now := c.now
-					in.Status, in.VoidedAt = "void", &now
-				}
-				c.setStatus(sub, statusIncompleteExpired)
-				now := c.now
-				sub.EndedAt = &now
+	switch sub.Status {
+	case statusTrialing:
+		if !sub.TrialWillEndSent && sub.TrialEnd != nil && *sub.TrialEnd-3*86400 > sub.StartDate {
+			consider(*sub.TrialEnd-3*86400, func(c *call) {
+				sub.TrialWillEndSent = true
+				c.emit("customer.subscription.trial_will_end", c.st.renderSubscription(sub, nil), nil)
 			})
 		}
+		consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
+	case statusActive, statusPastDue, statusUnpaid:
+		consider(sub.CurrentPeriodEnd, func(c *call) { c.renew(sub) })
+		if sub.Status == statusPastDue && sub.NextRetry != nil {
+			consider(*sub.NextRetry, func(c *call) { c.retry(sub) })
+		}
+		// A send_invoice invoice unpaid past its due date makes the subscription past due.
+		if in := st.invoices[deref(sub.LatestInvoice)]; sub.Status == statusActive &&
+			sub.CollectionMethod == "send_invoice" && in != nil && !in.Paid && in.DueDate != nil {
+			consider(*in.DueDate, func(c *call) { c.setStatus(sub, statusPastDue) })
+		}
+	case statusIncomplete:
+		consider(sub.Created+incompleteExpiry, func(c *call) {
+			if in := c.st.invoices[deref(sub.LatestInvoice)]; in != nil && !in.Paid {
+				now := c.now
+				in.Status, in.VoidedAt = "void", &now
+			}
+			c.setStatus(sub, statusIncompleteExpired)
+			now := c.now
+			sub.EndedAt = &now
+		})
 	}
 	return best, act
 }
@@ -526,4 +546,72 @@ func (s *store) paymentDescription(invoiceID string) string {
 		return "Subscription update"
 	}
 	return "Subscription creation"
+}
+
+// AccountTime is the outcome of AdvanceAccountTime.
+type AccountTime struct {
+	// Account and FrozenTime say which account moved, and to when (Unix seconds).
+	Account    string `json:"account"`
+	FrozenTime int64  `json:"frozen_time"`
+	// Steps counts the lifecycle steps applied (renewals, retries, trial ends, expiries), Events the events emitted.
+	Steps  int `json:"steps"`
+	Events int `json:"events"`
+}
+
+// AdvanceAccountTime moves the time of a test-mode account's objects that are not on a test clock to frozenTime,
+// and applies, as advancing a test clock does, every trial end, renewal, payment retry and expiry of their
+// subscriptions falling in the interval, with their events. Stripe's test clocks hold at most three customers, so
+// this is how many subscriptions on one billing anchor renew at once (a renewal day). Webhooks are delivered as
+// for any other event. It answers when the steps are applied (the simulator is busy meanwhile).
+func (s *Sim) AdvanceAccountTime(account string, frozenTime int64) (AccountTime, error) {
+	if account == "" {
+		account = DefaultAccount
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.storeFor(sessionKey{account: account})
+	now := st.accountNow(s.opts.Now())
+	if frozenTime <= now {
+		return AccountTime{}, &AdminError{Status: http.StatusBadRequest,
+			Message: fmt.Sprintf("frozen_time %d is not after the account's time %d", frozenTime, now)}
+	}
+	out := AccountTime{Account: account, FrozenTime: frozenTime}
+	c := &call{sim: s, st: st}
+	type step struct {
+		at  int64
+		id  string
+		act func(*call)
+	}
+	// Each pass applies the earliest pending step of every subscription, in time order; a step may schedule
+	// another (a failed renewal's retry), which a later pass applies, so each subscription's steps keep their order.
+	for {
+		var due []step
+		for _, sub := range st.subscriptions {
+			if st.clockOf(sub) != "" {
+				continue
+			}
+			if at, act := st.transition(sub); act != nil && at <= frozenTime {
+				due = append(due, step{at: at, id: sub.ID, act: act})
+			}
+		}
+		if len(due) == 0 {
+			break
+		}
+		sort.Slice(due, func(i, j int) bool {
+			if due[i].at != due[j].at {
+				return due[i].at < due[j].at
+			}
+			return due[i].id < due[j].id
+		})
+		for _, d := range due {
+			c.now = d.at
+			d.act(c)
+		}
+		out.Steps += len(due)
+	}
+	st.timeShift += frozenTime - now
+	events := c.commitEvents("", "")
+	out.Events = len(events)
+	s.enqueue(st, events)
+	return out, nil
 }

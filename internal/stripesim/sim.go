@@ -111,7 +111,13 @@ type store struct {
 	charges        map[string]*simCharge
 	disputes       map[string]*dispute
 	paymentMethods map[string]*paymentMethod
+	// timeShift is how far the account's time is ahead of the simulator's clock, in seconds: objects not on a
+	// test clock live at the account's time (AdvanceAccountTime moves it).
+	timeShift int64
 }
+
+// accountNow is the account's time at the simulator's clock reading now.
+func (s *store) accountNow(now time.Time) int64 { return now.Unix() + s.timeShift }
 
 func newStore(live bool) *store {
 	return &store{
@@ -316,7 +322,8 @@ func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey, kind s
 	h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix(),
+	st := s.storeFor(sk)
+	c := &call{sim: s, st: st, form: form, id: id, now: st.accountNow(s.opts.Now()),
 		tokens: map[string]*paymentMethod{}}
 	c.expand = c.f.expand(form)
 	if apiErr := checkExpandTop(kind, c.expand); apiErr != nil {

@@ -158,6 +158,10 @@ type WebhookOptions struct {
 	DuplicateFraction float64 `json:"duplicate_fraction"`
 	// Paused holds all deliveries until it is unset.
 	Paused bool `json:"paused"`
+	// Concurrency bounds the delivery attempts in flight at once (0: no bound). Stripe sends a burst of events
+	// (a renewal day) over a bounded number of parallel connections, the rest waiting their turn, so a slow
+	// endpoint delays the later events rather than receiving them all at once.
+	Concurrency int `json:"concurrency"`
 }
 
 // Delivery is one delivery attempt, for the admin statistics.
@@ -171,6 +175,8 @@ type Delivery struct {
 	At         time.Time `json:"at"`
 	// Duplicate marks the attempts of the second copy of an event delivered twice (DuplicateFraction).
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Duration is how long the endpoint took to answer (or to fail).
+	Duration time.Duration `json:"duration"`
 }
 
 // ScheduledEvent is an event queued for delivery to an endpoint: what Stripe owes that endpoint.
@@ -272,13 +278,20 @@ func (d *dispatcher) run(ctx context.Context) {
 		next := time.Hour
 		var due []*delivery
 		if !paused {
+			free := len(d.queue)
+			if d.opts.Concurrency > 0 {
+				free = max(d.opts.Concurrency-d.running, 0)
+			}
 			rest := d.queue[:0]
 			for _, q := range d.queue {
-				if !q.due.After(now) {
+				if !q.due.After(now) && len(due) < free {
 					due = append(due, q)
 				} else {
 					rest = append(rest, q)
-					next = min(next, q.due.Sub(now))
+					if q.due.After(now) {
+						// Due ones held back by the concurrency bound go when an attempt ends (it pokes).
+						next = min(next, q.due.Sub(now))
+					}
 				}
 			}
 			d.queue = rest
@@ -337,6 +350,7 @@ func (d *dispatcher) attempt(ctx context.Context, q *delivery) {
 	if err != nil {
 		rec.Error = err.Error()
 	}
+	rec.Duration = time.Since(rec.At)
 	d.mu.Lock()
 	d.running--
 	d.attempts = append(d.attempts, rec)

@@ -127,6 +127,15 @@ func (e *Env) finishStart() error {
 	return nil
 }
 
+// EtcdURL is the client URL of the control plane's etcd (its /metrics and its JSON gateway /v3/...), for
+// benchmarks that measure what the API server keeps.
+func (e *Env) EtcdURL() string {
+	if e.env == nil || e.env.ControlPlane.Etcd == nil || e.env.ControlPlane.Etcd.URL == nil {
+		return ""
+	}
+	return e.env.ControlPlane.Etcd.URL.String()
+}
+
 // Stop stops the control plane and removes the kubeconfig.
 func (e *Env) Stop() error {
 	if e.dir != "" {

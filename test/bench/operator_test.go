@@ -66,28 +66,9 @@ func BenchmarkOperatorRSS(b *testing.B) {
 	// Memory, not speed, is measured: Stripe's side is not the limit here.
 	ctx, env, _, url := startStack(b, 2000)
 	c := env.Client
-
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "stripe-operator")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/stripe-operator")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building the operator: %v\n%s", err, out)
-	}
-	logs, err := os.Create(filepath.Join(dir, "operator.log"))
-	if err != nil {
-		b.Fatal(err)
-	}
 	pprofAddr := testenv.FreeAddr(b)
-	op := exec.CommandContext(ctx, bin, "--kubeconfig", env.Kubeconfig,
-		"--credentials-secret", benchNS+"/"+credentials.DefaultSecretName, "--stripe-api-base", url,
-		"--stripe-test-rate", "2000", "--webhook-bind-address", "0", "--metrics-bind-address", "0",
-		"--health-probe-bind-address", "0", "--cluster-name", "bench", "--pprof-bind-address", pprofAddr)
-	op.Stdout, op.Stderr = logs, logs
-	if err := op.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = op.Process.Kill(); _ = op.Wait(); _ = logs.Close() })
+	op := startOperatorProcess(b, env, url, "--stripe-test-rate", "2000", "--webhook-bind-address", "0",
+		"--metrics-bind-address", "0", "--pprof-bind-address", pprofAddr)
 
 	start := time.Now()
 	objs := make(chan client.Object, n)
@@ -115,6 +96,32 @@ func BenchmarkOperatorRSS(b *testing.B) {
 		name = fmt.Sprintf("operator_rss_mib_%d_customers", n)
 	}
 	figure(name, rss, "MiB", extra)
+}
+
+// startOperatorProcess builds the operator binary and runs it as its own process against the stack, with the
+// bench's credentials Secret and stripesim at url, and these flags besides; it is killed when the benchmark ends.
+func startOperatorProcess(b *testing.B, env *testenv.Env, url string, args ...string) *exec.Cmd {
+	b.Helper()
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "stripe-operator")
+	build := exec.CommandContext(b.Context(), "go", "build", "-o", bin, "./cmd/stripe-operator")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the operator: %v\n%s", err, out)
+	}
+	logs, err := os.Create(filepath.Join(dir, "operator.log"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	op := exec.CommandContext(b.Context(), bin, append([]string{"--kubeconfig", env.Kubeconfig,
+		"--credentials-secret", benchNS + "/" + credentials.DefaultSecretName, "--stripe-api-base", url,
+		"--health-probe-bind-address", "0", "--cluster-name", "bench"}, args...)...)
+	op.Stdout, op.Stderr = logs, logs
+	if err := op.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = op.Process.Kill(); _ = op.Wait(); _ = logs.Close() })
+	return op
 }
 
 // processMemory reads a process's resident set and its peak, in MiB, from /proc/<pid>/status.

@@ -38,6 +38,9 @@ import (
 // StripeEvents the receiver stores.
 const benchNS = "bench"
 
+// benchAPIKey is the key of the operator-wide credentials Secret.
+const benchAPIKey = "sk_test_bench"
+
 // startStack starts the real API server and stripesim over HTTP (rate-limited at rate requests/s), creates namespace
 // bench with the operator-wide credentials Secret, and stops all of it when the benchmark ends.
 func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *stripesim.Sim, string) {
@@ -58,7 +61,7 @@ func startStack(b *testing.B, rate float64) (context.Context, *testenv.Env, *str
 	b.Cleanup(cancel)
 	must(b, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNS}}))
 	must(b, env.Client.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: benchNS,
-		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte("sk_test_bench")}}))
+		Name: credentials.DefaultSecretName}, Data: map[string][]byte{credentials.APIKeyField: []byte(benchAPIKey)}}))
 	return ctx, env, sim, srv.URL
 }
 
@@ -91,6 +94,8 @@ type rig struct {
 	storedBase float64
 	// start runs a new operator (with new caches and queues); stop stops it and waits until it has.
 	start, stop func()
+	// etcdURL reaches the control plane's etcd; simURL is stripesim's.
+	etcdURL, simURL string
 }
 
 // startRig is startStack with the operator running in-process, its API-server writes counted by writer.
@@ -98,7 +103,7 @@ func startRig(b *testing.B, rc rigConfig) *rig {
 	b.Helper()
 	ctx, env, sim, url := startStack(b, rc.rate)
 	r := &rig{ctx: ctx, c: env.Client, sim: sim, cfg: env.Config, writes: &writeCounter{n: map[string]int64{}},
-		webhooks: rc.webhooks}
+		webhooks: rc.webhooks, etcdURL: env.EtcdURL(), simURL: url}
 	opCfg := rest.CopyConfig(env.Config)
 	opCfg.Wrap(r.writes.wrap)
 	oc := operator.Config{
@@ -488,70 +493,80 @@ func apiWriteCounts(b *testing.B, ctx context.Context, cfg *rest.Config) map[str
 		b.Fatal(err)
 	}
 	out := map[string]float64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		sample, ok := strings.CutPrefix(line, "apiserver_request_total{")
-		if !ok {
+	for _, smp := range parseSamples(string(data)) {
+		if smp.name != "apiserver_request_total" {
 			continue
 		}
-		labels, value, ok := strings.Cut(sample, "} ")
-		if !ok {
-			continue
-		}
-		l := map[string]string{}
-		for _, kv := range strings.Split(labels, `",`) {
-			k, v, _ := strings.Cut(kv, `="`)
-			l[k] = strings.TrimSuffix(v, `"`)
-		}
-		switch l["verb"] {
+		switch smp.labels["verb"] {
 		case "POST", "PUT", "PATCH", "DELETE", "APPLY":
 		default:
 			continue
 		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			b.Fatal(err)
+		resource := smp.labels["resource"]
+		if smp.labels["subresource"] != "" {
+			resource += "/" + smp.labels["subresource"]
 		}
-		resource := l["resource"]
-		if l["subresource"] != "" {
-			resource += "/" + l["subresource"]
-		}
-		out[resource+" "+l["verb"]] += v
+		out[resource+" "+smp.labels["verb"]] += smp.value
 	}
 	return out
+}
+
+// sample is one series of a Prometheus text page.
+type sample struct {
+	name   string
+	labels map[string]string
+	value  float64
+}
+
+// parseSamples reads the series of a Prometheus text page (label values must not hold `",`).
+func parseSamples(page string) []sample {
+	var out []sample
+	for _, line := range strings.Split(page, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		name, labels, _ := strings.Cut(line[:i], "{")
+		l := map[string]string{}
+		for _, kv := range strings.Split(strings.TrimSuffix(labels, "}"), `",`) {
+			if k, v, ok := strings.Cut(kv, `="`); ok {
+				l[k] = strings.TrimSuffix(v, `"`)
+			}
+		}
+		out = append(out, sample{name: name, labels: l, value: v})
+	}
+	return out
+}
+
+// sumSamples adds up the series of name whose labels include the given ones.
+func sumSamples(samples []sample, name string, labels map[string]string) float64 {
+	sum := 0.0
+	for _, smp := range samples {
+		if smp.name != name {
+			continue
+		}
+		match := true
+		for k, v := range labels {
+			match = match && smp.labels[k] == v
+		}
+		if match {
+			sum += smp.value
+		}
+	}
+	return sum
 }
 
 // counterSum adds up the series of a metric in controller-runtime's registry whose labels include the given
 // ones; ok is false when the registry has no series of it.
 func counterSum(name string, labels map[string]string) (sum float64, ok bool) {
-	families, _ := metrics.Registry.Gather()
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	series:
-		for _, m := range f.GetMetric() {
-			for k, v := range labels {
-				if !hasLabel(m.GetLabel(), k, v) {
-					continue series
-				}
-			}
-			sum += m.GetCounter().GetValue()
-			ok = true
-		}
-	}
-	return sum, ok
-}
-
-func hasLabel[L interface {
-	GetName() string
-	GetValue() string
-}](labels []L, name, value string) bool {
-	for _, l := range labels {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return testenv.SeriesSum(metrics.Registry, name, labels)
 }
 
 // eventWorker is the writer name of the StripeEvent worker (the kind its controller is for).

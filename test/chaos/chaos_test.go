@@ -182,7 +182,10 @@ func TestChaos(t *testing.T) {
 		operatorNS + "/" + credentials.DefaultSecretName, "--metrics-bind-address", "0"}
 	s.operator = newProc("operator", bin, logDir, testenv.FreeAddr(t), append(common,
 		"--stripe-api-base", s.simURL, "--stripe-test-rate", strconv.Itoa(stripeRate), "--cluster-name", cluster,
-		"--max-concurrent-reconciles", "8", "--webhook-bind-address", "0", "--webhook-public-url", s.hookURL)...)
+		"--max-concurrent-reconciles", "8", "--webhook-bind-address", "0", "--webhook-public-url", s.hookURL,
+		// The verification reads every processed StripeEvent's payload and target: they are kept, not compacted
+		// into the event ledger (controllers' TestEventCompactionSurvivesCrashes covers compaction across stops).
+		"--event-compaction-delay", "1h")...)
 	s.receiver = newProc("receiver", bin, logDir, testenv.FreeAddr(t), append(common,
 		"--webhook-receiver-only", "--webhook-bind-address", hookAddr)...)
 	t.Cleanup(func() {

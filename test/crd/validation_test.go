@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -56,6 +57,16 @@ func validEvent(ns, name string) *billingv1.StripeEvent {
 			EventID: "evt_1", Type: "customer.updated", Created: 1700000000, ObjectID: "cus_1", ObjectType: "customer",
 		},
 	}
+}
+
+// validLedger is a StripeEventLedger holding n events.
+func validLedger(ns, name string, n int) *billingv1.StripeEventLedger {
+	l := &billingv1.StripeEventLedger{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Window: metav1.NewTime(time.Date(2026, 11, 29, 13, 0, 0, 0, time.UTC)), Events: map[string]string{}}
+	for i := range n {
+		l.Events[fmt.Sprintf("evt_%d", i)] = "Subscription/" + ns + "/s"
+	}
+	return l
 }
 
 func manyMetadata(n int) billingv1.Metadata {
@@ -210,6 +221,10 @@ var invalidCases = []invalidCase{
 		e.Spec.EventID = ""
 		return e
 	}, want: "spec.eventID"},
+	// StripeEventLedger.
+	{name: "stripe event ledger over its size", object: func(ns string) client.Object {
+		return validLedger(ns, "bad", billingv1.MaxLedgerEntries+1)
+	}, want: "events: Too many: 501: must have at most 500 items"},
 }
 
 func TestInvalidObjectsAreRefused(t *testing.T) {
@@ -248,7 +263,7 @@ func TestValidBaseObjectsAreAccepted(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	for _, o := range []client.Object{
 		validCustomer(ns, "base"), validProduct(ns, "base"), validPrice(ns, "base"), validSubscription(ns, "base"),
-		validEvent(ns, "base"),
+		validEvent(ns, "base"), validLedger(ns, "base", billingv1.MaxLedgerEntries),
 	} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Errorf("%T refused: %v", o, err)

@@ -57,11 +57,12 @@ func TestSamplesBecomeReady(t *testing.T) {
 	if !strings.Contains(desc, "Events:") || !strings.Contains(desc, "Synced") {
 		t.Errorf("kubectl describe shows no Synced event:\n%s", desc)
 	}
+	// Processed events leave their StripeEvent for an entry in the event ledger, naming the object they concerned.
 	testenv.Eventually(t, 30*time.Second, func() error {
-		events := k(t, "get", "stripeevents", "-n", "stripe-operator-system")
-		for _, want := range []string{"customer.subscription.created", "customer.created", "Processed"} {
-			if !strings.Contains(events, want) {
-				return fmt.Errorf("no %s StripeEvent:\n%s", want, events)
+		recorded := k(t, "get", "stripeeventledgers", "-n", "stripe-operator-system", "-o", "jsonpath={.items[*].events}")
+		for _, want := range []string{"Subscription/default/acme-pro", "Customer/default/acme"} {
+			if !strings.Contains(recorded, want) {
+				return fmt.Errorf("no processed event of %s in the event ledger:\n%s", want, recorded)
 			}
 		}
 		return nil

@@ -350,19 +350,21 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 	// Each namespace's objects were created with its key: the team's in the team's Stripe account.
 	checkCustomerOwners(ctx, t, srv.URL, map[string]string{team: teamKey, shared: defaultKey})
 
-	// The receiver's StripeEvents (created under the operator's RBAC) are folded by the worker.
+	// The receiver's StripeEvents (created under the operator's RBAC) are folded by the worker, then recorded in
+	// the event ledger (also under the operator's RBAC) and deleted.
 	testenv.Eventually(t, time.Minute, func() error {
-		events := &billingv1.StripeEventList{}
-		if err := env.Client.List(ctx, events, client.InNamespace(r.namespace)); err != nil {
+		ledgers := &billingv1.StripeEventLedgerList{}
+		if err := env.Client.List(ctx, ledgers, client.InNamespace(r.namespace)); err != nil {
 			return err
 		}
-		for _, e := range events.Items {
-			if e.Status.Phase == billingv1.EventProcessed && e.Status.Target != nil &&
-				e.Status.Target.Namespace == shared {
-				return nil
+		for _, l := range ledgers.Items {
+			for _, target := range l.Events {
+				if strings.Contains(target, "/"+shared+"/") {
+					return nil
+				}
 			}
 		}
-		return fmt.Errorf("none of %d StripeEvents was processed for namespace %s", len(events.Items), shared)
+		return fmt.Errorf("no event processed for namespace %s is in the %d ledgers", shared, len(ledgers.Items))
 	})
 
 	// The team's Secret is protected while its objects exist, and released when they are gone.
