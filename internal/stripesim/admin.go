@@ -250,7 +250,8 @@ func (s *Sim) Stats() map[string]map[string]int64 {
 func (s *Sim) ObjectsByUID() map[string]map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]map[string]int{"customer": {}, "product": {}, "price": {}, "subscription": {}}
+	out := map[string]map[string]int{"customer": {}, "product": {}, "price": {}, "subscription": {}, "coupon": {},
+		"promotion_code": {}}
 	add := func(kind string, md map[string]string) {
 		if uid := md["k8s_uid"]; uid != "" {
 			out[kind][uid]++
@@ -268,6 +269,12 @@ func (s *Sim) ObjectsByUID() map[string]map[string]int {
 		}
 		for _, o := range st.subscriptions {
 			add("subscription", o.Metadata)
+		}
+		for _, o := range st.coupons {
+			add("coupon", o.Metadata)
+		}
+		for _, o := range st.promotionCodes {
+			add("promotion_code", o.Metadata)
 		}
 	}
 	return out
@@ -370,6 +377,8 @@ type storeSnapshot struct {
 	Charges        map[string]*simCharge       `json:"charges"`
 	Disputes       map[string]*dispute         `json:"disputes"`
 	PaymentMethods map[string]*paymentMethod   `json:"payment_methods"`
+	Coupons        map[string]*coupon          `json:"coupons"`
+	PromotionCodes map[string]*promotionCode   `json:"promotion_codes"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -380,7 +389,7 @@ func (s *Sim) Save(path string) error {
 		snap.Stores = append(snap.Stores, storeSnapshot{Account: k.account, Live: k.live, Seq: st.seq,
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
 			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
-			PaymentMethods: st.paymentMethods})
+			PaymentMethods: st.paymentMethods, Coupons: st.coupons, PromotionCodes: st.promotionCodes})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -427,6 +436,8 @@ func (s *Sim) Load(path string) error {
 		maps.Copy(st.charges, ss.Charges)
 		maps.Copy(st.disputes, ss.Disputes)
 		maps.Copy(st.paymentMethods, ss.PaymentMethods)
+		maps.Copy(st.coupons, ss.Coupons)
+		maps.Copy(st.promotionCodes, ss.PromotionCodes)
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {

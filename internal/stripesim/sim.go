@@ -111,6 +111,10 @@ type store struct {
 	charges        map[string]*simCharge
 	disputes       map[string]*dispute
 	paymentMethods map[string]*paymentMethod
+	coupons        map[string]*coupon
+	promotionCodes map[string]*promotionCode
+	// now is the time of the request being executed: a coupon's validity depends on it.
+	now int64
 }
 
 func newStore(live bool) *store {
@@ -129,6 +133,8 @@ func newStore(live bool) *store {
 		charges:        map[string]*simCharge{},
 		disputes:       map[string]*dispute{},
 		paymentMethods: map[string]*paymentMethod{},
+		coupons:        map[string]*coupon{},
+		promotionCodes: map[string]*promotionCode{},
 	}
 }
 
@@ -318,6 +324,7 @@ func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey, kind s
 	defer s.mu.Unlock()
 	c := &call{sim: s, st: s.storeFor(sk), form: form, id: id, now: s.opts.Now().Unix(),
 		tokens: map[string]*paymentMethod{}}
+	c.st.now = c.now
 	c.expand = c.f.expand(form)
 	if apiErr := checkExpandTop(kind, c.expand); apiErr != nil {
 		return apiErr.Status, errorBody(apiErr)
