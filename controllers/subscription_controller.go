@@ -45,7 +45,7 @@ func subscriptionKind() kindEntry {
 		func(d loopDeps) External[*billingv1.Subscription] {
 			return subscriptionExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader}}
 		},
-		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList)
+		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList, opDeleteDiscount)
 	k.refs = []reference{
 		{kind: kindCustomer, index: indexCustomerRef, extract: func(o client.Object) []string {
 			if ref := o.(*billingv1.Subscription).Spec.CustomerRef; ref != nil {
@@ -63,6 +63,7 @@ func subscriptionKind() kindEntry {
 			return names
 		}},
 	}
+	k.refs = append(k.refs, discountRefs()...)
 	k.lifecycleFields = []string{"stripeStatus", "currentPeriodStart", "currentPeriodEnd", "cancelAtPeriodEnd",
 		"latestInvoice"}
 	return k
@@ -105,6 +106,9 @@ func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscr
 
 func (e subscriptionExternal) Dependencies(ctx context.Context, obj *billingv1.Subscription) (bool, string, error) {
 	_, _, msg, err := e.resolve(ctx, obj)
+	if msg == "" && err == nil {
+		_, msg, err = e.wantDiscount(ctx, obj)
+	}
 	return msg == "", msg, err
 }
 
@@ -282,7 +286,13 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
 		subscriptionDefaultPM(cur))
 	_, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm)
-	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur}, nil
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return Observation{}, err
+	}
+	upToDate := attached && len(changed) == 0 &&
+		decideDiscount(discount, haveDiscount(cur.Discount), obj.Status.Discount) == discountKeep
+	return Observation{Exists: true, UpToDate: upToDate, Current: cur}, nil
 }
 
 // setSubscriptionStatus copies Stripe's view into status.
@@ -312,10 +322,11 @@ func setSubscriptionStatus(obj *billingv1.Subscription, s *stripego.Subscription
 		// Not expanded (an event payload names only the ID): what status knows of the same invoice stays.
 		st.LatestInvoice = prev
 	default:
-		st.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status), AmountDue: in.AmountDue,
-			Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
+		st.LatestInvoice = invoiceSummary(in)
 		foldInvoicePayment(obj, in)
 	}
+	// A repeating discount ends with the period Stripe invoices at its end: the subscription's own clock.
+	setDiscountStatus(obj, s.Discount, time.Unix(s.CurrentPeriodStart, 0))
 }
 
 // foldInvoicePayment sets PaymentFailed from an expanded latest invoice read from Stripe, as its events would: paid,
@@ -352,6 +363,11 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 		return "", err
 	}
 	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil, pm)
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	setDiscountParams(p, discount)
 	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
 	p.AddExpand("latest_invoice.payment_intent")
@@ -361,6 +377,7 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 		return "", err
 	}
 	setSubscriptionStatus(obj, sub)
+	recordApplied(obj, discount)
 	return sub.ID, nil
 }
 
@@ -383,6 +400,19 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		return err
 	}
 	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm)
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return err
+	}
+	switch have := haveDiscount(cur.Discount); decideDiscount(discount, have, obj.Status.Discount) {
+	case discountApply:
+		setDiscountParams(p, discount)
+		changed["discount"] = discount
+	case discountRemove:
+		if err := removeDiscount(ctx, c, obj, have); err != nil {
+			return err
+		}
+	}
 	if len(changed) == 0 {
 		return nil
 	}
@@ -396,6 +426,7 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		return err
 	}
 	setSubscriptionStatus(obj, sub)
+	recordApplied(obj, discount)
 	return nil
 }
 
