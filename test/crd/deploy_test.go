@@ -533,7 +533,7 @@ func TestArgoCDHealthCheckInstalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := []string{"Customer", "Product", "Price", "Subscription"}
+	kinds := []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode"}
 	key := func(kind string) string {
 		return "resource.customizations.health." + billingv1.GroupVersion.Group + "_" + kind
 	}
