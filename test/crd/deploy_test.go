@@ -184,7 +184,7 @@ func TestDefaultDeploymentObjects(t *testing.T) {
 		}
 	}
 	sort.Strings(r.crds)
-	want := []string{"customers", "prices", "products", "stripeevents", "subscriptions"}
+	want := []string{"coupons", "customers", "prices", "products", "promotioncodes", "stripeevents", "subscriptions"}
 	for i := range want {
 		want[i] += "." + billingv1.GroupVersion.Group
 	}
