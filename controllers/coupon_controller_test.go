@@ -217,6 +217,34 @@ func TestCouponDeletedInStripe(t *testing.T) {
 	if sub.Status.Discount == nil || sub.Status.Discount.CouponID != cp.Status.ID {
 		t.Errorf("status.discount: %+v", sub.Status.Discount)
 	}
+	// The coupon's events and the subscription's discount event were folded into their own objects.
+	waitEventProcessed(t, "coupon.created", cp.Status.ID, "Coupon", cp.Name)
+	waitEventProcessed(t, "coupon.deleted", cp.Status.ID, "Coupon", cp.Name)
+	waitEventProcessed(t, "customer.discount.created", sub.Status.ID, "Subscription", sub.Name)
+}
+
+// waitEventProcessed waits until the StripeEvent of type typ about the Stripe object id (an invoice or discount by
+// its subscription) is Processed and routed to the object kind/name.
+func waitEventProcessed(t *testing.T, typ, id, kind, name string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		l := &billingv1.StripeEventList{}
+		if err := env.Client.List(t.Context(), l, client.InNamespace(operatorNamespace)); err != nil {
+			return err
+		}
+		for _, e := range l.Items {
+			if e.Spec.Type != typ || !strings.Contains(e.Spec.Payload, `"`+id+`"`) {
+				continue
+			}
+			if tgt := e.Status.Target; e.Status.Phase != billingv1.EventProcessed || tgt == nil || tgt.Kind != kind ||
+				tgt.Name != name {
+				return fmt.Errorf("%s %s: %s %q, target %+v", typ, e.Spec.EventID, e.Status.Phase, e.Status.Message,
+					tgt)
+			}
+			return nil
+		}
+		return fmt.Errorf("no %s event about %s stored", typ, id)
+	})
 }
 
 // A PromotionCode waits for its Coupon, is created with its restrictions, follows active and metadata, refuses a

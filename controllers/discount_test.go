@@ -113,13 +113,7 @@ func TestOnceDiscountIsNotReapplied(t *testing.T) {
 	withWebhooks(t)
 	ctx, ns := newNamespace(t)
 	sc := simClient()
-	clock, err := sc.API.TestHelpersTestClocks.New(&stripego.TestHelpersTestClockParams{
-		FrozenTime: stripego.Int64(1_700_000_000)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cus := newCustomer(ns, "payer")
-	cus.Spec.TestClock = clock.ID
+	clock, cus := clockCustomer(t, ns, "payer")
 	once := newCoupon(ns, "welcome")
 	once.Spec.Duration = billingv1.CouponOnce
 	sub := newSubscription(ns, "welcomed", "payer", "monthly")

@@ -27,6 +27,8 @@ type world struct {
 	subscriptions []billingv1.Subscription
 	products      []billingv1.Product
 	prices        []billingv1.Price
+	coupons       []billingv1.Coupon
+	promos        []billingv1.PromotionCode
 	events        []billingv1.StripeEvent
 }
 
@@ -34,7 +36,8 @@ func (s *suite) readWorld(ctx context.Context) (*world, error) {
 	w := &world{}
 	cl, sl, pl, prl, el := &billingv1.CustomerList{}, &billingv1.SubscriptionList{}, &billingv1.ProductList{},
 		&billingv1.PriceList{}, &billingv1.StripeEventList{}
-	for _, l := range []client.ObjectList{cl, sl, pl, prl} {
+	col, pcl := &billingv1.CouponList{}, &billingv1.PromotionCodeList{}
+	for _, l := range []client.ObjectList{cl, sl, pl, prl, col, pcl} {
 		if err := s.c.List(ctx, l, client.InNamespace(tenantNS)); err != nil {
 			return nil, err
 		}
@@ -43,6 +46,7 @@ func (s *suite) readWorld(ctx context.Context) (*world, error) {
 		return nil, err
 	}
 	w.customers, w.subscriptions, w.products, w.prices, w.events = cl.Items, sl.Items, pl.Items, prl.Items, el.Items
+	w.coupons, w.promos = col.Items, pcl.Items
 	return w, nil
 }
 
@@ -60,6 +64,12 @@ func (w *world) all() []billingv1.StripeObject {
 	}
 	for i := range w.prices {
 		out = append(out, &w.prices[i])
+	}
+	for i := range w.coupons {
+		out = append(out, &w.coupons[i])
+	}
+	for i := range w.promos {
+		out = append(out, &w.promos[i])
 	}
 	return out
 }
@@ -82,6 +92,10 @@ func kindOf(o billingv1.StripeObject) string {
 		return "Subscription"
 	case *billingv1.Product:
 		return "Product"
+	case *billingv1.Coupon:
+		return "Coupon"
+	case *billingv1.PromotionCode:
+		return "PromotionCode"
 	default:
 		return "Price"
 	}
@@ -89,7 +103,7 @@ func kindOf(o billingv1.StripeObject) string {
 
 // simKind is the simulator's name of a billing kind (in ObjectsByUID, and data.object.object).
 var simKind = map[string]string{"Customer": "customer", "Subscription": "subscription", "Product": "product",
-	"Price": "price"}
+	"Price": "price", "Coupon": "coupon", "PromotionCode": "promotion_code"}
 
 // stripeObject is what the checks read of a Stripe object.
 type stripeObject struct {
@@ -97,6 +111,8 @@ type stripeObject struct {
 	id       string
 	metadata map[string]string
 	sub      *stripego.Subscription
+	// redeemed is a coupon's or promotion code's times_redeemed.
+	redeemed int64
 }
 
 // listStripe lists every object of the four kinds in the simulator, through its API.
@@ -123,7 +139,17 @@ func listStripe(api *stripeclient.API) (map[string]stripeObject, error) {
 		p := prices.Price()
 		out[p.ID] = stripeObject{kind: "price", id: p.ID, metadata: p.Metadata}
 	}
-	for _, err := range []error{cus.Err(), subs.Err(), prods.Err(), prices.Err()} {
+	coupons := api.Coupons.List(&stripego.CouponListParams{ListParams: lp()})
+	for coupons.Next() {
+		c := coupons.Coupon()
+		out[c.ID] = stripeObject{kind: "coupon", id: c.ID, metadata: c.Metadata, redeemed: c.TimesRedeemed}
+	}
+	promos := api.PromotionCodes.List(&stripego.PromotionCodeListParams{ListParams: lp()})
+	for promos.Next() {
+		p := promos.PromotionCode()
+		out[p.ID] = stripeObject{kind: "promotion_code", id: p.ID, metadata: p.Metadata, redeemed: p.TimesRedeemed}
+	}
+	for _, err := range []error{cus.Err(), subs.Err(), prods.Err(), prices.Err(), coupons.Err(), promos.Err()} {
 		if err != nil {
 			return nil, err
 		}
@@ -261,7 +287,8 @@ func (s *suite) downWindows() string {
 // status.id naming it, and no Stripe object that no CR accounts for. It returns the CRs by Stripe ID.
 func (s *suite) checkObjects(w *world, inStripe map[string]stripeObject,
 	r *report) map[string]billingv1.StripeObject {
-	want := map[string]int{"Customer": s.cfg.n, "Subscription": s.cfg.n, "Product": 1, "Price": 1}
+	want := map[string]int{"Customer": s.cfg.n, "Subscription": s.cfg.n, "Product": 1, "Price": 1,
+		"Coupon": s.coupons(), "PromotionCode": 1}
 	got := map[string]int{}
 	byUID := map[string]billingv1.StripeObject{}
 	byID := map[string]billingv1.StripeObject{}
@@ -332,9 +359,10 @@ func (s *suite) checkObjects(w *world, inStripe map[string]stripeObject,
 			}
 		}
 	}
-	r.count("Stripe objects: %d customers, %d subscriptions, %d products, %d prices; duplicates found %d "+
-		"(simulator count %d), orphans %d", countKind(inStripe, "customer"), countKind(inStripe, "subscription"),
-		countKind(inStripe, "product"), countKind(inStripe, "price"), dups, simDups,
+	r.count("Stripe objects: %d customers, %d subscriptions, %d products, %d prices, %d coupons, %d promotion "+
+		"codes; duplicates found %d (simulator count %d), orphans %d", countKind(inStripe, "customer"),
+		countKind(inStripe, "subscription"), countKind(inStripe, "product"), countKind(inStripe, "price"),
+		countKind(inStripe, "coupon"), countKind(inStripe, "promotion_code"), dups, simDups,
 		len(r.problems["orphan Stripe objects"]))
 	return byID
 }
@@ -362,6 +390,14 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		priceID = p.Status.ID
 	}
 	invoices := s.invoiceStatuses(ctx, api, w, r)
+	discountIDs := map[string]string{} // spec.discount's reference -> the identity Stripe shows
+	for _, c := range w.coupons {
+		discountIDs["coupon/"+c.Name] = "coupon " + c.Status.ID
+	}
+	for _, p := range w.promos {
+		discountIDs["promo/"+p.Name] = "promotion_code " + p.Status.ID
+	}
+	redemptions := map[string]int64{} // Stripe ID of a coupon or promotion code -> subscriptions redeeming it
 	active := 0
 	for i := range w.subscriptions {
 		sub := &w.subscriptions[i]
@@ -402,6 +438,21 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		if ss.LatestInvoice != nil {
 			stripeInvoice = ss.LatestInvoice.ID
 		}
+		want, have := "", ""
+		if d := sub.Spec.Discount; d != nil && d.CouponRef != nil {
+			want = discountIDs["coupon/"+d.CouponRef.Name]
+		} else if d != nil && d.PromotionCodeRef != nil {
+			want = discountIDs["promo/"+d.PromotionCodeRef.Name]
+		}
+		if d := ss.Discount; d != nil && d.PromotionCode != nil {
+			have = "promotion_code " + d.PromotionCode.ID
+			redemptions[d.PromotionCode.ID]++
+			redemptions[d.Coupon.ID]++
+		} else if d != nil && d.Coupon != nil {
+			have = "coupon " + d.Coupon.ID
+			redemptions[d.Coupon.ID]++
+		}
+		diff("discount", want, have)
 		diff("latestInvoice.id", crInvoice, stripeInvoice)
 		diff("latestInvoice.status", crInvoiceStatus, invoices[stripeInvoice])
 		if c := meta.FindStatusCondition(st.Conditions, billingv1.ConditionPaymentFailed); c == nil ||
@@ -414,6 +465,13 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		if len(diffs) > 0 {
 			r.problem("Subscription statuses differing from the simulator", "%s (%s): %s", sub.Name, st.ID,
 				strings.Join(diffs, "; "))
+		}
+	}
+	// Each subscription redeemed its coupon or promotion code once, whatever the faults, kills and retries.
+	for _, so := range inStripe {
+		if (so.kind == "coupon" || so.kind == "promotion_code") && so.redeemed != redemptions[so.id] {
+			r.problem("redemptions not counted once per subscription", "%s %s: times_redeemed %d, %d "+
+				"subscriptions redeem it", so.kind, so.id, so.redeemed, redemptions[so.id])
 		}
 	}
 	if active != len(w.subscriptions) {
@@ -637,7 +695,7 @@ func checkStored(w *world, byID map[string]billingv1.StripeObject, owed map[stri
 }
 
 // checkTarget checks that a processed event was routed to the billing object it concerns, found through the Stripe
-// IDs checkObjects verified (an invoice's through its subscription).
+// IDs checkObjects verified (an invoice's and a discount's through its subscription).
 func checkTarget(e *billingv1.StripeEvent, byID map[string]billingv1.StripeObject,
 	r *report) (*billingv1.EventTarget, bool) {
 	var obj eventObject
@@ -646,7 +704,7 @@ func checkTarget(e *billingv1.StripeEvent, byID map[string]billingv1.StripeObjec
 		return nil, false
 	}
 	id := obj.Data.Object.ID
-	if obj.Data.Object.Object == "invoice" {
+	if obj.Data.Object.Object == "invoice" || obj.Data.Object.Object == "discount" {
 		id = obj.Data.Object.Subscription
 	}
 	want := byID[id]
