@@ -222,8 +222,9 @@ func (s *suite) verify(ctx context.Context, converged, total time.Duration) {
 	opStarts, opKills, _ := s.operator.counts()
 	rcvStarts, rcvKills, _ := s.receiver.counts()
 	t.Logf("chaos: ==== summary (N=%d, seed %d) ====", s.cfg.n, s.cfg.seed)
-	t.Logf("chaos: objects: %d Customers, %d Subscriptions, %d Products, %d Prices; %d Ready; %d Stripe objects",
-		len(w.customers), len(w.subscriptions), len(w.products), len(w.prices), w.ready(), len(inStripe))
+	t.Logf("chaos: objects: %d Customers, %d Subscriptions, %d Products, %d Prices, %d Coupons, %d PromotionCodes; "+
+		"%d Ready; %d Stripe objects", len(w.customers), len(w.subscriptions), len(w.products), len(w.prices),
+		len(w.coupons), len(w.promos), w.ready(), len(inStripe))
 	t.Logf("chaos: Stripe calls: %d (%.2f per object) by status %s", calls,
 		float64(calls)/float64(max(len(w.all()), 1)), strings.Join(statuses, " "))
 	patterns := make([]string, 0, len(stats))
