@@ -308,10 +308,7 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 		}
 	}
 	object, id := f.Object, f.ID
-	if f.Object == "discount" {
-		object, id = "subscription", f.Subscription // a subscription's discount (customer.discount.*)
-	}
-	if f.Object == "invoice" {
+	if f.Object == "invoice" || f.Object == "discount" { // a discount of a subscription: customer.discount.*
 		object, id = "subscription", f.Subscription
 		if f.SubscriptionDetails != nil {
 			// The subscription's stamp: routes even before the subscription's ID is recorded.

@@ -73,13 +73,16 @@ func (s *store) renderPromotionCode(pc *promotionCode) obj {
 	}
 }
 
+// alnum reports an ASCII letter or digit.
+func alnum(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' }
+
 // validCouponID says whether a custom coupon ID has the characters and length Stripe allows.
 func validCouponID(id string) bool {
 	if id == "" || len(id) > 200 {
 		return false
 	}
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+		if !alnum(r) && r != '_' && r != '-' {
 			return false
 		}
 	}
@@ -114,6 +117,21 @@ func (c *call) createCoupon() (any, *apiError) {
 		}
 		cp.Name = nilIfEmpty(*v)
 	}
+	c.couponDiscount(cp)
+	c.couponLimits(cp)
+	cp.Metadata = f.metadata(p, cp.Metadata)
+	if f.err != nil {
+		return nil, f.err
+	}
+	c.st.coupons[cp.ID] = cp
+	out := c.st.renderCoupon(cp)
+	c.emit("coupon.created", out, nil)
+	return out, nil
+}
+
+// couponDiscount reads what a new coupon takes off: percent_off, or amount_off with its currency.
+func (c *call) couponDiscount(cp *coupon) {
+	f, p := &c.f, c.form
 	pctStr, hasPct := f.str(p, "percent_off")
 	amount, hasAmount := f.integer(p, "amount_off")
 	switch {
@@ -145,6 +163,12 @@ func (c *call) createCoupon() (any, *apiError) {
 	case hasCur:
 		cp.Currency = &cur
 	}
+}
+
+// couponLimits reads how long and how often a new coupon applies: duration, max_redemptions, redeem_by,
+// applies_to.
+func (c *call) couponLimits(cp *coupon) {
+	f, p := &c.f, c.form
 	if v, ok := f.enum(p, "duration", "once", "repeating", "forever"); ok {
 		cp.Duration = v
 	}
@@ -186,14 +210,6 @@ func (c *call) createCoupon() (any, *apiError) {
 			cp.AppliesTo = append(cp.AppliesTo, *n.value)
 		}
 	}
-	cp.Metadata = f.metadata(p, cp.Metadata)
-	if f.err != nil {
-		return nil, f.err
-	}
-	c.st.coupons[cp.ID] = cp
-	out := c.st.renderCoupon(cp)
-	c.emit("coupon.created", out, nil)
-	return out, nil
 }
 
 // coupon is the coupon the path names; a deleted coupon is gone, as Stripe answers.
@@ -304,9 +320,7 @@ func (c *call) createPromotionCode() (any, *apiError) {
 	pc.Coupon = couponID
 	pc.Code = strings.ToUpper(c.sim.newID("")[1:9])
 	if v, ok := f.str(p, "code"); ok {
-		if v == "" || len(v) > 500 || strings.IndexFunc(v, func(r rune) bool {
-			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-		}) >= 0 {
+		if v == "" || len(v) > 500 || strings.IndexFunc(v, func(r rune) bool { return !alnum(r) }) >= 0 {
 			f.fail("code", "Invalid code: promotion codes may contain only letters and digits.")
 		}
 		pc.Code = v
@@ -335,21 +349,7 @@ func (c *call) createPromotionCode() (any, *apiError) {
 		}
 		pc.MaxRedemptions = &n
 	}
-	if r := p.get("restrictions"); r != nil {
-		f.unknownIn(r, "restrictions", "first_time_transaction", "minimum_amount", "minimum_amount_currency")
-		if v, ok := f.boolean(r, "first_time_transaction"); ok {
-			pc.FirstTimeTransaction = v
-		}
-		amount, hasAmount := f.integer(r, "minimum_amount")
-		cur, hasCur := f.str(r, "minimum_amount_currency")
-		switch {
-		case hasAmount != hasCur:
-			f.fail("restrictions[minimum_amount_currency]",
-				"minimum_amount and minimum_amount_currency must be specified together.")
-		case hasAmount:
-			pc.MinimumAmount, pc.MinimumAmountCurrency = &amount, &cur
-		}
-	}
+	c.promotionCodeRestrictions(pc)
 	pc.Metadata = f.metadata(p, pc.Metadata)
 	if f.err != nil {
 		return nil, f.err
@@ -362,6 +362,27 @@ func (c *call) createPromotionCode() (any, *apiError) {
 	out := c.st.renderPromotionCode(pc)
 	c.emit("promotion_code.created", out, nil)
 	return out, nil
+}
+
+// promotionCodeRestrictions reads a new promotion code's restrictions.
+func (c *call) promotionCodeRestrictions(pc *promotionCode) {
+	f, r := &c.f, c.form.get("restrictions")
+	if r == nil {
+		return
+	}
+	f.unknownIn(r, "restrictions", "first_time_transaction", "minimum_amount", "minimum_amount_currency")
+	if v, ok := f.boolean(r, "first_time_transaction"); ok {
+		pc.FirstTimeTransaction = v
+	}
+	amount, hasAmount := f.integer(r, "minimum_amount")
+	cur, hasCur := f.str(r, "minimum_amount_currency")
+	switch {
+	case hasAmount != hasCur:
+		f.fail("restrictions[minimum_amount_currency]",
+			"minimum_amount and minimum_amount_currency must be specified together.")
+	case hasAmount:
+		pc.MinimumAmount, pc.MinimumAmountCurrency = &amount, &cur
+	}
 }
 
 func (c *call) promotionCode() (*promotionCode, *apiError) {

@@ -66,7 +66,7 @@ func TestCouponRules(t *testing.T) {
 	}
 
 	up := must(sc.Coupons.Update("PARTNER20", &stripe.CouponParams{Name: stripe.String("Partners"),
-		Params: stripe.Params{Metadata: map[string]string{"team": "sales"}}}))
+		Metadata: map[string]string{"team": "sales"}}))
 	if up.Name != "Partners" || up.Metadata["team"] != "sales" || up.PercentOff != 20 {
 		t.Errorf("updated coupon: %+v", up)
 	}

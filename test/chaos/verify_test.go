@@ -439,21 +439,7 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		if ss.LatestInvoice != nil {
 			stripeInvoice = ss.LatestInvoice.ID
 		}
-		want, have := "", ""
-		if d := sub.Spec.Discount; d != nil && d.CouponRef != nil {
-			want = discountIDs["coupon/"+d.CouponRef.Name]
-		} else if d != nil && d.PromotionCodeRef != nil {
-			want = discountIDs["promo/"+d.PromotionCodeRef.Name]
-		}
-		if d := ss.Discount; d != nil && d.PromotionCode != nil {
-			have = "promotion_code " + d.PromotionCode.ID
-			redemptions[d.PromotionCode.ID]++
-			redemptions[d.Coupon.ID]++
-		} else if d != nil && d.Coupon != nil {
-			have = "coupon " + d.Coupon.ID
-			redemptions[d.Coupon.ID]++
-		}
-		diff("discount", want, have)
+		diff("discount", wantDiscount(sub, discountIDs), stripeDiscount(ss, redemptions))
 		diff("latestInvoice.id", crInvoice, stripeInvoice)
 		diff("latestInvoice.status", crInvoiceStatus, invoices[stripeInvoice])
 		if c := meta.FindStatusCondition(st.Conditions, billingv1.ConditionPaymentFailed); c == nil ||
@@ -481,6 +467,33 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 	}
 	r.count("subscriptions: %d active in Stripe, %d statuses differing from the simulator", active,
 		len(r.problems["Subscription statuses differing from the simulator"]))
+}
+
+// wantDiscount is the discount a Subscription's spec asks for, as stripeDiscount names it ("" for none); ids maps
+// "coupon/<name>" and "promo/<name>" to the Stripe IDs of the Coupons and PromotionCodes.
+func wantDiscount(sub *billingv1.Subscription, ids map[string]string) string {
+	switch d := sub.Spec.Discount; {
+	case d != nil && d.CouponRef != nil:
+		return ids["coupon/"+d.CouponRef.Name]
+	case d != nil && d.PromotionCodeRef != nil:
+		return ids["promo/"+d.PromotionCodeRef.Name]
+	}
+	return ""
+}
+
+// stripeDiscount names the discount of a Stripe subscription ("coupon <id>", "promotion_code <id>" or ""), and
+// counts its redemption of the coupon and the promotion code.
+func stripeDiscount(ss *stripego.Subscription, redemptions map[string]int64) string {
+	switch d := ss.Discount; {
+	case d != nil && d.PromotionCode != nil:
+		redemptions[d.PromotionCode.ID]++
+		redemptions[d.Coupon.ID]++
+		return "promotion_code " + d.PromotionCode.ID
+	case d != nil && d.Coupon != nil:
+		redemptions[d.Coupon.ID]++
+		return "coupon " + d.Coupon.ID
+	}
+	return ""
 }
 
 func unix(t *metav1.Time) int64 {
