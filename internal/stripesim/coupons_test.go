@@ -289,3 +289,41 @@ func TestInvoiceDiscount(t *testing.T) {
 		t.Errorf("discount events: %v, want %v", types, want)
 	}
 }
+
+// TestRedemptionOverTime: a promotion code past its expires_at and a coupon past its redeem_by are refused, a
+// deleted coupon is gone for new redemptions, all with Stripe's shapes.
+func TestRedemptionOverTime(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	_, sc := newClient(t, Options{Now: func() time.Time { return now }})
+	_, pr := fixture(t, sc, 1000)
+	cus := must(sc.Customers.New(&stripe.CustomerParams{PaymentMethod: stripe.String("pm_card_visa"),
+		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}}))
+	dated := must(sc.Coupons.New(&stripe.CouponParams{PercentOff: stripe.Float64(10),
+		RedeemBy: stripe.Int64(now.Unix() + 3600)}))
+	pc := must(sc.PromotionCodes.New(&stripe.PromotionCodeParams{Coupon: stripe.String(dated.ID),
+		Code: stripe.String("SOON"), ExpiresAt: stripe.Int64(now.Unix() + 600)}))
+	_, err := sc.PromotionCodes.New(&stripe.PromotionCodeParams{Coupon: stripe.String(dated.ID),
+		Code: stripe.String("LATER"), ExpiresAt: stripe.Int64(now.Unix() + 7200)})
+	if info := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, ""); info.Param != "expires_at" {
+		t.Errorf("a code outliving its coupon: %+v", info)
+	}
+	now = now.Add(20 * time.Minute)
+	_, err = subscribe(t, sc, cus, pr, func(p *stripe.SubscriptionParams) { p.PromotionCode = stripe.String(pc.ID) })
+	if info := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, ""); info.Msg !=
+		"This promotion code has expired." {
+		t.Errorf("an expired code: %+v", info)
+	}
+	now = now.Add(time.Hour)
+	_, err = subscribe(t, sc, cus, pr, func(p *stripe.SubscriptionParams) { p.Coupon = stripe.String(dated.ID) })
+	stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, stripe.ErrorCodeCouponExpired)
+	if got := must(sc.Coupons.Get(dated.ID, nil)); got.Valid {
+		t.Error("a coupon past its redeem_by is valid")
+	}
+	gone := must(sc.Coupons.New(&stripe.CouponParams{PercentOff: stripe.Float64(10)}))
+	must(sc.Coupons.Del(gone.ID, nil))
+	_, err = subscribe(t, sc, cus, pr, func(p *stripe.SubscriptionParams) { p.Coupon = stripe.String(gone.ID) })
+	if info := stripeErr(t, err, 404, stripe.ErrorTypeInvalidRequest, stripe.ErrorCodeResourceMissing); info.Param !=
+		"coupon" {
+		t.Errorf("a deleted coupon: %+v", info)
+	}
+}
