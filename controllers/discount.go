@@ -165,8 +165,8 @@ func discountIdentity(st *billingv1.DiscountStatus) string {
 	return discountCoupon + st.CouponID
 }
 
-// recordApplied notes that the operator applied want (after Stripe accepted it).
-func recordApplied(obj *billingv1.Subscription, want string) {
+// recordDiscountApplied notes that the operator applied want (after Stripe accepted it).
+func recordDiscountApplied(obj *billingv1.Subscription, want string) {
 	if st := obj.Status.Discount; st != nil && want != "" && discountIdentity(st) == want {
 		st.Applied = want
 	}

@@ -377,7 +377,7 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 		return "", err
 	}
 	setSubscriptionStatus(obj, sub)
-	recordApplied(obj, discount)
+	recordDiscountApplied(obj, discount)
 	return sub.ID, nil
 }
 
@@ -426,7 +426,7 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		return err
 	}
 	setSubscriptionStatus(obj, sub)
-	recordApplied(obj, discount)
+	recordDiscountApplied(obj, discount)
 	return nil
 }
 
