@@ -208,3 +208,27 @@ func assertNoEvent(t *testing.T, ns, name, reason string) {
 		}
 	}
 }
+
+// A coupon applied in Stripe to a Subscription whose spec has no discount is drift: its customer.discount.created
+// event (someone else's request) raises DriftDetected and the read that follows removes the discount.
+func TestDiscountAddedInStripeIsRemoved(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	sub := newSubscription(ns, "plain", "payer", "monthly")
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 1000), newCustomer(ns, "payer"), newCoupon(ns, "gift"),
+		sub)
+	sub = waitReady(t, ctx, sub)
+	cp := waitReady(t, ctx, newCoupon(ns, "gift"))
+	// Someone applies the coupon "in the Dashboard".
+	if _, err := simClient().API.Subscriptions.Update(sub.Status.ID,
+		&stripego.SubscriptionParams{Coupon: stripego.String(cp.Status.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := stripeSubscription(t, sub.Status.ID); got.Discount != nil {
+			return fmt.Errorf("Stripe still has the discount %s", got.Discount.Coupon.ID)
+		}
+		return nil
+	})
+	assertEvent(t, ns, sub.Name, "Warning", "DriftDetected")
+}
