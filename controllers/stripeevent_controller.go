@@ -83,6 +83,8 @@ func (w *eventWorker) owner() statusOwner {
 // payload is what the worker reads of an event.
 type payload struct {
 	Request *struct {
+		// ID is null for what Stripe does on its own (a renewal, a discount running out).
+		ID             *string `json:"id"`
 		IdempotencyKey *string `json:"idempotency_key"`
 	} `json:"request"`
 	Data struct {
@@ -258,7 +260,7 @@ func routeID(ev *billingv1.StripeEvent) string {
 		return ""
 	}
 	f := eventFields(ev, nil)
-	if f.Object == "invoice" {
+	if f.Object == "invoice" || f.Object == "discount" {
 		return f.Subscription
 	}
 	if _, ok := kindByStripeObject(f.Object); ok {
@@ -394,7 +396,7 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 		}
 	}
 	object, id := f.Object, f.ID
-	if f.Object == "invoice" {
+	if f.Object == "invoice" || f.Object == "discount" { // a discount of a subscription: customer.discount.*
 		object, id = "subscription", f.Subscription
 		if f.SubscriptionDetails != nil {
 			// The subscription's stamp: routes even before the subscription's ID is recorded.
@@ -447,6 +449,8 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 	msg, resync := msgFolded, false
 	typ := ev.Spec.Type
 	switch {
+	case strings.HasPrefix(typ, "customer.discount."):
+		msg, resync = w.discountEvent(ev, p, target, ours)
 	case strings.HasSuffix(typ, ".deleted") && typ != "customer.subscription.deleted":
 		if target.GetDeletionTimestamp().IsZero() {
 			// The reconciler confirms it with a read and marks the object DeletedInStripe (it owns Ready/Stalled).
@@ -520,6 +524,23 @@ func (w *eventWorker) changedInStripe(target billingv1.StripeObject, ev *billing
 			ev.Spec.EventID, strings.Join(follow, ", "))
 	}
 	return fmt.Sprintf("changed outside the operator (%s); read again", strings.Join(groups, ", "))
+}
+
+// discountEvent handles a customer.discount.* event of a subscription: the operator's own change needs nothing; a
+// discount Stripe removed on its own (it ran out) is read, so status records it ended; a change made by someone else
+// is drift, which the read restores.
+func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target billingv1.StripeObject,
+	ours bool) (string, bool) {
+	switch {
+	case ours:
+		return "the operator's own change", false
+	case p.Request == nil || p.Request.ID == nil:
+		return "Stripe changed the discount on its own; re-read from Stripe", true
+	}
+	w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
+		"The discount of %s changed in Stripe outside the operator (event %s); %s",
+		target.GetStripeStatus().ID, ev.Spec.EventID, w.driftAction(target))
+	return "the discount changed outside the operator; read again", true
 }
 
 // msgFolded is what a folded event says.
@@ -650,8 +671,7 @@ func failingFor(sub *billingv1.Subscription, id string) bool {
 // foldInvoice records the latest invoice and the payment health it shows.
 func foldInvoice(sub *billingv1.Subscription, in *stripego.Invoice, typ, eventID, why string) {
 	// Events older than what status holds were skipped already, so this invoice is the latest known.
-	sub.Status.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status),
-		AmountDue: in.AmountDue, Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
+	sub.Status.LatestInvoice = invoiceSummary(in)
 	switch typ {
 	case "invoice.payment_failed", "invoice.payment_action_required":
 		if failingFor(sub, in.ID) {

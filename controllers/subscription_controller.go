@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,7 +53,7 @@ func subscriptionKind() kindEntry {
 			return subscriptionExternal{client: d.client, refs: refResolver{cache: d.client, live: d.apiReader},
 				recorder: d.recorder, opts: d.opts}
 		},
-		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList)
+		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpCancel, stripe.OpList, opDeleteDiscount)
 	k.refs = []reference{
 		{kind: kindCustomer, index: indexCustomerRef, extract: func(o client.Object) []string {
 			if ref := o.(*billingv1.Subscription).Spec.CustomerRef; ref != nil {
@@ -70,6 +71,7 @@ func subscriptionKind() kindEntry {
 			return names
 		}},
 	}
+	k.refs = append(k.refs, discountRefs()...)
 	k.lifecycleFields = []string{"stripeStatus", "currentPeriodStart", "currentPeriodEnd", "cancelAtPeriodEnd",
 		"latestInvoice"}
 	return k
@@ -112,6 +114,9 @@ func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscr
 
 func (e subscriptionExternal) Dependencies(ctx context.Context, obj *billingv1.Subscription) (bool, string, error) {
 	_, _, msg, err := e.resolve(ctx, obj)
+	if msg == "" && err == nil {
+		_, msg, err = e.wantDiscount(ctx, obj)
+	}
 	return msg == "", msg, err
 }
 
@@ -309,9 +314,19 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 		return Observation{}, driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
 	}
-	upToDate := attached && len(changed) == 0
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return Observation{}, err
+	}
+	have := haveDiscount(cur.Discount)
+	keepDiscount := decideDiscount(discount, have, obj.Status.Discount) == discountKeep
+	upToDate := attached && len(changed) == 0 && keepDiscount
 	if upToDate {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
+	}
+	if !keepDiscount {
+		changed = maps.Clone(changed)
+		changed["discount"] = have + "->" + discount
 	}
 	return Observation{Exists: true, UpToDate: upToDate, Current: cur,
 		Drift: subscriptionDrift(changed, cur, obj.Spec.DefaultPaymentMethod, attached)}, nil
@@ -399,10 +414,11 @@ func setSubscriptionStatus(obj *billingv1.Subscription, s *stripego.Subscription
 		// Not expanded (an event payload names only the ID): what status knows of the same invoice stays.
 		st.LatestInvoice = prev
 	default:
-		st.LatestInvoice = &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status), AmountDue: in.AmountDue,
-			Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL}
+		st.LatestInvoice = invoiceSummary(in)
 		foldInvoicePayment(obj, in)
 	}
+	// A repeating discount ends with the period Stripe invoices at its end: the subscription's own clock.
+	setDiscountStatus(obj, s.Discount, time.Unix(s.CurrentPeriodStart, 0))
 }
 
 // foldInvoicePayment sets PaymentFailed from an expanded latest invoice read from Stripe, as its events would: paid,
@@ -439,6 +455,11 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 		return "", err
 	}
 	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil, pm, driftPlan{})
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	setDiscountParams(p, discount)
 	// The payment intent of the latest invoice says why a payment failed, without a read of its own.
 	p.AddExpand("latest_invoice")
 	p.AddExpand("latest_invoice.payment_intent")
@@ -449,6 +470,7 @@ func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj 
 	}
 	setSubscriptionStatus(obj, sub)
 	recordApplied(obj, driftPlan{}, e.opts.now(), e.opts.driftLoopWindow())
+	recordDiscountApplied(obj, discount)
 	return sub.ID, nil
 }
 
@@ -476,6 +498,19 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		return driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
 	}
 	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, plan)
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return err
+	}
+	switch have := haveDiscount(cur.Discount); decideDiscount(discount, have, obj.Status.Discount) {
+	case discountApply:
+		setDiscountParams(p, discount)
+		changed["discount"] = discount
+	case discountRemove:
+		if err := removeDiscount(ctx, c, obj, have); err != nil {
+			return err
+		}
+	}
 	if len(changed) == 0 {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 		return nil
@@ -497,6 +532,7 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 			strings.Join(plan.restore, ", "))
 	}
 	recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
+	recordDiscountApplied(obj, discount)
 	return nil
 }
 

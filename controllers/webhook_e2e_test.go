@@ -55,6 +55,19 @@ func withWebhooks(t *testing.T) *atomic.Bool {
 	return down
 }
 
+// clockCustomer is a test clock and a Customer on it (its subscriptions follow the clock).
+func clockCustomer(t *testing.T, ns, name string) (*stripego.TestHelpersTestClock, *billingv1.Customer) {
+	t.Helper()
+	clock, err := simClient().API.TestHelpersTestClocks.New(&stripego.TestHelpersTestClockParams{
+		FrozenTime: stripego.Int64(1_700_000_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cus := newCustomer(ns, name)
+	cus.Spec.TestClock = clock.ID
+	return clock, cus
+}
+
 func count503() int {
 	n := 0
 	for _, d := range sim.Deliveries() {
@@ -108,13 +121,7 @@ func TestWebhookSubscriptionLifecycle(t *testing.T) {
 	down := withWebhooks(t)
 	ctx, ns := newNamespace(t)
 	sc := simClient()
-	clock, err := sc.API.TestHelpersTestClocks.New(&stripego.TestHelpersTestClockParams{
-		FrozenTime: stripego.Int64(1_700_000_000)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cus := newCustomer(ns, "payer")
-	cus.Spec.TestClock = clock.ID
+	clock, cus := clockCustomer(t, ns, "payer")
 	sub := newSubscription(ns, "plan-sub", "payer", "monthly")
 	sub.Spec.TrialPeriodDays = ptr.To[int64](7)
 	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 4200), cus, sub)

@@ -31,7 +31,10 @@ func TestZZContractWithStripeMock(t *testing.T) {
 	for _, e := range []string{"POST /v1/customers", "POST /v1/customers/{id}", "DELETE /v1/customers/{id}",
 		"GET /v1/customers", "POST /v1/products", "POST /v1/products/{id}", "POST /v1/prices",
 		"POST /v1/prices/{id}", "POST /v1/subscriptions", "POST /v1/subscriptions/{id}",
-		"DELETE /v1/subscriptions/{id}", "POST /v1/payment_methods/{id}/attach"} {
+		"DELETE /v1/subscriptions/{id}", "POST /v1/payment_methods/{id}/attach", "POST /v1/coupons",
+		"POST /v1/coupons/{id}", "DELETE /v1/coupons/{id}", "GET /v1/coupons/{id}", "GET /v1/coupons",
+		"POST /v1/promotion_codes", "POST /v1/promotion_codes/{id}", "GET /v1/promotion_codes/{id}",
+		"GET /v1/promotion_codes", "DELETE /v1/subscriptions/{id}/discount"} {
 		if !endpoints[e] {
 			t.Errorf("the suite never exercised %s", e)
 		}

@@ -45,6 +45,9 @@ var HandledTypes = []string{
 	"customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
 	"invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed", "invoice.payment_action_required",
 	"charge.dispute.created", "charge.dispute.closed",
+	"coupon.created", "coupon.updated", "coupon.deleted",
+	"promotion_code.created", "promotion_code.updated",
+	"customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
 }
 
 // Handler verifies and stores events.

@@ -1,5 +1,6 @@
-// Package v1 contains the billing.stripe-operator.io/v1 API: Customer, Product, Price and Subscription, which declare
-// Stripe billing objects, and StripeEvent, the durable inbox of verified Stripe webhook events.
+// Package v1 contains the billing.stripe-operator.io/v1 API: Customer, Product, Price, Subscription, Coupon and
+// PromotionCode, which declare Stripe billing objects, and StripeEvent, the durable inbox of verified Stripe webhook
+// events.
 //
 // The package imports only apimachinery, so clients can use the types without pulling in the operator.
 //
@@ -30,6 +31,8 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&Product{}, &ProductList{},
 		&Price{}, &PriceList{},
 		&Subscription{}, &SubscriptionList{},
+		&Coupon{}, &CouponList{},
+		&PromotionCode{}, &PromotionCodeList{},
 		&StripeEvent{}, &StripeEventList{},
 		&StripeEventLedger{}, &StripeEventLedgerList{},
 	)

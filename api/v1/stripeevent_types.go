@@ -76,9 +76,9 @@ type StripeEventSpec struct {
 
 // EventTarget names the billing object an event was routed to.
 type EventTarget struct {
-	// kind of the billing object: Customer, Product, Price or Subscription.
+	// kind of the billing object: Customer, Product, Price, Subscription, Coupon or PromotionCode.
 	// +required
-	// +kubebuilder:validation:Enum=Customer;Product;Price;Subscription
+	// +kubebuilder:validation:Enum=Customer;Product;Price;Subscription;Coupon;PromotionCode
 	Kind string `json:"kind"`
 	// namespace of the billing object.
 	// +required

@@ -198,6 +198,38 @@ type SubscriptionSpec struct {
 	// adopt takes over an existing Stripe subscription instead of creating one.
 	// +optional
 	Adopt *SubscriptionAdopt `json:"adopt,omitempty"`
+
+	// discount applies a coupon or a promotion code to the subscription. It may be added, changed or removed on a
+	// live subscription; a discount that ended in Stripe (a once or repeating coupon that ran out) is not applied
+	// again.
+	// +optional
+	Discount *SubscriptionDiscount `json:"discount,omitempty"`
+}
+
+// SubscriptionDiscount names the coupon or promotion code a subscription is discounted by.
+//
+// +kubebuilder:validation:XValidation:rule="[has(self.couponRef), has(self.couponID), has(self.promotionCodeRef), has(self.promotionCodeID)].filter(x, x).size() == 1",message="discount needs exactly one of couponRef, couponID, promotionCodeRef or promotionCodeID"
+type SubscriptionDiscount struct {
+	// couponRef names a Coupon in this namespace.
+	// +optional
+	CouponRef *LocalObjectReference `json:"couponRef,omitempty"`
+
+	// couponID is the Stripe ID of a coupon not managed in this cluster.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	CouponID string `json:"couponID,omitempty"`
+
+	// promotionCodeRef names a PromotionCode in this namespace; Stripe checks its restrictions and counts the
+	// redemption.
+	// +optional
+	PromotionCodeRef *LocalObjectReference `json:"promotionCodeRef,omitempty"`
+
+	// promotionCodeID is the Stripe ID of a promotion code not managed in this cluster.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^promo_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	PromotionCodeID string `json:"promotionCodeID,omitempty"`
 }
 
 // SubscriptionItemStatus is one item of the Stripe subscription.
@@ -236,6 +268,57 @@ type InvoiceSummary struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=2048
 	HostedInvoiceURL string `json:"hostedInvoiceURL,omitempty"`
+	// subtotal is the sum of the invoice's lines before discounts and taxes, in minor units.
+	// +optional
+	Subtotal int64 `json:"subtotal,omitempty"`
+	// discountAmount is what discounts took off the subtotal (Stripe's total_discount_amounts), in minor units.
+	// +optional
+	DiscountAmount int64 `json:"discountAmount,omitempty"`
+	// total is the invoice's total after discounts and taxes, in minor units.
+	// +optional
+	Total int64 `json:"total,omitempty"`
+}
+
+// DiscountStatus is the discount Stripe applies to a subscription.
+type DiscountStatus struct {
+	// couponID is the coupon the discount comes from.
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	CouponID string `json:"couponID"`
+	// promotionCodeID is the promotion code that was redeemed for it, if any.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	PromotionCodeID string `json:"promotionCodeID,omitempty"`
+	// percentOff is the coupon's percent off, as a decimal string ("20", "12.5").
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	PercentOff string `json:"percentOff,omitempty"`
+	// amountOff is the coupon's amount off, in minor units of currency.
+	// +optional
+	AmountOff int64 `json:"amountOff,omitempty"`
+	// currency of amountOff.
+	// +optional
+	// +kubebuilder:validation:MaxLength=3
+	Currency string `json:"currency,omitempty"`
+	// duration is the coupon's duration: once, repeating or forever.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Duration string `json:"duration,omitempty"`
+	// start is when the discount was applied.
+	// +optional
+	Start *metav1.Time `json:"start,omitempty"`
+	// end is when a repeating discount ends; none for once and forever.
+	// +optional
+	End *metav1.Time `json:"end,omitempty"`
+	// ended says Stripe removed the discount because it ran out (a once coupon after its invoice, a repeating one
+	// after its months): the operator does not apply it again.
+	// +optional
+	Ended bool `json:"ended,omitempty"`
+	// applied names what spec.discount resolved to when the operator applied it ("coupon:<id>" or
+	// "promotion_code:<id>").
+	// +optional
+	// +kubebuilder:validation:MaxLength=300
+	Applied string `json:"applied,omitempty"`
 }
 
 // DriftRestore records when the operator last restored a group of spec fields over a change made in Stripe.
@@ -309,6 +392,10 @@ type SubscriptionStatus struct {
 	// +listMapKey=field
 	// +kubebuilder:validation:MaxItems=16
 	DriftRestores []DriftRestore `json:"driftRestores,omitempty"`
+
+	// discount is the discount Stripe applies to the subscription (coupon, percent or amount off, end).
+	// +optional
+	Discount *DiscountStatus `json:"discount,omitempty"`
 }
 
 // Subscription is a Stripe subscription of a customer to one or more prices.

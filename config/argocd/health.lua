@@ -1,6 +1,6 @@
--- Argo CD health check for the stripe-operator billing kinds: Customer, Product, Price and Subscription
--- (billing.stripe-operator.io/v1). One script serves the four kinds; config/argocd/kustomization.yaml installs it in
--- argocd-cm under resource.customizations.health.billing.stripe-operator.io_<Kind>.
+-- Argo CD health check for the stripe-operator billing kinds: Customer, Product, Price, Subscription, Coupon and
+-- PromotionCode (billing.stripe-operator.io/v1). One script serves the six kinds; config/argocd/kustomization.yaml
+-- installs it in argocd-cm under resource.customizations.health.billing.stripe-operator.io_<Kind>.
 --
 -- It reads the kstatus conditions the operator writes (api/v1/common_types.go), so Argo CD agrees with kstatus
 -- (Flux, kubectl wait), plus the Subscription's PaymentFailed condition, which kstatus does not know:

@@ -264,7 +264,8 @@ func (s *Sim) Stats() map[string]map[string]int64 {
 func (s *Sim) ObjectsByUID() map[string]map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]map[string]int{"customer": {}, "product": {}, "price": {}, "subscription": {}}
+	out := map[string]map[string]int{"customer": {}, "product": {}, "price": {}, "subscription": {}, "coupon": {},
+		"promotion_code": {}}
 	add := func(kind string, md map[string]string) {
 		if uid := md["k8s_uid"]; uid != "" {
 			out[kind][uid]++
@@ -282,6 +283,12 @@ func (s *Sim) ObjectsByUID() map[string]map[string]int {
 		}
 		for _, o := range st.subscriptions {
 			add("subscription", o.Metadata)
+		}
+		for _, o := range st.coupons {
+			add("coupon", o.Metadata)
+		}
+		for _, o := range st.promotionCodes {
+			add("promotion_code", o.Metadata)
 		}
 	}
 	return out
@@ -386,6 +393,8 @@ type storeSnapshot struct {
 	Disputes       map[string]*dispute         `json:"disputes"`
 	PaymentMethods map[string]*paymentMethod   `json:"payment_methods"`
 	TimeShift      int64                       `json:"time_shift,omitempty"`
+	Coupons        map[string]*coupon          `json:"coupons"`
+	PromotionCodes map[string]*promotionCode   `json:"promotion_codes"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -396,7 +405,8 @@ func (s *Sim) Save(path string) error {
 		snap.Stores = append(snap.Stores, storeSnapshot{Account: k.account, Live: k.live, Seq: st.seq,
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
 			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
-			PaymentMethods: st.paymentMethods, TimeShift: st.timeShift})
+			PaymentMethods: st.paymentMethods, TimeShift: st.timeShift, Coupons: st.coupons,
+			PromotionCodes: st.promotionCodes})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -443,6 +453,8 @@ func (s *Sim) Load(path string) error {
 		maps.Copy(st.charges, ss.Charges)
 		maps.Copy(st.disputes, ss.Disputes)
 		maps.Copy(st.paymentMethods, ss.PaymentMethods)
+		maps.Copy(st.coupons, ss.Coupons)
+		maps.Copy(st.promotionCodes, ss.PromotionCodes)
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {

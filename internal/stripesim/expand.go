@@ -23,8 +23,10 @@ var expandableFields = map[string][]string{
 		"failure_balance_transaction", "fraud_details", "invoice", "on_behalf_of", "outcome", "payment_intent",
 		"payment_method_details", "radar_options", "refunds", "review", "shipping", "source_transfer", "transfer",
 		"transfer_data"},
+	"coupon": {"applies_to", "currency_options"},
 	"customer": {"address", "cash_balance", "default_source", "discount", "invoice_settings", "shipping",
 		"sources", "subscriptions", "tax", "tax_ids", "test_clock"},
+	"discount": {"coupon", "customer", "promotion_code"},
 	"dispute": {"balance_transactions", "charge", "evidence", "evidence_details", "payment_intent",
 		"payment_method_details"},
 	"event": {"data", "request"},
@@ -45,8 +47,9 @@ var expandableFields = map[string][]string{
 		"customer_balance", "eps", "fpx", "giropay", "grabpay", "ideal", "interac_present", "klarna", "konbini",
 		"link", "oxxo", "p24", "paynow", "paypal", "pix", "promptpay", "radar_options", "revolut_pay",
 		"sepa_debit", "sofort", "swish", "us_bank_account", "wechat_pay", "zip"},
-	"price":   {"currency_options", "custom_unit_amount", "product", "recurring", "tiers", "transform_quantity"},
-	"product": {"default_price", "features", "package_dimensions", "tax_code"},
+	"price":          {"currency_options", "custom_unit_amount", "product", "recurring", "tiers", "transform_quantity"},
+	"product":        {"default_price", "features", "package_dimensions", "tax_code"},
+	"promotion_code": {"coupon", "customer", "restrictions"},
 	"subscription": {"application", "automatic_tax", "billing_cycle_anchor_config", "billing_thresholds",
 		"cancellation_details", "customer", "default_payment_method", "default_source", "default_tax_rates",
 		"discount", "items", "latest_invoice", "on_behalf_of", "pause_collection", "payment_settings",
@@ -95,8 +98,16 @@ func checkExpandTop(kind string, expand map[string]bool) *apiError {
 }
 
 // included renders a field Stripe leaves out of an object unless expand[] names it: a price's tiers (none: every
-// price stripesim makes is per_unit) and currency_options (the price's own currency, as Stripe lists it).
-func included(o obj, key string) (any, bool) {
+// price stripesim makes is per_unit) and currency_options (the price's own currency, as Stripe lists it), and a
+// coupon's applies_to.
+func (s *store) included(o obj, key string) (any, bool) {
+	if o["object"] == "coupon" && key == "applies_to" {
+		id, _ := o["id"].(string)
+		if cp := s.coupons[id]; cp != nil {
+			return obj{"products": append([]string{}, cp.AppliesTo...)}, true
+		}
+		return nil, false
+	}
 	if o["object"] != "price" {
 		return nil, false
 	}
@@ -199,7 +210,7 @@ func (s *store) expandPath(o obj, segs []string, full string) (obj, *apiError) {
 	}
 	v, ok := o[key]
 	if !ok {
-		inc, isIncluded := included(o, key)
+		inc, isIncluded := s.included(o, key)
 		if !isIncluded || len(segs) > 1 {
 			return nil, cannotExpand(full)
 		}

@@ -101,6 +101,8 @@ type subscription struct {
 	TrialEndBehavior string `json:"trial_end_behavior"`
 	// CancelReason is cancellation_details.reason once canceled: cancellation_requested or payment_failed.
 	CancelReason string `json:"cancel_reason"`
+	// Discount is the coupon applied to the subscription's invoices, if any.
+	Discount *discount `json:"discount"`
 }
 
 type invoice struct {
@@ -134,6 +136,10 @@ type invoice struct {
 	// PaidAt and VoidedAt are status_transitions.
 	PaidAt   *int64 `json:"paid_at"`
 	VoidedAt *int64 `json:"voided_at"`
+	// Discount is the subscription's discount as it was applied to this invoice; DiscountAmount is what it took off
+	// the lines (applyDiscount).
+	Discount       *discount `json:"discount"`
+	DiscountAmount int64     `json:"discount_amount"`
 }
 
 // invoiceLine is a line item of a subscription invoice: one subscription item for the invoice's period.
@@ -144,6 +150,8 @@ type invoiceLine struct {
 	Quantity         int64  `json:"quantity"`
 	Amount           int64  `json:"amount"`
 	Description      string `json:"description"`
+	// DiscountAmount is what the invoice's discount took off this line.
+	DiscountAmount int64 `json:"discount_amount"`
 }
 
 type invoiceSubscriptionDetails struct {
@@ -249,7 +257,7 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 		"collection_method": sub.CollectionMethod, "created": sub.Created, "currency": sub.Currency,
 		"current_period_end": sub.CurrentPeriodEnd, "current_period_start": sub.CurrentPeriodStart,
 		"customer": cust, "days_until_due": sub.DaysUntilDue, "default_payment_method": sub.DefaultPaymentMethod,
-		"description": nil, "discount": nil, "ended_at": sub.EndedAt,
+		"description": nil, "discount": s.subscriptionDiscount(sub), "ended_at": sub.EndedAt,
 		"items": obj{"object": "list", "data": items, "has_more": false,
 			"url": "/v1/subscription_items?subscription=" + sub.ID},
 		"latest_invoice": latest, "livemode": s.live, "metadata": metadataJSON(sub.Metadata),
@@ -298,7 +306,8 @@ func (s *store) renderInvoice(in *invoice) obj {
 		}
 		lines = append(lines, obj{"id": l.ID, "object": "line_item", "amount": l.Amount,
 			"amount_excluding_tax": l.Amount, "currency": in.Currency, "description": l.Description,
-			"discount_amounts": []any{}, "discountable": true, "discounts": []any{}, "invoice": in.ID,
+			"discount_amounts": discountAmounts(in.Discount, l.DiscountAmount), "discountable": true,
+			"discounts": discountIDs(in.Discount), "invoice": in.ID,
 			"livemode": s.live, "metadata": obj{},
 			"period": obj{"end": in.PeriodEnd, "start": in.PeriodStart}, "price": pr, "proration": false,
 			"proration_details": obj{"credited_items": nil}, "quantity": l.Quantity,
@@ -342,8 +351,8 @@ func (s *store) renderInvoice(in *invoice) obj {
 		"customer_name":  field(func(c *customer) *string { return c.Name }),
 		"customer_phone": field(func(c *customer) *string { return c.Phone }), "customer_shipping": nil,
 		"customer_tax_exempt": "none", "customer_tax_ids": []any{}, "default_payment_method": nil,
-		"default_source": nil, "default_tax_rates": []any{}, "description": nil, "discount": nil,
-		"discounts": []any{}, "due_date": in.DueDate, "effective_at": in.Created, "ending_balance": 0,
+		"default_source": nil, "default_tax_rates": []any{}, "description": nil, "discount": s.invoiceDiscount(in),
+		"discounts": discountIDs(in.Discount), "due_date": in.DueDate, "effective_at": in.Created, "ending_balance": 0,
 		"footer": nil, "from_invoice": nil, "hosted_invoice_url": in.HostedInvoiceURL,
 		"invoice_pdf": in.HostedInvoiceURL + "/pdf", "issuer": obj{"type": "self"},
 		"last_finalization_error": nil, "latest_revision": nil,
@@ -361,10 +370,27 @@ func (s *store) renderInvoice(in *invoice) obj {
 			"paid_at": in.PaidAt, "voided_at": in.VoidedAt},
 		"subscription": nilIfEmpty(in.Subscription), "subscription_details": in.SubscriptionDetails,
 		"subtotal": subtotal, "subtotal_excluding_tax": subtotal, "tax": nil,
-		"test_clock": s.customerClock(in.Customer), "total": subtotal, "total_discount_amounts": []any{},
-		"total_excluding_tax": subtotal, "total_tax_amounts": []any{}, "transfer_data": nil,
+		"test_clock": s.customerClock(in.Customer), "total": subtotal - in.DiscountAmount,
+		"total_discount_amounts": discountAmounts(in.Discount, in.DiscountAmount),
+		"total_excluding_tax":    subtotal - in.DiscountAmount, "total_tax_amounts": []any{}, "transfer_data": nil,
 		"webhooks_delivered_at": in.Created,
 	}
+}
+
+// subscriptionDiscount renders a subscription's discount, or nil.
+func (s *store) subscriptionDiscount(sub *subscription) any {
+	if sub.Discount == nil {
+		return nil
+	}
+	return s.renderDiscount(sub.Discount, "")
+}
+
+// invoiceDiscount renders the discount an invoice applied, or nil.
+func (s *store) invoiceDiscount(in *invoice) any {
+	if in.Discount == nil {
+		return nil
+	}
+	return s.renderDiscount(in.Discount, in.ID)
 }
 
 func unitAmount(l *invoiceLine) string {

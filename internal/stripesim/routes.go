@@ -37,6 +37,18 @@ func (s *Sim) routes() {
 		{"POST /v1/subscriptions/{id}", "subscription", write, (*call).updateSubscription},
 		{"DELETE /v1/subscriptions/{id}", "subscription", write, (*call).cancelSubscription},
 		{"POST /v1/subscriptions/{id}/resume", "subscription", write, (*call).resumeSubscription},
+		{"DELETE /v1/subscriptions/{id}/discount", "subscription", write, (*call).deleteDiscount},
+
+		{"POST /v1/coupons", "coupon", write, (*call).createCoupon},
+		{"GET /v1/coupons", "coupon", read, (*call).listCoupons},
+		{"GET /v1/coupons/{id}", "coupon", read, (*call).getCoupon},
+		{"POST /v1/coupons/{id}", "coupon", write, (*call).updateCoupon},
+		{"DELETE /v1/coupons/{id}", "coupon", write, (*call).deleteCoupon},
+
+		{"POST /v1/promotion_codes", "promotion_code", write, (*call).createPromotionCode},
+		{"GET /v1/promotion_codes", "promotion_code", read, (*call).listPromotionCodes},
+		{"GET /v1/promotion_codes/{id}", "promotion_code", read, (*call).getPromotionCode},
+		{"POST /v1/promotion_codes/{id}", "promotion_code", write, (*call).updatePromotionCode},
 
 		{"GET /v1/invoices", "invoice", read, (*call).listInvoices},
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},

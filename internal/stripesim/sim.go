@@ -113,7 +113,11 @@ type store struct {
 	paymentMethods map[string]*paymentMethod
 	// timeShift is how far the account's time is ahead of the simulator's clock, in seconds: objects not on a
 	// test clock live at the account's time (AdvanceAccountTime moves it).
-	timeShift int64
+	timeShift      int64
+	coupons        map[string]*coupon
+	promotionCodes map[string]*promotionCode
+	// now is the time of the request being executed: a coupon's validity depends on it.
+	now int64
 }
 
 // accountNow is the account's time at the simulator's clock reading now.
@@ -135,6 +139,8 @@ func newStore(live bool) *store {
 		charges:        map[string]*simCharge{},
 		disputes:       map[string]*dispute{},
 		paymentMethods: map[string]*paymentMethod{},
+		coupons:        map[string]*coupon{},
+		promotionCodes: map[string]*promotionCode{},
 	}
 }
 
@@ -325,6 +331,7 @@ func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey, kind s
 	st := s.storeFor(sk)
 	c := &call{sim: s, st: st, form: form, id: id, now: st.accountNow(s.opts.Now()),
 		tokens: map[string]*paymentMethod{}}
+	c.st.now = c.now
 	c.expand = c.f.expand(form)
 	if apiErr := checkExpandTop(kind, c.expand); apiErr != nil {
 		return apiErr.Status, errorBody(apiErr)

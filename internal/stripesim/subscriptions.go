@@ -19,11 +19,11 @@ const (
 
 var subscriptionCreateParams = []string{"customer", "items", "trial_period_days", "collection_method",
 	"days_until_due", "payment_behavior", "default_payment_method", "cancel_at_period_end", "proration_behavior",
-	"metadata", "description", "off_session", "trial_settings"}
+	"metadata", "description", "off_session", "trial_settings", "coupon", "promotion_code"}
 
 var subscriptionUpdateParams = []string{"items", "collection_method", "days_until_due", "payment_behavior",
 	"default_payment_method", "cancel_at_period_end", "proration_behavior", "metadata", "description",
-	"off_session", "cancellation_details"}
+	"off_session", "cancellation_details", "coupon", "promotion_code"}
 
 // addPeriod moves t forward by count intervals, as Stripe bills: calendar months and years.
 func addPeriod(t int64, interval string, count int64) int64 {
@@ -162,6 +162,10 @@ func (c *call) createSubscription() (any, *apiError) {
 	// A customer on a test clock lives at the clock's time.
 	c.now = c.st.clockTime(custID, c.now)
 	sub.Created = c.now
+	undoRedeem := c.redeem(sub, c.st.subtotalOf(sub))
+	if f.err != nil {
+		return nil, f.err
+	}
 	sub.StartDate, sub.BillingCycleAnchor, sub.CurrentPeriodStart = c.now, c.now, c.now
 	first := c.st.prices[sub.Items[0].Price].Recurring
 	if hasTrial && trialDays > 0 {
@@ -187,6 +191,7 @@ func (c *call) createSubscription() (any, *apiError) {
 		} else if behavior == "error_if_incomplete" {
 			// Nothing is created: Stripe answers 402 with the card error.
 			delete(c.st.invoices, in.ID)
+			undoRedeem()
 			c.events = nil
 			return nil, cardError(res)
 		}
@@ -223,6 +228,9 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		in.Lines = append(in.Lines, l)
 		in.AmountDue += l.Amount
 	}
+	// Stripe's order: the lines' subtotal, then discounts, then taxes, then the total.
+	c.applyDiscount(in, sub)
+	in.AmountDue -= in.DiscountAmount
 	n := 0
 	for _, other := range c.st.invoices {
 		if other.Customer == sub.Customer {
@@ -299,6 +307,9 @@ func (c *call) updateSubscription() (any, *apiError) {
 	}
 	c.subscriptionCommon(&next)
 	if f.err != nil {
+		return nil, f.err
+	}
+	if c.redeem(&next, c.st.subtotalOf(&next)); f.err != nil {
 		return nil, f.err
 	}
 	before := c.st.renderSubscription(sub, nil)

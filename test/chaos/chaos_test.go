@@ -27,6 +27,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -268,16 +269,47 @@ func (s *suite) waitRegistered(ctx context.Context) {
 
 func customerName(i int) string     { return fmt.Sprintf("tenant-%04d", i) }
 func subscriptionName(i int) string { return fmt.Sprintf("tenant-%04d-pro", i) }
+func couponName(i int) string       { return fmt.Sprintf("deal-%02d", i) }
 
-// applyLoad creates the Product, the Price, and N Customers each with its Subscription, from 16 writers.
+// coupons is how many Coupons the load has: one per 50 tenants.
+func (s *suite) coupons() int { return max(1, s.cfg.n/50) }
+
+// objects is how many billing objects the load applies: the Product, the Price, the Coupons, one PromotionCode, and
+// a Customer and a Subscription per tenant.
+func (s *suite) objects() int { return 2*s.cfg.n + 3 + s.coupons() }
+
+// discountOf is the discount of tenant i's Subscription: every fourth redeems a Coupon, every eighth (from the
+// second) the PromotionCode, so redemptions are counted under faults and kills.
+func (s *suite) discountOf(i int) *billingv1.SubscriptionDiscount {
+	switch i % 8 {
+	case 0, 4:
+		return &billingv1.SubscriptionDiscount{
+			CouponRef: &billingv1.LocalObjectReference{Name: couponName(i / 4 % s.coupons())}}
+	case 2:
+		return &billingv1.SubscriptionDiscount{PromotionCodeRef: &billingv1.LocalObjectReference{Name: "launch"}}
+	}
+	return nil
+}
+
+// applyLoad creates the Product, the Price, the Coupons and a PromotionCode, and N Customers each with its
+// Subscription, from 16 writers.
 func (s *suite) applyLoad(ctx context.Context) int {
 	s.t.Helper()
-	objs := make(chan client.Object, 2*s.cfg.n+2)
+	objs := make(chan client.Object, s.objects())
 	objs <- &billingv1.Product{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "pro-plan"},
 		Spec: billingv1.ProductSpec{Name: "Pro plan", Description: "Everything, for the chaos suite"}}
 	objs <- &billingv1.Price{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "pro-monthly"},
 		Spec: billingv1.PriceSpec{ProductRef: &billingv1.LocalObjectReference{Name: "pro-plan"}, Currency: "usd",
 			UnitAmount: 2000, Recurring: &billingv1.Recurring{Interval: billingv1.IntervalMonth}}}
+	for i := range s.coupons() {
+		pct := intstr.FromInt32(10)
+		objs <- &billingv1.Coupon{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: couponName(i)},
+			Spec: billingv1.CouponSpec{Name: "Deal " + strconv.Itoa(i), PercentOff: &pct,
+				Duration: billingv1.CouponForever}}
+	}
+	objs <- &billingv1.PromotionCode{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "launch"},
+		Spec: billingv1.PromotionCodeSpec{CouponRef: &billingv1.LocalObjectReference{Name: couponName(0)},
+			Code: "CHAOSLAUNCH"}}
 	for i := range s.cfg.n {
 		objs <- &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: customerName(i)},
 			Spec: billingv1.CustomerSpec{Email: fmt.Sprintf("billing@tenant-%04d.example", i),
@@ -287,7 +319,7 @@ func (s *suite) applyLoad(ctx context.Context) int {
 			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: customerName(i)},
 				Items: []billingv1.SubscriptionItem{{PriceRef: &billingv1.LocalObjectReference{Name: "pro-monthly"},
 					Quantity: ptr.To[int64](1)}},
-				Metadata: billingv1.Metadata{"tenant": customerName(i)}}}
+				Metadata: billingv1.Metadata{"tenant": customerName(i)}, Discount: s.discountOf(i)}}
 	}
 	close(objs)
 	var wg sync.WaitGroup
@@ -347,7 +379,7 @@ func (s *suite) progress() float64 {
 			delivered[d.EventID] = true
 		}
 	}
-	objects := float64(2*s.cfg.n + 2)
+	objects := float64(s.objects())
 	events := float64(4*s.cfg.n + 2)
 	return 0.5*min(1, float64(created)/objects) + 0.5*min(1, float64(len(delivered))/events)
 }
@@ -442,7 +474,7 @@ func (s *suite) converged(ctx context.Context) bool {
 		s.t.Logf("chaos: reading the cluster: %v", err)
 		return false
 	}
-	if w.ready() != 2*s.cfg.n+2 {
+	if w.ready() != s.objects() {
 		return false
 	}
 	stored := map[string]bool{}
@@ -470,7 +502,7 @@ func (s *suite) snapshot(ctx context.Context) string {
 		fmt.Fprintf(&b, "reading the cluster: %v", err)
 		return b.String()
 	}
-	fmt.Fprintf(&b, "%d of %d objects Ready; ", w.ready(), 2*s.cfg.n+2)
+	fmt.Fprintf(&b, "%d of %d objects Ready; ", w.ready(), s.objects())
 	shown := 0
 	for _, o := range w.all() {
 		if c := meta.FindStatusCondition(o.GetStripeStatus().Conditions, billingv1.ConditionReady); (c == nil ||

@@ -27,6 +27,8 @@ type world struct {
 	subscriptions []billingv1.Subscription
 	products      []billingv1.Product
 	prices        []billingv1.Price
+	coupons       []billingv1.Coupon
+	promos        []billingv1.PromotionCode
 	events        []billingv1.StripeEvent
 }
 
@@ -34,7 +36,8 @@ func (s *suite) readWorld(ctx context.Context) (*world, error) {
 	w := &world{}
 	cl, sl, pl, prl, el := &billingv1.CustomerList{}, &billingv1.SubscriptionList{}, &billingv1.ProductList{},
 		&billingv1.PriceList{}, &billingv1.StripeEventList{}
-	for _, l := range []client.ObjectList{cl, sl, pl, prl} {
+	col, pcl := &billingv1.CouponList{}, &billingv1.PromotionCodeList{}
+	for _, l := range []client.ObjectList{cl, sl, pl, prl, col, pcl} {
 		if err := s.c.List(ctx, l, client.InNamespace(tenantNS)); err != nil {
 			return nil, err
 		}
@@ -43,6 +46,7 @@ func (s *suite) readWorld(ctx context.Context) (*world, error) {
 		return nil, err
 	}
 	w.customers, w.subscriptions, w.products, w.prices, w.events = cl.Items, sl.Items, pl.Items, prl.Items, el.Items
+	w.coupons, w.promos = col.Items, pcl.Items
 	return w, nil
 }
 
@@ -60,6 +64,12 @@ func (w *world) all() []billingv1.StripeObject {
 	}
 	for i := range w.prices {
 		out = append(out, &w.prices[i])
+	}
+	for i := range w.coupons {
+		out = append(out, &w.coupons[i])
+	}
+	for i := range w.promos {
+		out = append(out, &w.promos[i])
 	}
 	return out
 }
@@ -82,6 +92,10 @@ func kindOf(o billingv1.StripeObject) string {
 		return "Subscription"
 	case *billingv1.Product:
 		return "Product"
+	case *billingv1.Coupon:
+		return "Coupon"
+	case *billingv1.PromotionCode:
+		return "PromotionCode"
 	default:
 		return "Price"
 	}
@@ -89,7 +103,7 @@ func kindOf(o billingv1.StripeObject) string {
 
 // simKind is the simulator's name of a billing kind (in ObjectsByUID, and data.object.object).
 var simKind = map[string]string{"Customer": "customer", "Subscription": "subscription", "Product": "product",
-	"Price": "price"}
+	"Price": "price", "Coupon": "coupon", "PromotionCode": "promotion_code"}
 
 // stripeObject is what the checks read of a Stripe object.
 type stripeObject struct {
@@ -97,6 +111,8 @@ type stripeObject struct {
 	id       string
 	metadata map[string]string
 	sub      *stripego.Subscription
+	// redeemed is a coupon's or promotion code's times_redeemed.
+	redeemed int64
 }
 
 // listStripe lists every object of the four kinds in the simulator, through its API.
@@ -123,7 +139,17 @@ func listStripe(api *stripeclient.API) (map[string]stripeObject, error) {
 		p := prices.Price()
 		out[p.ID] = stripeObject{kind: "price", id: p.ID, metadata: p.Metadata}
 	}
-	for _, err := range []error{cus.Err(), subs.Err(), prods.Err(), prices.Err()} {
+	coupons := api.Coupons.List(&stripego.CouponListParams{ListParams: lp()})
+	for coupons.Next() {
+		c := coupons.Coupon()
+		out[c.ID] = stripeObject{kind: "coupon", id: c.ID, metadata: c.Metadata, redeemed: c.TimesRedeemed}
+	}
+	promos := api.PromotionCodes.List(&stripego.PromotionCodeListParams{ListParams: lp()})
+	for promos.Next() {
+		p := promos.PromotionCode()
+		out[p.ID] = stripeObject{kind: "promotion_code", id: p.ID, metadata: p.Metadata, redeemed: p.TimesRedeemed}
+	}
+	for _, err := range []error{cus.Err(), subs.Err(), prods.Err(), prices.Err(), coupons.Err(), promos.Err()} {
 		if err != nil {
 			return nil, err
 		}
@@ -196,8 +222,9 @@ func (s *suite) verify(ctx context.Context, converged, total time.Duration) {
 	opStarts, opKills, _ := s.operator.counts()
 	rcvStarts, rcvKills, _ := s.receiver.counts()
 	t.Logf("chaos: ==== summary (N=%d, seed %d) ====", s.cfg.n, s.cfg.seed)
-	t.Logf("chaos: objects: %d Customers, %d Subscriptions, %d Products, %d Prices; %d Ready; %d Stripe objects",
-		len(w.customers), len(w.subscriptions), len(w.products), len(w.prices), w.ready(), len(inStripe))
+	t.Logf("chaos: objects: %d Customers, %d Subscriptions, %d Products, %d Prices, %d Coupons, %d PromotionCodes; "+
+		"%d Ready; %d Stripe objects", len(w.customers), len(w.subscriptions), len(w.products), len(w.prices),
+		len(w.coupons), len(w.promos), w.ready(), len(inStripe))
 	t.Logf("chaos: Stripe calls: %d (%.2f per object) by status %s", calls,
 		float64(calls)/float64(max(len(w.all()), 1)), strings.Join(statuses, " "))
 	patterns := make([]string, 0, len(stats))
@@ -261,7 +288,8 @@ func (s *suite) downWindows() string {
 // status.id naming it, and no Stripe object that no CR accounts for. It returns the CRs by Stripe ID.
 func (s *suite) checkObjects(w *world, inStripe map[string]stripeObject,
 	r *report) map[string]billingv1.StripeObject {
-	want := map[string]int{"Customer": s.cfg.n, "Subscription": s.cfg.n, "Product": 1, "Price": 1}
+	want := map[string]int{"Customer": s.cfg.n, "Subscription": s.cfg.n, "Product": 1, "Price": 1,
+		"Coupon": s.coupons(), "PromotionCode": 1}
 	got := map[string]int{}
 	byUID := map[string]billingv1.StripeObject{}
 	byID := map[string]billingv1.StripeObject{}
@@ -332,9 +360,10 @@ func (s *suite) checkObjects(w *world, inStripe map[string]stripeObject,
 			}
 		}
 	}
-	r.count("Stripe objects: %d customers, %d subscriptions, %d products, %d prices; duplicates found %d "+
-		"(simulator count %d), orphans %d", countKind(inStripe, "customer"), countKind(inStripe, "subscription"),
-		countKind(inStripe, "product"), countKind(inStripe, "price"), dups, simDups,
+	r.count("Stripe objects: %d customers, %d subscriptions, %d products, %d prices, %d coupons, %d promotion "+
+		"codes; duplicates found %d (simulator count %d), orphans %d", countKind(inStripe, "customer"),
+		countKind(inStripe, "subscription"), countKind(inStripe, "product"), countKind(inStripe, "price"),
+		countKind(inStripe, "coupon"), countKind(inStripe, "promotion_code"), dups, simDups,
 		len(r.problems["orphan Stripe objects"]))
 	return byID
 }
@@ -362,6 +391,14 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		priceID = p.Status.ID
 	}
 	invoices := s.invoiceStatuses(ctx, api, w, r)
+	discountIDs := map[string]string{} // spec.discount's reference -> the identity Stripe shows
+	for _, c := range w.coupons {
+		discountIDs["coupon/"+c.Name] = "coupon " + c.Status.ID
+	}
+	for _, p := range w.promos {
+		discountIDs["promo/"+p.Name] = "promotion_code " + p.Status.ID
+	}
+	redemptions := map[string]int64{} // Stripe ID of a coupon or promotion code -> subscriptions redeeming it
 	active := 0
 	for i := range w.subscriptions {
 		sub := &w.subscriptions[i]
@@ -402,6 +439,7 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		if ss.LatestInvoice != nil {
 			stripeInvoice = ss.LatestInvoice.ID
 		}
+		diff("discount", wantDiscount(sub, discountIDs), stripeDiscount(ss, redemptions))
 		diff("latestInvoice.id", crInvoice, stripeInvoice)
 		diff("latestInvoice.status", crInvoiceStatus, invoices[stripeInvoice])
 		if c := meta.FindStatusCondition(st.Conditions, billingv1.ConditionPaymentFailed); c == nil ||
@@ -416,12 +454,46 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 				strings.Join(diffs, "; "))
 		}
 	}
+	// Each subscription redeemed its coupon or promotion code once, whatever the faults, kills and retries.
+	for _, so := range inStripe {
+		if (so.kind == "coupon" || so.kind == "promotion_code") && so.redeemed != redemptions[so.id] {
+			r.problem("redemptions not counted once per subscription", "%s %s: times_redeemed %d, %d "+
+				"subscriptions redeem it", so.kind, so.id, so.redeemed, redemptions[so.id])
+		}
+	}
 	if active != len(w.subscriptions) {
 		r.problem("subscriptions not active in Stripe", "%d of %d active (every customer pays with pm_card_visa)",
 			active, len(w.subscriptions))
 	}
 	r.count("subscriptions: %d active in Stripe, %d statuses differing from the simulator", active,
 		len(r.problems["Subscription statuses differing from the simulator"]))
+}
+
+// wantDiscount is the discount a Subscription's spec asks for, as stripeDiscount names it ("" for none); ids maps
+// "coupon/<name>" and "promo/<name>" to the Stripe IDs of the Coupons and PromotionCodes.
+func wantDiscount(sub *billingv1.Subscription, ids map[string]string) string {
+	switch d := sub.Spec.Discount; {
+	case d != nil && d.CouponRef != nil:
+		return ids["coupon/"+d.CouponRef.Name]
+	case d != nil && d.PromotionCodeRef != nil:
+		return ids["promo/"+d.PromotionCodeRef.Name]
+	}
+	return ""
+}
+
+// stripeDiscount names the discount of a Stripe subscription ("coupon <id>", "promotion_code <id>" or ""), and
+// counts its redemption of the coupon and the promotion code.
+func stripeDiscount(ss *stripego.Subscription, redemptions map[string]int64) string {
+	switch d := ss.Discount; {
+	case d != nil && d.PromotionCode != nil:
+		redemptions[d.PromotionCode.ID]++
+		redemptions[d.Coupon.ID]++
+		return "promotion_code " + d.PromotionCode.ID
+	case d != nil && d.Coupon != nil:
+		redemptions[d.Coupon.ID]++
+		return "coupon " + d.Coupon.ID
+	}
+	return ""
 }
 
 func unix(t *metav1.Time) int64 {
@@ -637,7 +709,7 @@ func checkStored(w *world, byID map[string]billingv1.StripeObject, owed map[stri
 }
 
 // checkTarget checks that a processed event was routed to the billing object it concerns, found through the Stripe
-// IDs checkObjects verified (an invoice's through its subscription).
+// IDs checkObjects verified (an invoice's and a discount's through its subscription).
 func checkTarget(e *billingv1.StripeEvent, byID map[string]billingv1.StripeObject,
 	r *report) (*billingv1.EventTarget, bool) {
 	var obj eventObject
@@ -646,7 +718,7 @@ func checkTarget(e *billingv1.StripeEvent, byID map[string]billingv1.StripeObjec
 		return nil, false
 	}
 	id := obj.Data.Object.ID
-	if obj.Data.Object.Object == "invoice" {
+	if obj.Data.Object.Object == "invoice" || obj.Data.Object.Object == "discount" {
 		id = obj.Data.Object.Subscription
 	}
 	want := byID[id]

@@ -184,7 +184,8 @@ func TestDefaultDeploymentObjects(t *testing.T) {
 		}
 	}
 	sort.Strings(r.crds)
-	want := []string{"customers", "prices", "products", "stripeeventledgers", "stripeevents", "subscriptions"}
+	want := []string{"coupons", "customers", "prices", "products", "promotioncodes", "stripeeventledgers",
+		"stripeevents", "subscriptions"}
 	for i := range want {
 		want[i] += "." + billingv1.GroupVersion.Group
 	}
@@ -533,7 +534,7 @@ func TestArgoCDHealthCheckInstalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := []string{"Customer", "Product", "Price", "Subscription"}
+	kinds := []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode"}
 	key := func(kind string) string {
 		return "resource.customizations.health." + billingv1.GroupVersion.Group + "_" + kind
 	}

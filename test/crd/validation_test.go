@@ -7,6 +7,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -35,6 +36,22 @@ func validPrice(ns, name string) *billingv1.Price {
 			Currency:   "usd",
 			UnitAmount: 1500,
 		},
+	}
+}
+
+func validCoupon(ns, name string) *billingv1.Coupon {
+	pct := intstr.FromInt32(20)
+	return &billingv1.Coupon{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       billingv1.CouponSpec{PercentOff: &pct},
+	}
+}
+
+func validPromotionCode(ns, name string) *billingv1.PromotionCode {
+	return &billingv1.PromotionCode{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: billingv1.PromotionCodeSpec{CouponRef: &billingv1.LocalObjectReference{Name: "partner"},
+			Code: "LAUNCH"},
 	}
 }
 
@@ -100,6 +117,14 @@ func price(mut func(*billingv1.Price)) func(string) client.Object {
 
 func sub(mut func(*billingv1.Subscription)) func(string) client.Object {
 	return func(ns string) client.Object { s := validSubscription(ns, "bad"); mut(s); return s }
+}
+
+func coupon(mut func(*billingv1.Coupon)) func(string) client.Object {
+	return func(ns string) client.Object { c := validCoupon(ns, "bad"); mut(c); return c }
+}
+
+func promo(mut func(*billingv1.PromotionCode)) func(string) client.Object {
+	return func(ns string) client.Object { p := validPromotionCode(ns, "bad"); mut(p); return p }
 }
 
 func noChange[T any](T) {}
@@ -212,6 +237,36 @@ var invalidCases = []invalidCase{
 			s := o.(*billingv1.Subscription)
 			s.Spec.CustomerRef, s.Spec.CustomerID = nil, "cus_123"
 		}, want: "the subscription's customer is immutable"},
+	{name: "subscription with two discounts", object: sub(func(s *billingv1.Subscription) {
+		s.Spec.Discount = &billingv1.SubscriptionDiscount{CouponID: "PARTNER20", PromotionCodeID: "promo_123"}
+	}), want: "discount needs exactly one of couponRef, couponID, promotionCodeRef or promotionCodeID"},
+	// Coupon.
+	{name: "coupon with percentOff and amountOff", object: coupon(func(c *billingv1.Coupon) {
+		c.Spec.AmountOff, c.Spec.Currency = ptr.To[int64](500), "usd"
+	}), want: "exactly one of percentOff or amountOff is required"},
+	{name: "coupon amountOff without currency", object: coupon(func(c *billingv1.Coupon) {
+		c.Spec.PercentOff, c.Spec.AmountOff = nil, ptr.To[int64](500)
+	}), want: "currency is required with amountOff, and only with it"},
+	{name: "coupon percentOff with three decimals", object: coupon(func(c *billingv1.Coupon) {
+		v := intstr.FromString("12.125")
+		c.Spec.PercentOff = &v
+	}), want: "percentOff must be above 0 and at most 100, with at most two decimals"},
+	{name: "coupon repeating without months", object: coupon(func(c *billingv1.Coupon) {
+		c.Spec.Duration = billingv1.CouponRepeating
+	}), want: "durationInMonths is required with duration repeating, and only with it"},
+	{name: "coupon percentOff changed", object: coupon(noChange[*billingv1.Coupon]),
+		update: func(o client.Object) { v := intstr.FromInt32(30); o.(*billingv1.Coupon).Spec.PercentOff = &v },
+		want:   "percentOff is immutable"},
+	// PromotionCode.
+	{name: "promotion code with punctuation", object: promo(func(p *billingv1.PromotionCode) {
+		p.Spec.Code = "LAUNCH-2026"
+	}), want: "spec.code"},
+	{name: "promotion code with couponRef and couponID", object: promo(func(p *billingv1.PromotionCode) {
+		p.Spec.CouponID = "PARTNER20"
+	}), want: "exactly one of couponRef or couponID is required"},
+	{name: "promotion code code changed", object: promo(noChange[*billingv1.PromotionCode]),
+		update: func(o client.Object) { o.(*billingv1.PromotionCode).Spec.Code = "OTHER" },
+		want:   "code is immutable"},
 	// StripeEvent.
 	{name: "stripe event spec changed", object: func(ns string) client.Object { return validEvent(ns, "bad") },
 		update: func(o client.Object) { o.(*billingv1.StripeEvent).Spec.Type = "customer.deleted" },
@@ -263,7 +318,8 @@ func TestValidBaseObjectsAreAccepted(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	for _, o := range []client.Object{
 		validCustomer(ns, "base"), validProduct(ns, "base"), validPrice(ns, "base"), validSubscription(ns, "base"),
-		validEvent(ns, "base"), validLedger(ns, "base", billingv1.MaxLedgerEntries),
+		validEvent(ns, "base"), validLedger(ns, "base", billingv1.MaxLedgerEntries), validCoupon(ns, "base"),
+		validPromotionCode(ns, "base"),
 	} {
 		if err := env.Client.Create(ctx, o); err != nil {
 			t.Errorf("%T refused: %v", o, err)

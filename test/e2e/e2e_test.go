@@ -16,11 +16,13 @@ const ready = "--for=condition=Ready"
 // The samples `make dev-up` applied become Ready; kubectl shows their Stripe columns, and the IDs are Stripe's.
 func TestSamplesBecomeReady(t *testing.T) {
 	k(t, "wait", ready, "--timeout=120s", "-n", "default",
-		"customer/acme", "product/pro-plan", "price/pro-monthly", "subscription/acme-pro")
+		"customer/acme", "product/pro-plan", "price/pro-monthly", "subscription/acme-pro", "coupon/partner20",
+		"promotioncode/launch")
 
 	out := k(t, "get", "stripe", "-n", "default")
 	for _, want := range []string{"STRIPE ID", "STRIPE STATUS", "PERIOD END", "AMOUNT", "trialing", "Synced",
-		"billing@acme.example"} {
+		"billing@acme.example", "coupon.billing.stripe-operator.io/partner20", "PARTNER20", "PERCENT OFF",
+		"promotioncode.billing.stripe-operator.io/launch", "LAUNCH2026"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get stripe lacks %q:\n%s", want, out)
 		}
@@ -38,6 +40,15 @@ func TestSamplesBecomeReady(t *testing.T) {
 	if got["status"] != "trialing" || field(got, "items", "data", 0, "quantity") != 3.0 ||
 		field(got, "items", "data", 0, "price", "id") != get(t, "default", "price/pro-monthly", "{.status.id}") {
 		t.Errorf("Stripe's subscription %s: %v", sub, got)
+	}
+	// The sample subscription redeems the sample coupon; the promotion code is live in Stripe.
+	if field(got, "discount", "coupon", "id") != "PARTNER20" ||
+		get(t, "default", "subscription/acme-pro", "{.status.discount.percentOff}") != "20" {
+		t.Errorf("the subscription's discount: Stripe %v", got["discount"])
+	}
+	promo := stripe(t, "GET", "/v1/promotion_codes/"+get(t, "default", "promotioncode/launch", "{.status.id}"), nil)
+	if promo["code"] != "LAUNCH2026" || promo["active"] != true || field(promo, "coupon", "id") != "PARTNER20" {
+		t.Errorf("Stripe's promotion code: %v", promo)
 	}
 
 	// The operator's own metadata writes (the finalizer, the pending-create record) kept kubectl's last-applied
@@ -268,18 +279,36 @@ spec:
   deletionPolicy: %[2]s
 `, name, policy)
 	}
+	for _, policy := range []string{"Delete", "Orphan"} {
+		fmt.Fprintf(&b, `---
+apiVersion: billing.stripe-operator.io/v1
+kind: Coupon
+metadata: {name: cpn-%s}
+spec: {percentOff: 15, duration: forever, deletionPolicy: %s}
+`, strings.ToLower(policy), policy)
+	}
+	for _, policy := range []string{"Deactivate", "Orphan"} {
+		fmt.Fprintf(&b, `---
+apiVersion: billing.stripe-operator.io/v1
+kind: PromotionCode
+metadata: {name: promo-%[1]s}
+spec: {couponRef: {name: cpn-orphan}, code: E2E%[2]s, deletionPolicy: %[2]s}
+`, strings.ToLower(policy), policy)
+	}
 	apply(t, ns, b.String())
 	objects := []string{"customer/cus-orphan", "customer/cus-delete", "product/prod-archive", "product/prod-orphan",
 		"price/price-archive", "price/price-orphan", "subscription/sub-cancel", "subscription/sub-cancelatperiodend",
-		"subscription/sub-orphan"}
+		"subscription/sub-orphan", "coupon/cpn-delete", "coupon/cpn-orphan", "promotioncode/promo-deactivate",
+		"promotioncode/promo-orphan"}
 	k(t, append([]string{"wait", ready, "--timeout=120s", "-n", ns}, objects...)...)
 	ids := map[string]string{}
 	for _, o := range objects {
 		ids[o] = get(t, ns, o, "{.status.id}")
 	}
 
-	// Subscriptions first, then prices, products and customers, as a user tearing a tenant down would.
-	for _, kind := range []string{"subscription", "price", "product", "customer"} {
+	// Subscriptions first, then promotion codes, coupons, prices, products and customers, as a user tearing a tenant
+	// down would.
+	for _, kind := range []string{"subscription", "promotioncode", "coupon", "price", "product", "customer"} {
 		k(t, "delete", "-n", ns, kind, "--all", "--timeout=60s")
 	}
 	if left := k(t, "get", "-n", ns, "stripe", "-o", "name"); strings.TrimSpace(left) != "" {
@@ -301,6 +330,9 @@ spec:
 			map[string]any{"status": "active", "cancel_at_period_end": true}},
 		{"subscription/sub-orphan", "/v1/subscriptions/",
 			map[string]any{"status": "active", "cancel_at_period_end": false}},
+		{"coupon/cpn-orphan", "/v1/coupons/", map[string]any{"valid": true}},
+		{"promotioncode/promo-deactivate", "/v1/promotion_codes/", map[string]any{"active": false}},
+		{"promotioncode/promo-orphan", "/v1/promotion_codes/", map[string]any{"active": true}},
 	}
 	for _, c := range checks {
 		got := stripe(t, "GET", c.path+ids[c.obj], nil)
@@ -308,6 +340,12 @@ spec:
 			if got[f] != want {
 				t.Errorf("%s (%s) after deletion: %s = %v, want %v", c.obj, ids[c.obj], f, got[f], want)
 			}
+		}
+	}
+	// A deleted coupon is gone from Stripe's list.
+	for _, c := range field(stripe(t, "GET", "/v1/coupons?limit=100", nil), "data").([]any) {
+		if field(c, "id") == ids["coupon/cpn-delete"] {
+			t.Errorf("coupon/cpn-delete (%s) is still in Stripe after deletion", ids["coupon/cpn-delete"])
 		}
 	}
 }
