@@ -232,3 +232,44 @@ func TestDiscountAddedInStripeIsRemoved(t *testing.T) {
 	})
 	assertEvent(t, ns, sub.Name, "Warning", "DriftDetected")
 }
+
+// Under changesInStripe Follow, a discount added in Stripe (support granting a goodwill coupon in the Dashboard)
+// stands, at a forced resync too; SpecDiverged names it and a Normal ChangedInStripe Event says so.
+func TestDiscountAddedInStripeIsFollowed(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	sub := newSubscription(ns, "goodwill", "payer", "monthly")
+	sub.Spec.ChangesInStripe = billingv1.ChangesFollow
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 1000), newCustomer(ns, "payer"), newCoupon(ns, "gift"),
+		sub)
+	sub = waitReady(t, ctx, sub)
+	cp := waitReady(t, ctx, newCoupon(ns, "gift"))
+	if _, err := simClient().API.Subscriptions.Update(sub.Status.ID,
+		&stripego.SubscriptionParams{Coupon: stripego.String(cp.Status.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	waitSpecDiverged(t, ctx, sub, func(c *metav1.Condition) bool {
+		return c.Status == metav1.ConditionTrue && strings.Contains(c.Message, "discount")
+	})
+	assertEvent(t, ns, sub.Name, "Normal", billingv1.ReasonChangedInStripe)
+	patch := client.MergeFrom(sub.DeepCopy())
+	sub.Annotations = map[string]string{billingv1.AnnotationReconcileRequestedAt: "forced"}
+	if err := env.Client.Patch(ctx, sub, patch); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+			return err
+		}
+		if sub.Status.LastHandledReconcileAt != "forced" {
+			return fmt.Errorf("resync not handled yet")
+		}
+		return nil
+	})
+	if got := stripeSubscription(t, sub.Status.ID); got.Discount == nil || got.Discount.Coupon.ID != cp.Status.ID {
+		t.Errorf("the discount added in Stripe was removed: %+v", got.Discount)
+	}
+	if evs := eventsFor(t, ns, sub.Name, reasonDriftDetected); len(evs) != 0 {
+		t.Errorf("DriftDetected under Follow: %+v", evs)
+	}
+}

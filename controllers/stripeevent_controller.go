@@ -528,7 +528,7 @@ func (w *eventWorker) changedInStripe(target billingv1.StripeObject, ev *billing
 
 // discountEvent handles a customer.discount.* event of a subscription: the operator's own change needs nothing; a
 // discount Stripe removed on its own (it ran out) is read, so status records it ended; a change made by someone else
-// is drift, which the read restores.
+// is a change made in Stripe, which the read restores or follows (changesInStripe).
 func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target billingv1.StripeObject,
 	ours bool) (string, bool) {
 	switch {
@@ -537,10 +537,8 @@ func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target
 	case p.Request == nil || p.Request.ID == nil:
 		return "Stripe changed the discount on its own; re-read from Stripe", true
 	}
-	w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
-		"The discount of %s changed in Stripe outside the operator (event %s); %s",
-		target.GetStripeStatus().ID, ev.Spec.EventID, w.driftAction(target))
-	return "the discount changed outside the operator; read again", true
+	// Restored or followed as changesInStripe says.
+	return w.changedInStripe(target, ev, []string{groupDiscount}), true
 }
 
 // msgFolded is what a folded event says.

@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -309,24 +308,18 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	}
 	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
 		subscriptionDefaultPM(cur))
-	plan, changed := e.plan(obj, customerID, want, stamp, cur, pm)
-	if len(plan.loop) > 0 {
-		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
-		return Observation{}, driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
-	}
 	discount, _, err := e.wantDiscount(ctx, obj)
 	if err != nil {
 		return Observation{}, err
 	}
-	have := haveDiscount(cur.Discount)
-	keepDiscount := decideDiscount(discount, have, obj.Status.Discount) == discountKeep
-	upToDate := attached && len(changed) == 0 && keepDiscount
+	plan, changed := e.plan(obj, customerID, want, discount, stamp, cur, pm)
+	if len(plan.loop) > 0 {
+		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
+		return Observation{}, driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
+	}
+	upToDate := attached && len(changed) == 0
 	if upToDate {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
-	}
-	if !keepDiscount {
-		changed = maps.Clone(changed)
-		changed["discount"] = have + "->" + discount
 	}
 	return Observation{Exists: true, UpToDate: upToDate, Current: cur,
 		Drift: subscriptionDrift(changed, cur, obj.Spec.DefaultPaymentMethod, attached)}, nil
@@ -334,9 +327,13 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 
 // plan compares the spec with the Stripe subscription cur and sorts what differs (see subscription_drift.go):
 // changed is what the update would send, without the groups the plan leaves as Stripe has them.
-func (e subscriptionExternal) plan(obj *billingv1.Subscription, customerID string, want []wantItem,
+// discount is the spec's discount (wantDiscount).
+func (e subscriptionExternal) plan(obj *billingv1.Subscription, customerID string, want []wantItem, discount string,
 	stamp map[string]string, cur *stripego.Subscription, pm string) (driftPlan, map[string]string) {
 	_, all := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, driftPlan{})
+	if have := haveDiscount(cur.Discount); decideDiscount(discount, have, obj.Status.Discount) != discountKeep {
+		all["discount"] = have + "->" + discount
+	}
 	plan := planDrift(obj, all, e.opts.now(), e.opts.driftLoopWindow())
 	return plan, withoutSkipped(all, plan)
 }
@@ -492,17 +489,21 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	if err != nil {
 		return err
 	}
-	plan, _ := e.plan(obj, customerID, want, stamp, cur, pm)
+	discount, _, err := e.wantDiscount(ctx, obj)
+	if err != nil {
+		return err
+	}
+	plan, _ := e.plan(obj, customerID, want, discount, stamp, cur, pm)
 	if len(plan.loop) > 0 {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 		return driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
 	}
 	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, plan)
-	discount, _, err := e.wantDiscount(ctx, obj)
-	if err != nil {
-		return err
+	action := decideDiscount(discount, haveDiscount(cur.Discount), obj.Status.Discount)
+	if plan.skip(groupDiscount) {
+		action = discountKeep // changed in Stripe and followed, or looping
 	}
-	switch have := haveDiscount(cur.Discount); decideDiscount(discount, have, obj.Status.Discount) {
+	switch have := haveDiscount(cur.Discount); action {
 	case discountApply:
 		setDiscountParams(p, discount)
 		changed["discount"] = discount

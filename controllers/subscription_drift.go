@@ -35,11 +35,12 @@ const (
 	groupCollectionMethod     = "collectionMethod"
 	groupDaysUntilDue         = "daysUntilDue"
 	groupDefaultPaymentMethod = "defaultPaymentMethod"
+	groupDiscount             = "discount"
 )
 
 // followedGroups are the groups whose changes in Stripe stand under changesInStripe Follow: what a customer changes
 // in the customer portal and support in the Dashboard.
-var followedGroups = []string{groupItems, groupCancelAtPeriodEnd}
+var followedGroups = []string{groupItems, groupCancelAtPeriodEnd, groupDiscount}
 
 // defaultDriftLoopWindow is how soon a change coming back after a restore counts as a loop (Options.DriftLoopWindow).
 const defaultDriftLoopWindow = 10 * time.Minute
@@ -62,12 +63,15 @@ func changeGroup(key string) string {
 		return groupDaysUntilDue
 	case "default_payment_method":
 		return groupDefaultPaymentMethod
+	case "discount":
+		return groupDiscount
 	}
 	return ""
 }
 
 // stripeFieldGroups maps the fields of a Stripe subscription that an event's previous_attributes can name to the
-// group of spec fields they belong to. Fields Stripe moves on its own (status, periods, latest_invoice) are absent.
+// group of spec fields they belong to. Fields Stripe moves on its own (status, periods, latest_invoice) are absent,
+// and so is the discount: its own customer.discount.* events announce it (see eventWorker.discountEvent).
 var stripeFieldGroups = map[string]string{
 	"items": groupItems, "quantity": groupItems, "plan": groupItems,
 	"cancel_at_period_end": groupCancelAtPeriodEnd, "metadata": groupMetadata,
@@ -97,7 +101,7 @@ func specFingerprints(spec *billingv1.SubscriptionSpec) map[string]string {
 	values := map[string]any{
 		groupItems: spec.Items, groupCancelAtPeriodEnd: spec.CancelAtPeriodEnd, groupMetadata: spec.Metadata,
 		groupCollectionMethod: spec.CollectionMethod, groupDaysUntilDue: spec.DaysUntilDue,
-		groupDefaultPaymentMethod: spec.DefaultPaymentMethod,
+		groupDefaultPaymentMethod: spec.DefaultPaymentMethod, groupDiscount: spec.Discount,
 	}
 	out := make(map[string]string, len(values))
 	for g, v := range values {

@@ -22,8 +22,8 @@ const (
 	// message names the dispute, the amount and the reason. It turns False, with the outcome as its reason, when the
 	// last open dispute closes.
 	ConditionDisputed = "Disputed"
-	// ConditionSpecDiverged is True on a Subscription with changesInStripe Follow whose items, quantities or
-	// cancelAtPeriodEnd were changed in Stripe, so the spec no longer describes it; its message names the fields.
+	// ConditionSpecDiverged is True on a Subscription with changesInStripe Follow whose items, quantities,
+	// cancelAtPeriodEnd or discount were changed in Stripe, so the spec no longer describes it; its message names the fields.
 	ConditionSpecDiverged = "SpecDiverged"
 )
 

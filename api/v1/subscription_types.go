@@ -57,7 +57,7 @@ const (
 	// ChangesRestore undoes a change made in Stripe within seconds of its event: the spec is the truth (the default,
 	// as GitOps expects).
 	ChangesRestore ChangesInStripe = "Restore"
-	// ChangesFollow lets items, quantities and cancelAtPeriodEnd changed in Stripe stand; the SpecDiverged condition
+	// ChangesFollow lets items, quantities, cancelAtPeriodEnd and the discount changed in Stripe stand; the SpecDiverged condition
 	// says the spec no longer describes the subscription, and a later edit of those spec fields is applied.
 	ChangesFollow ChangesInStripe = "Follow"
 )
@@ -179,8 +179,9 @@ type SubscriptionSpec struct {
 	PriceChangePolicy PriceChangePolicy `json:"priceChangePolicy,omitempty"`
 
 	// changesInStripe says who wins when the subscription is changed in Stripe outside the operator: Restore (default;
-	// the change is undone within seconds, with a DriftDetected Event) or Follow (items, quantities and
-	// cancelAtPeriodEnd changed in Stripe stand; SpecDiverged says so; a later edit of those spec fields is applied).
+	// the change is undone within seconds, with a DriftDetected Event) or Follow (items, quantities,
+	// cancelAtPeriodEnd and the discount changed in Stripe stand; SpecDiverged says so; a later edit of those spec
+	// fields is applied).
 	// +optional
 	// +kubebuilder:default=Restore
 	ChangesInStripe ChangesInStripe `json:"changesInStripe,omitempty"`
@@ -323,8 +324,8 @@ type DiscountStatus struct {
 
 // DriftRestore records when the operator last restored a group of spec fields over a change made in Stripe.
 type DriftRestore struct {
-	// field is the group of spec fields: items, cancelAtPeriodEnd, metadata, collectionMethod, daysUntilDue or
-	// defaultPaymentMethod.
+	// field is the group of spec fields: items, cancelAtPeriodEnd, metadata, collectionMethod, daysUntilDue,
+	// defaultPaymentMethod or discount.
 	// +required
 	// +kubebuilder:validation:MaxLength=64
 	Field string `json:"field"`
