@@ -260,7 +260,7 @@ func routeID(ev *billingv1.StripeEvent) string {
 		return ""
 	}
 	f := eventFields(ev, nil)
-	if f.Object == "invoice" || f.Object == "discount" {
+	if f.Object == "invoice" || f.Object == stripeObjectDiscount {
 		return f.Subscription
 	}
 	if _, ok := kindByStripeObject(f.Object); ok {
@@ -396,7 +396,7 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 		}
 	}
 	object, id := f.Object, f.ID
-	if f.Object == "invoice" || f.Object == "discount" { // a discount of a subscription: customer.discount.*
+	if f.Object == "invoice" || f.Object == stripeObjectDiscount { // a discount of a subscription: customer.discount.*
 		object, id = "subscription", f.Subscription
 		if f.SubscriptionDetails != nil {
 			// The subscription's stamp: routes even before the subscription's ID is recorded.
@@ -540,6 +540,9 @@ func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target
 	// Restored or followed as changesInStripe says.
 	return w.changedInStripe(target, ev, []string{groupDiscount}), true
 }
+
+// stripeObjectDiscount is Stripe's object type of a discount (customer.discount.* events).
+const stripeObjectDiscount = "discount"
 
 // msgFolded is what a folded event says.
 const msgFolded = "folded into status"

@@ -332,7 +332,7 @@ func (e subscriptionExternal) plan(obj *billingv1.Subscription, customerID strin
 	stamp map[string]string, cur *stripego.Subscription, pm string) (driftPlan, map[string]string) {
 	_, all := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, driftPlan{})
 	if have := haveDiscount(cur.Discount); decideDiscount(discount, have, obj.Status.Discount) != discountKeep {
-		all["discount"] = have + "->" + discount
+		all[groupDiscount] = have + "->" + discount
 	}
 	plan := planDrift(obj, all, e.opts.now(), e.opts.driftLoopWindow())
 	return plan, withoutSkipped(all, plan)
@@ -506,7 +506,7 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	switch have := haveDiscount(cur.Discount); action {
 	case discountApply:
 		setDiscountParams(p, discount)
-		changed["discount"] = discount
+		changed[groupDiscount] = discount
 	case discountRemove:
 		if err := removeDiscount(ctx, c, obj, have); err != nil {
 			return err

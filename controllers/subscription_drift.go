@@ -63,7 +63,7 @@ func changeGroup(key string) string {
 		return groupDaysUntilDue
 	case "default_payment_method":
 		return groupDefaultPaymentMethod
-	case "discount":
+	case groupDiscount: // the change key is the group's name
 		return groupDiscount
 	}
 	return ""
