@@ -151,10 +151,13 @@ func (helmInstaller) uninstall(t *testing.T, n *node) {
 	n.runHelm(t, "uninstall", release, "-n", namespace, "--wait", "--timeout", "2m")
 	// The chart's CRDs stay (Helm never deletes them); a full removal deletes them, which waits for every billing
 	// object (and its finalizer) to be gone.
-	n.k(t, "delete", "crd", "--wait", "--timeout", "2m", "--ignore-not-found",
-		"customers.billing.stripe-operator.io", "products.billing.stripe-operator.io",
-		"prices.billing.stripe-operator.io", "subscriptions.billing.stripe-operator.io",
-		"stripeevents.billing.stripe-operator.io")
+	var crds []string
+	for _, name := range strings.Fields(n.k(t, "get", "crd", "-o", "name")) {
+		if strings.HasSuffix(name, ".billing.stripe-operator.io") {
+			crds = append(crds, name)
+		}
+	}
+	n.k(t, append([]string{"delete", "--wait", "--timeout", "2m", "--ignore-not-found"}, crds...)...)
 	n.k(t, "delete", "namespace", namespace, "--wait", "--timeout", "2m")
 }
 
@@ -581,7 +584,8 @@ func (n *node) deliveryLoss(endpoint string, skip int) (events, failed, lost int
 // uninstall deletes the billing objects (their finalizers run on the operator's pods), then the operator, and checks
 // that nothing is left terminating.
 func (n *node) uninstall(t *testing.T, inst installer, ns string) {
-	n.k(t, "delete", "-n", ns, "subscriptions,prices,products,customers", "--all", "--wait", "--timeout", "2m")
+	// Every billing kind is in the category "stripe", the kinds added later included.
+	n.k(t, "delete", "-n", ns, "stripe", "--all", "--wait", "--timeout", "2m")
 	inst.uninstall(t, n)
 	n.k(t, "delete", "namespace", ns, "--wait", "--timeout", "2m")
 	if out, err := n.command("", n.kubectl, "get", "namespace", namespace, "--ignore-not-found", "-o", "name"); err != nil ||
