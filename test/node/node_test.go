@@ -284,10 +284,11 @@ func (n *node) webhooksThroughService(t *testing.T) {
 		}
 		return nil
 	})
+	// A processed event leaves its StripeEvent for an entry in the event ledger naming the object it concerned.
 	testenv.Eventually(t, time.Minute, func() error {
-		phases := n.get(t, namespace, "stripeevents", "{.items[*].status.phase}")
-		if !strings.Contains(phases, "Processed") {
-			return fmt.Errorf("no StripeEvent Processed: %q", phases)
+		recorded := n.get(t, namespace, "stripeeventledgers", "{.items[*].events}")
+		if !strings.Contains(recorded, "Customer/") {
+			return fmt.Errorf("no processed event of a Customer in the event ledger: %q", recorded)
 		}
 		return nil
 	})
