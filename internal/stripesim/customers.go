@@ -6,7 +6,8 @@ import (
 )
 
 // customerParams are the parameters of a customer update; create also takes payment_method and test_clock.
-var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "invoice_settings"}
+var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "invoice_settings",
+	"tax_exempt"}
 
 func (c *call) customerFields(cu *customer, creating bool) {
 	f, p := &c.f, c.form
@@ -48,6 +49,16 @@ func (c *call) customerFields(cu *customer, creating bool) {
 				}
 			}
 			cu.Address = addr
+		}
+	}
+	if v := f.optStr(p, "tax_exempt"); v != nil {
+		switch *v {
+		case "", "none":
+			cu.TaxExempt = ""
+		case "exempt", "reverse":
+			cu.TaxExempt = *v
+		default:
+			f.fail("tax_exempt", "Invalid tax_exempt: must be one of none, exempt, or reverse")
 		}
 	}
 	cu.Metadata = f.metadata(p, cu.Metadata)
