@@ -42,8 +42,7 @@ func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 		t.Fatalf("Stripe tax rate: %+v", got)
 	}
 
-	tr.Spec.DisplayName, tr.Spec.Jurisdiction = "USt", "DE"
-	if err := env.Client.Update(ctx, tr); err != nil {
+	if err := updateSpec(tr, func(r *billingv1.TaxRate) { r.Spec.DisplayName, r.Spec.Jurisdiction = "USt", "DE" }); err != nil {
 		t.Fatal(err)
 	}
 	tr = waitReady(t, ctx, tr)
@@ -52,8 +51,7 @@ func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 		t.Fatalf("in-place update: ID %s (was %s), %+v", tr.Status.ID, first, got)
 	}
 
-	tr.Spec.Percentage = "19.5"
-	if err := env.Client.Update(ctx, tr); err != nil {
+	if err := updateSpec(tr, func(r *billingv1.TaxRate) { r.Spec.Percentage = "19.5" }); err != nil {
 		t.Fatal(err)
 	}
 	tr = waitReady(t, ctx, tr)
@@ -68,8 +66,7 @@ func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 		t.Errorf("successor: %+v", cur)
 	}
 
-	tr.Spec.Inclusive = true
-	if err := env.Client.Update(ctx, tr); err != nil {
+	if err := updateSpec(tr, func(r *billingv1.TaxRate) { r.Spec.Inclusive = true }); err != nil {
 		t.Fatal(err)
 	}
 	tr = waitReady(t, ctx, tr)
