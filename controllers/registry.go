@@ -146,4 +146,5 @@ func initRequestMetrics() {
 	stripe.InitMetrics(resCharge, stripe.OpRetrieve)
 	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
 	stripe.InitMetrics(resPaymentMethod, opAttach)
+	stripe.InitMetrics(resTaxID, stripe.OpCreate, stripe.OpDelete, stripe.OpList)
 }

@@ -13,7 +13,7 @@ func (c *call) customerFields(cu *customer, creating bool) {
 	f, p := &c.f, c.form
 	allowed := customerParams
 	if creating {
-		allowed = append(allowed[:len(allowed):len(allowed)], "payment_method", "test_clock")
+		allowed = append(allowed[:len(allowed):len(allowed)], "payment_method", "test_clock", "tax_id_data")
 	}
 	f.unknown(p, allowed...)
 	setStr := func(dst **string, name string, maxLen int) {
@@ -110,6 +110,7 @@ func nilIfEmpty(s string) *string {
 func (c *call) createCustomer() (any, *apiError) {
 	cu := &customer{meta: c.nextMeta("cus")}
 	c.customerFields(cu, true)
+	taxIDs := c.taxIDData()
 	if c.f.err != nil {
 		c.st.seq--
 		return nil, c.f.err
@@ -117,6 +118,9 @@ func (c *call) createCustomer() (any, *apiError) {
 	c.st.customers[cu.ID] = cu
 	out := c.st.renderCustomer(cu)
 	c.emit("customer.created", out, nil)
+	for _, t := range taxIDs {
+		c.addTaxID(cu.ID, t.Type, t.Value, t.Country, t.Verification)
+	}
 	if pm := c.attach; pm != nil {
 		pm.Customer = cu.ID
 		c.st.paymentMethods[pm.ID] = pm

@@ -205,8 +205,22 @@ func TestTaxIDs(t *testing.T) {
 	if n != 3 {
 		t.Errorf("%d tax IDs listed after a deletion, want 3", n)
 	}
+	// Tax IDs given with a customer's creation are created with it; a malformed one refuses the creation.
+	_, err = sc.Customers.New(&stripe.CustomerParams{TaxIDData: []*stripe.CustomerTaxIDDataParams{
+		{Type: stripe.String("au_abn"), Value: stripe.String("12345678912")},
+		{Type: stripe.String("gb_vat"), Value: stripe.String("GB1")}}})
+	if e := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, "tax_id_invalid"); e.Param != "tax_id_data[1][value]" {
+		t.Errorf("a malformed tax_id_data: %+v", e)
+	}
+	p = &stripe.CustomerParams{TaxIDData: []*stripe.CustomerTaxIDDataParams{
+		{Type: stripe.String("us_ein"), Value: stripe.String("98-7654321")}}}
+	p.AddExpand("tax_ids")
+	withData := must(sc.Customers.New(p))
+	if withData.TaxIDs == nil || len(withData.TaxIDs.Data) != 1 || withData.TaxIDs.Data[0].Value != "98-7654321" {
+		t.Errorf("tax_id_data: %+v", withData.TaxIDs)
+	}
 	want := "customer.tax_id.created,customer.tax_id.updated,customer.tax_id.created,customer.tax_id.updated," +
-		"customer.tax_id.created,customer.tax_id.created,customer.tax_id.deleted"
+		"customer.tax_id.created,customer.tax_id.created,customer.tax_id.deleted,customer.tax_id.created"
 	if got := eventsOf(t, sc, "customer.tax_id."); got != want {
 		t.Errorf("events: %v", got)
 	}

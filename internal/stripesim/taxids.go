@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -82,27 +83,44 @@ func (c *call) createTaxID() (any, *apiError) {
 	if !ok {
 		return nil, missingParam("value")
 	}
-	if !slices.Contains(stripeTaxIDTypes, typ) {
-		return nil, invalidParam("type", "Invalid type: must be one of "+strings.Join(stripeTaxIDTypes, ", "))
+	country, verification, err := checkTaxID(typ, value, "type", "value")
+	if err != nil {
+		return nil, err
 	}
 	cu, err := c.taxIDCustomer()
 	if err != nil {
 		return nil, err
 	}
-	t := &taxID{meta: c.nextMeta("txi"), Customer: cu.ID, Type: typ, Value: value, Verification: "unavailable"}
-	t.Metadata = nil
-	if format, modelled := taxIDFormats[typ]; modelled {
-		if !format.re.MatchString(value) {
-			c.st.seq--
-			return nil, &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "tax_id_invalid",
-				Param: "value", Message: "Invalid value for " + typ + "."}
-		}
-		country := format.country(value)
-		t.Country = &country
-		if format.verified {
-			t.Verification = "pending"
-		}
+	return c.addTaxID(cu.ID, typ, value, country, verification), nil
+}
+
+// checkTaxID validates a tax ID of a type stripesim models against the type's format (Stripe's tax_id_invalid);
+// it returns the country the value names and the verification it starts with.
+func checkTaxID(typ, value, typeParam, valueParam string) (*string, string, *apiError) {
+	if !slices.Contains(stripeTaxIDTypes, typ) {
+		return nil, "", invalidParam(typeParam, "Invalid "+typeParam+": must be one of "+
+			strings.Join(stripeTaxIDTypes, ", "))
 	}
+	format, modelled := taxIDFormats[typ]
+	if !modelled {
+		return nil, "unavailable", nil
+	}
+	if !format.re.MatchString(value) {
+		return nil, "", &apiError{Status: http.StatusBadRequest, Type: typeInvalidRequest, Code: "tax_id_invalid",
+			Param: valueParam, Message: "Invalid value for " + typ + "."}
+	}
+	country := format.country(value)
+	if format.verified {
+		return &country, "pending", nil
+	}
+	return &country, "unavailable", nil
+}
+
+// addTaxID stores a customer's new tax ID, with its events, and returns it as created.
+func (c *call) addTaxID(customerID, typ, value string, country *string, verification string) obj {
+	t := &taxID{meta: c.nextMeta("txi"), Customer: customerID, Type: typ, Value: value, Country: country,
+		Verification: verification}
+	t.Metadata = nil
 	c.st.taxIDs[t.ID] = t
 	out := c.st.renderTaxID(t)
 	c.emit("customer.tax_id.created", out, nil)
@@ -116,7 +134,35 @@ func (c *call) createTaxID() (any, *apiError) {
 		}
 		c.emitUpdate("customer.tax_id.updated", out, c.st.renderTaxID(t))
 	}
-	return out, nil
+	return out
+}
+
+// taxIDData reads a customer creation's tax_id_data[]: the tax IDs to create with it.
+func (c *call) taxIDData() []taxID {
+	var out []taxID
+	for i, d := range c.form.get("tax_id_data").list() {
+		prefix := "tax_id_data[" + strconv.Itoa(i) + "]"
+		c.f.unknownIn(d, prefix, "type", "value")
+		typ, hasType := c.f.str(d, "type")
+		value, hasValue := c.f.str(d, "value")
+		switch {
+		case c.f.err != nil:
+			return nil
+		case !hasType:
+			c.f.err = missingParam(prefix + "[type]")
+			return nil
+		case !hasValue:
+			c.f.err = missingParam(prefix + "[value]")
+			return nil
+		}
+		country, verification, err := checkTaxID(typ, value, prefix+"[type]", prefix+"[value]")
+		if err != nil {
+			c.f.err = err
+			return nil
+		}
+		out = append(out, taxID{Type: typ, Value: value, Country: country, Verification: verification})
+	}
+	return out
 }
 
 // customerTaxID is the tax ID of the path, which must belong to the path's customer.
