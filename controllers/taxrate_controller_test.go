@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 )
 
 func newTaxRate(ns, name, pct string) *billingv1.TaxRate {
@@ -28,8 +29,8 @@ func stripeTaxRate(t *testing.T, id string) *stripego.TaxRate {
 }
 
 // A TaxRate is created, its mutable fields are updated in place, a change of percentage or inclusive rolls it to a
-// successor (the old rate archived and listed in status.previousIDs, one Stripe object per roll), and Archive
-// archives it on deletion.
+// successor (the old rate archived and listed in status.previousIDs, one Stripe object per roll, also when the
+// successor's create and the archive fail on the way), and Archive archives it on deletion.
 func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	tr := newTaxRate(ns, "vat", "19")
@@ -51,10 +52,33 @@ func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 		t.Fatalf("in-place update: ID %s (was %s), %+v", tr.Status.ID, first, got)
 	}
 
+	// The successor's create commits and then fails, and the old rate's archive fails once: the roll still ends
+	// with exactly one successor, the old rate archived.
+	var faults []string
+	for _, f := range []stripesim.Fault{
+		{Kind: stripesim.FaultCommitThenFail, Method: "POST", Path: "/v1/tax_rates", Count: 1},
+		{Kind: stripesim.FaultError, Method: "POST", Path: "/v1/tax_rates/" + first, Count: 1, Status: 503},
+	} {
+		added, err := sim.AddFault(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		faults = append(faults, added.ID)
+		t.Cleanup(func() { sim.RemoveFault(added.ID) })
+	}
 	if err := updateSpec(tr, func(r *billingv1.TaxRate) { r.Spec.Percentage = "19.5" }); err != nil {
 		t.Fatal(err)
 	}
 	tr = waitReady(t, ctx, tr)
+	fired := 0
+	for _, f := range sim.Faults() {
+		if slices.Contains(faults, f.ID) {
+			fired += f.Fired
+		}
+	}
+	if fired != 2 {
+		t.Errorf("the faults fired %d times, want each once", fired)
+	}
 	second := tr.Status.ID
 	if second == first || !slices.Equal(tr.Status.PreviousIDs, []string{first}) {
 		t.Fatalf("no roll on a percentage change: %+v", tr.Status)
