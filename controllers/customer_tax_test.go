@@ -82,8 +82,9 @@ func TestCustomerTaxExemptAndTaxIDs(t *testing.T) {
 	}
 
 	// A tax ID added in the Dashboard: its event asks for a read, which removes it.
-	if _, err := simClient().API.TaxIDs.New(&stripego.TaxIDParams{Customer: stripego.String(cus.Status.ID),
-		Type: stripego.String("gb_vat"), Value: stripego.String("GB123456789")}); err != nil {
+	outside, err := simClient().API.TaxIDs.New(&stripego.TaxIDParams{Customer: stripego.String(cus.Status.ID),
+		Type: stripego.String("gb_vat"), Value: stripego.String("GB123456789")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 30*time.Second, func() error {
@@ -92,6 +93,7 @@ func TestCustomerTaxExemptAndTaxIDs(t *testing.T) {
 		}
 		return nil
 	})
+	waitEventsProcessed(t, "customer.tax_id.", kindCustomer, outside.ID)
 
 	bad := newCustomer(ns, "bad-vat")
 	bad.Spec.TaxIDs = []billingv1.CustomerTaxID{{Type: "gb_vat", Value: "GB12"}}

@@ -15,6 +15,34 @@ import (
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
+// waitEventsProcessed waits until the stored events of the given type prefix about objectID (a tax rate, or a
+// customer's tax ID routed to its customer) are Processed, folded into a billing object of kind target.
+func waitEventsProcessed(t *testing.T, prefix, target string, objectID string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		l := &billingv1.StripeEventList{}
+		if err := env.Client.List(t.Context(), l, client.InNamespace(operatorNamespace)); err != nil {
+			return err
+		}
+		n := 0
+		for _, ev := range l.Items {
+			if !strings.HasPrefix(ev.Spec.Type, prefix) || ev.Spec.ObjectID != objectID {
+				continue
+			}
+			n++
+			if ev.Status.Phase != billingv1.EventProcessed || ev.Status.Target == nil ||
+				ev.Status.Target.Kind != target {
+				return fmt.Errorf("event %s %s: %s %q target %+v", ev.Spec.EventID, ev.Spec.Type, ev.Status.Phase,
+					ev.Status.Message, ev.Status.Target)
+			}
+		}
+		if n == 0 {
+			return fmt.Errorf("no %s event of %s stored", prefix, objectID)
+		}
+		return nil
+	})
+}
+
 func taxRateRef(name string) billingv1.TaxRateReference {
 	return billingv1.TaxRateReference{TaxRateRef: &billingv1.LocalObjectReference{Name: name}}
 }
@@ -98,6 +126,9 @@ func TestTaxRateRollMovesSubscriptions(t *testing.T) {
 	if stripeTaxRate(t, oldID).Active {
 		t.Error("the old tax rate is still active")
 	}
+	// The tax rates' own events (created, and the archive) reach the TaxRate.
+	waitEventsProcessed(t, "tax_rate.", kindTaxRate, oldID)
+	waitEventsProcessed(t, "tax_rate.", kindTaxRate, newID)
 	// The invoice already issued keeps the old rate; the next one carries the new rate.
 	if in := latestStripeInvoice(t, byDefault.Status.ID); in.TotalTaxAmounts[0].TaxRate.ID != oldID {
 		t.Errorf("the issued invoice changed its tax rate to %s", in.TotalTaxAmounts[0].TaxRate.ID)
