@@ -14,7 +14,7 @@ import (
 // edited: the spec's list is brought about by creating the missing ones and deleting the others. A new customer
 // gets its tax IDs in its create request (tax_id_data), so the crash-safe create covers them.
 
-// resTaxID labels the Stripe request metrics of customer tax IDs.
+// resTaxID is Stripe's object type of a customer tax ID, which also labels the Stripe request metrics of tax IDs.
 const resTaxID = "tax_id"
 
 // customerTaxIDs are the customer's tax IDs in Stripe: those its read included, and the rest of the list when
@@ -64,7 +64,7 @@ func sameTaxID(w billingv1.CustomerTaxID, h *stripego.TaxID) bool {
 
 // taxIDStatus is status.taxIDs of Stripe's tax IDs.
 func taxIDStatus(have []*stripego.TaxID) []billingv1.CustomerTaxIDStatus {
-	var out []billingv1.CustomerTaxIDStatus
+	out := make([]billingv1.CustomerTaxIDStatus, 0, len(have))
 	for _, h := range have {
 		s := billingv1.CustomerTaxIDStatus{ID: h.ID, Type: string(h.Type), Value: h.Value, Country: h.Country}
 		if h.Verification != nil {
@@ -77,7 +77,7 @@ func taxIDStatus(have []*stripego.TaxID) []billingv1.CustomerTaxIDStatus {
 
 // taxIDData renders the spec's tax IDs for a customer's create request.
 func taxIDData(spec []billingv1.CustomerTaxID) []*stripego.CustomerTaxIDDataParams {
-	var out []*stripego.CustomerTaxIDDataParams
+	out := make([]*stripego.CustomerTaxIDDataParams, 0, len(spec))
 	for _, t := range spec {
 		out = append(out, &stripego.CustomerTaxIDDataParams{Type: stripego.String(string(t.Type)),
 			Value: stripego.String(t.Value)})
@@ -95,12 +95,13 @@ func syncTaxIDs(ctx context.Context, c *stripe.Client, obj *billingv1.Customer, 
 	for _, h := range have {
 		haveIDs[h.ID] = string(h.Type) + ":" + h.Value
 	}
-	for _, h := range remove {
+	for i, h := range remove {
 		p := &stripego.TaxIDParams{Customer: stripego.String(obj.Status.ID)}
 		key := stripe.IdempotencyKey(string(obj.UID), "delete-tax-id-"+h.ID, obj.Generation)
-		_, err := stripe.Call(ctx, c, stripe.Op{Resource: resTaxID, Operation: stripe.OpDelete, IdempotencyKey: key}, &p.Params, func() (*stripego.TaxID, error) { return c.API.TaxIDs.Del(h.ID, p) })
+		_, err := stripe.Call(ctx, c, stripe.Op{Resource: resTaxID, Operation: stripe.OpDelete, IdempotencyKey: key},
+			&p.Params, func() (*stripego.TaxID, error) { return c.API.TaxIDs.Del(h.ID, p) })
 		if err != nil && !stripe.IsNotFound(err) {
-			obj.Status.TaxIDs = taxIDStatus(append(kept, remove...))
+			obj.Status.TaxIDs = taxIDStatus(append(kept, remove[i:]...)) // not deleted yet
 			return err
 		}
 	}
@@ -109,7 +110,8 @@ func syncTaxIDs(ctx context.Context, c *stripe.Client, obj *billingv1.Customer, 
 			Value: stripego.String(w.Value)}
 		key := stripe.IdempotencyKey(string(obj.UID), "tax-id-"+string(w.Type)+"-"+w.Value, obj.Generation,
 			stripe.FormFingerprint(haveIDs))
-		t, err := stripe.Call(ctx, c, stripe.Op{Resource: resTaxID, Operation: stripe.OpCreate, IdempotencyKey: key}, &p.Params, func() (*stripego.TaxID, error) { return c.API.TaxIDs.New(p) })
+		t, err := stripe.Call(ctx, c, stripe.Op{Resource: resTaxID, Operation: stripe.OpCreate, IdempotencyKey: key},
+			&p.Params, func() (*stripego.TaxID, error) { return c.API.TaxIDs.New(p) })
 		if err != nil {
 			obj.Status.TaxIDs = taxIDStatus(kept)
 			return err

@@ -111,7 +111,7 @@ type objectFields struct {
 // taxIDCustomer is the customer a tax ID event concerns, or "".
 func (f objectFields) taxIDCustomer() string {
 	var id string
-	if f.Object != "tax_id" || json.Unmarshal(f.Customer, &id) != nil {
+	if f.Object != resTaxID || json.Unmarshal(f.Customer, &id) != nil {
 		return ""
 	}
 	return id
@@ -274,7 +274,7 @@ func routeID(ev *billingv1.StripeEvent) string {
 	if f.Object == "invoice" || f.Object == stripeObjectDiscount {
 		return f.Subscription
 	}
-	if f.Object == "tax_id" {
+	if f.Object == resTaxID {
 		return f.taxIDCustomer()
 	}
 	if _, ok := kindByStripeObject(f.Object); ok {
@@ -418,7 +418,7 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 				ID: f.Subscription})
 		}
 	}
-	if f.Object == "tax_id" {
+	if f.Object == resTaxID {
 		object, id = "customer", f.taxIDCustomer() // a customer's tax ID routes to its customer
 	}
 	k, ok := kindByStripeObject(object)

@@ -155,6 +155,14 @@ func TestTaxRateRollMovesSubscriptions(t *testing.T) {
 		})
 	}
 
+	taxRateByIDThenNone(t, byDefault, newID)
+}
+
+// taxRateByIDThenNone adds a tax rate by Stripe ID to the subscription's defaults, then removes them all.
+func taxRateByIDThenNone(t *testing.T, byDefault *billingv1.Subscription, vatID string) {
+	t.Helper()
+	ctx := t.Context()
+	sc := simClient()
 	// A tax rate by Stripe ID, then none at all.
 	outside, err := sc.API.TaxRates.New(&stripego.TaxRateParams{DisplayName: stripego.String("City tax"),
 		Percentage: stripego.Float64(2), Inclusive: stripego.Bool(false)})
@@ -168,7 +176,7 @@ func TestTaxRateRollMovesSubscriptions(t *testing.T) {
 	}
 	byDefault = waitReady(t, ctx, byDefault)
 	if got := taxRateIDs(stripeSubscription(t, byDefault.Status.ID).DefaultTaxRates); !slices.Equal(got,
-		[]string{newID, outside.ID}) {
+		[]string{vatID, outside.ID}) {
 		t.Errorf("default tax rates with an ID: %v", got)
 	}
 	if err := updateSpec(byDefault, func(s *billingv1.Subscription) { s.Spec.DefaultTaxRates = nil }); err != nil {
@@ -186,7 +194,7 @@ func TestTaxRateRollMovesSubscriptions(t *testing.T) {
 func TestSubscriptionTaxRatesSchema(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	both := billingv1.TaxRateReference{TaxRateRef: &billingv1.LocalObjectReference{Name: "a"}, TaxRateID: "txr_a"}
-	six := []billingv1.TaxRateReference{}
+	six := make([]billingv1.TaxRateReference, 0, 6)
 	for i := range 6 {
 		six = append(six, taxRateRef(fmt.Sprint("r", i)))
 	}

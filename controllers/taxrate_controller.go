@@ -151,17 +151,19 @@ func (taxRateExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv
 	since time.Time) (string, error) {
 	p := &stripego.TaxRateListParams{CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()}}
 	exclude := append([]string{obj.Status.ID}, obj.Status.PreviousIDs...)
-	return findByUID(ctx, c, resTaxRate, &p.ListParams, string(obj.UID), exclude,
-		func() ([]stripeObject, bool, error) {
-			it := c.API.TaxRates.List(p)
-			if err := it.Err(); err != nil {
-				return nil, false, err
-			}
-			l := it.TaxRateList()
-			return toStripeObjects(l.Data, func(o *stripego.TaxRate) (string, map[string]string) {
-				return o.ID, o.Metadata
-			}), l.HasMore, nil
-		})
+	page := func() ([]stripeObject, bool, error) {
+		it := c.API.TaxRates.List(p)
+		if err := it.Err(); err != nil {
+			return nil, false, err
+		}
+		l := it.TaxRateList()
+		objs := make([]stripeObject, 0, len(l.Data))
+		for _, r := range l.Data {
+			objs = append(objs, stripeObject{ID: r.ID, Metadata: r.Metadata})
+		}
+		return objs, l.HasMore, nil
+	}
+	return findByUID(ctx, c, resTaxRate, &p.ListParams, string(obj.UID), exclude, page)
 }
 
 // Replaced finishes a roll: the old tax rate is archived and recorded in status.previousIDs. Subscriptions that

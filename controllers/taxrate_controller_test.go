@@ -54,7 +54,7 @@ func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 
 	// The successor's create commits and then fails, and the old rate's archive fails once: the roll still ends
 	// with exactly one successor, the old rate archived.
-	var faults []string
+	faults := make([]string, 0, 2)
 	for _, f := range []stripesim.Fault{
 		{Kind: stripesim.FaultCommitThenFail, Method: "POST", Path: "/v1/tax_rates", Count: 1},
 		{Kind: stripesim.FaultError, Method: "POST", Path: "/v1/tax_rates/" + first, Count: 1, Status: 503},

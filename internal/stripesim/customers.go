@@ -51,16 +51,7 @@ func (c *call) customerFields(cu *customer, creating bool) {
 			cu.Address = addr
 		}
 	}
-	if v := f.optStr(p, "tax_exempt"); v != nil {
-		switch *v {
-		case "", "none":
-			cu.TaxExempt = ""
-		case "exempt", "reverse":
-			cu.TaxExempt = *v
-		default:
-			f.fail("tax_exempt", "Invalid tax_exempt: must be one of none, exempt, or reverse")
-		}
-	}
+	c.taxExempt(cu)
 	cu.Metadata = f.metadata(p, cu.Metadata)
 	var attach *paymentMethod
 	if pm := f.optStr(p, "payment_method"); pm != nil && creating {
@@ -97,6 +88,20 @@ func (c *call) customerFields(cu *customer, creating bool) {
 			cu.TestClock = tc
 			cu.Created, c.now = clock.FrozenTime, clock.FrozenTime
 		}
+	}
+}
+
+// taxExempt applies tax_exempt: none (stored as ""), exempt or reverse.
+func (c *call) taxExempt(cu *customer) {
+	v, ok := c.f.str(c.form, "tax_exempt")
+	switch {
+	case !ok:
+	case v == "" || v == "none":
+		cu.TaxExempt = ""
+	case v == "exempt" || v == "reverse":
+		cu.TaxExempt = v
+	default:
+		c.f.fail("tax_exempt", "Invalid tax_exempt: must be one of none, exempt, or reverse")
 	}
 }
 

@@ -279,9 +279,9 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 		"billing_cycle_anchor_config": nil, "billing_thresholds": nil,
 		"cancellation_details": obj{"comment": nil, "feedback": nil, "reason": nilIfEmpty(sub.CancelReason)},
 		"default_source":       nil, "default_tax_rates": s.renderTaxRates(sub.DefaultTaxRates),
-		"next_pending_invoice_item_invoice": nil,
-		"on_behalf_of":                      nil, "pause_collection": nil, "payment_settings": obj{"payment_method_options": nil,
-			"payment_method_types": nil, "save_default_payment_method": "off"},
+		"next_pending_invoice_item_invoice": nil, "on_behalf_of": nil, "pause_collection": nil,
+		"payment_settings": obj{"payment_method_options": nil, "payment_method_types": nil,
+			"save_default_payment_method": "off"},
 		"pending_invoice_item_interval": nil, "pending_setup_intent": nil, "schedule": nil,
 		"test_clock": s.customerClock(sub.Customer), "transfer_data": nil,
 	}

@@ -78,8 +78,7 @@ func TestTaxRates(t *testing.T) {
 
 // TestInvoiceTaxes: an invoice applies its items' tax rates, else the subscription's defaults, after the line
 // amounts: an exclusive rate adds its percentage to the amount due, an inclusive one is part of the amount; the
-// totals, the lines' tax amounts and total_tax_amounts say so. A tax-exempt customer pays none, with the reason; an
-// archived rate cannot be newly applied.
+// totals, the lines' tax amounts and total_tax_amounts say so. An archived rate cannot be newly applied.
 func TestInvoiceTaxes(t *testing.T) {
 	_, sc := newClient(t, Options{})
 	_, seats := fixture(t, sc, 1000)
@@ -135,19 +134,24 @@ func TestInvoiceTaxes(t *testing.T) {
 	_, err = sc.Subscriptions.Update(sub.ID, &stripe.SubscriptionParams{
 		DefaultTaxRates: stripe.StringSlice([]string{"txr_nothing"})})
 	stripeErr(t, err, 404, stripe.ErrorTypeInvalidRequest, "resource_missing")
+}
 
-	// A tax-exempt customer's invoice carries the rates with no tax and the reason.
+// TestInvoiceTaxExempt: a tax-exempt customer's invoice carries the rates with no tax and the reason.
+func TestInvoiceTaxExempt(t *testing.T) {
+	_, sc := newClient(t, Options{})
+	_, seats := fixture(t, sc, 1000)
+	successor := newTaxRate(t, sc, 21, false)
 	exempt := must(sc.Customers.New(&stripe.CustomerParams{TaxExempt: stripe.String("exempt"),
 		PaymentMethod:   stripe.String("pm_card_visa"),
 		InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}}))
 	if exempt.TaxExempt != "exempt" {
 		t.Fatalf("tax_exempt: %q", exempt.TaxExempt)
 	}
-	p = &stripe.SubscriptionParams{Customer: stripe.String(exempt.ID),
+	p := &stripe.SubscriptionParams{Customer: stripe.String(exempt.ID),
 		DefaultTaxRates: stripe.StringSlice([]string{successor.ID}),
 		Items:           []*stripe.SubscriptionItemsParams{{Price: stripe.String(seats.ID)}}}
 	p.AddExpand("latest_invoice")
-	in = must(sc.Subscriptions.New(p)).LatestInvoice
+	in := must(sc.Subscriptions.New(p)).LatestInvoice
 	if in.Tax != 0 || in.Total != 1000 || len(in.TotalTaxAmounts) != 1 ||
 		in.TotalTaxAmounts[0].TaxabilityReason != "customer_exempt" || in.CustomerTaxExempt == nil || *in.CustomerTaxExempt != "exempt" {
 		t.Errorf("exempt invoice: tax %d total %d %+v", in.Tax, in.Total, in.TotalTaxAmounts)

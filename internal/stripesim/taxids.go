@@ -220,8 +220,9 @@ func (s *store) taxIDsOf(customerID string) []*taxID {
 
 // customerTaxIDs renders an invoice's customer_tax_ids.
 func (s *store) customerTaxIDs(customerID string) []any {
-	out := []any{}
-	for _, t := range s.taxIDsOf(customerID) {
+	ids := s.taxIDsOf(customerID)
+	out := make([]any, 0, len(ids))
+	for _, t := range ids {
 		out = append(out, obj{"type": t.Type, "value": t.Value})
 	}
 	return out
