@@ -75,8 +75,12 @@ func taxIDStatus(have []*stripego.TaxID) []billingv1.CustomerTaxIDStatus {
 	return out
 }
 
-// taxIDData renders the spec's tax IDs for a customer's create request.
+// taxIDData renders the spec's tax IDs for a customer's create request: nil without any (stripe-go sends an empty
+// list as tax_id_data=, which Stripe refuses).
 func taxIDData(spec []billingv1.CustomerTaxID) []*stripego.CustomerTaxIDDataParams {
+	if len(spec) == 0 {
+		return nil
+	}
 	out := make([]*stripego.CustomerTaxIDDataParams, 0, len(spec))
 	for _, t := range spec {
 		out = append(out, &stripego.CustomerTaxIDDataParams{Type: stripego.String(string(t.Type)),

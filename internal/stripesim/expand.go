@@ -215,6 +215,9 @@ func (s *store) expandPath(o obj, segs []string, full string) (obj, *apiError) {
 		return nil, cannotExpand(full)
 	}
 	v, ok := o[key]
+	if !ok && o["deleted"] == true {
+		return o, nil // a deleted object is answered as it is
+	}
 	if !ok {
 		inc, isIncluded := s.included(o, key)
 		if id, _ := o["id"].(string); o["object"] == "customer" && key == "tax_ids" {

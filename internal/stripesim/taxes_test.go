@@ -195,6 +195,12 @@ func TestTaxIDs(t *testing.T) {
 	if withIDs.TaxIDs == nil || len(withIDs.TaxIDs.Data) != 4 || withIDs.TaxIDs.Data[0].Type != "eu_vat" {
 		t.Fatalf("customer tax_ids: %+v", withIDs.TaxIDs)
 	}
+	// A deleted customer is answered as it is, whatever expand[] asks for.
+	gone := must(sc.Customers.New(&stripe.CustomerParams{}))
+	must(sc.Customers.Del(gone.ID, nil))
+	if got := must(sc.Customers.Get(gone.ID, p)); !got.Deleted || got.TaxIDs != nil {
+		t.Errorf("a deleted customer with expand[]=tax_ids: %+v", got)
+	}
 	deleted := must(sc.TaxIDs.Del(withIDs.TaxIDs.Data[0].ID, &stripe.TaxIDParams{Customer: stripe.String(cus.ID)}))
 	if !deleted.Deleted {
 		t.Errorf("deleted: %+v", deleted)
@@ -209,7 +215,12 @@ func TestTaxIDs(t *testing.T) {
 	if n != 3 {
 		t.Errorf("%d tax IDs listed after a deletion, want 3", n)
 	}
-	// Tax IDs given with a customer's creation are created with it; a malformed one refuses the creation.
+	// Tax IDs given with a customer's creation are created with it; a malformed one refuses the creation, and so
+	// does an empty list (stripe-go sends it as tax_id_data=).
+	_, err = sc.Customers.New(&stripe.CustomerParams{TaxIDData: []*stripe.CustomerTaxIDDataParams{}})
+	if e := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, ""); e.Param != "tax_id_data" {
+		t.Errorf("an empty tax_id_data: %+v", e)
+	}
 	_, err = sc.Customers.New(&stripe.CustomerParams{TaxIDData: []*stripe.CustomerTaxIDDataParams{
 		{Type: stripe.String("au_abn"), Value: stripe.String("12345678912")},
 		{Type: stripe.String("gb_vat"), Value: stripe.String("GB1")}}})

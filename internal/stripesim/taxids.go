@@ -140,6 +140,10 @@ func (c *call) addTaxID(customerID, typ, value string, country *string, verifica
 // taxIDData reads a customer creation's tax_id_data[]: the tax IDs to create with it.
 func (c *call) taxIDData() []taxID {
 	var out []taxID
+	if n := c.form.get("tax_id_data"); n != nil && n.value != nil {
+		c.f.fail("tax_id_data", "Invalid array")
+		return nil
+	}
 	for i, d := range c.form.get("tax_id_data").list() {
 		prefix := "tax_id_data[" + strconv.Itoa(i) + "]"
 		c.f.unknownIn(d, prefix, "type", "value")
