@@ -1,17 +1,21 @@
 package controllers
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
 func newTaxRate(ns, name, pct string) *billingv1.TaxRate {
@@ -181,8 +185,39 @@ func TestTaxRateSchema(t *testing.T) {
 	adopted.Spec.Adopt = &billingv1.TaxRateAdopt{ID: "txr_one"}
 	adopted.Spec.DeletionPolicy = billingv1.Orphan
 	create(t, adopted)
-	adopted.Spec.Adopt.ID = "txr_two"
-	if err := env.Client.Update(ctx, adopted); err == nil || !strings.Contains(err.Error(), "adopt is immutable") {
-		t.Errorf("adopt changed: %v", err)
+	testenv.Eventually(t, 10*time.Second, func() error { // the operator writes its status meanwhile
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(adopted), adopted); err != nil {
+			return err
+		}
+		adopted.Spec.Adopt.ID = "txr_two"
+		err := env.Client.Update(ctx, adopted)
+		if apierrors.IsConflict(err) {
+			return err
+		}
+		if err == nil || !strings.Contains(err.Error(), "adopt is immutable") {
+			t.Errorf("adopt changed: %v", err)
+		}
+		return nil
+	})
+}
+
+// A tax rate changed in the Dashboard (tax_rate.updated without the operator's key) is restored from its event,
+// with a DriftDetected Event; reactivating an archived rate there is undone as well.
+func TestWebhookTaxRateDriftIsUndone(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	tr := newTaxRate(ns, "drifting-vat", "19")
+	create(t, tr)
+	tr = waitReady(t, ctx, tr)
+	if _, err := simClient().API.TaxRates.Update(tr.Status.ID, &stripego.TaxRateParams{
+		DisplayName: stripego.String("Edited by hand"), Active: stripego.Bool(false)}); err != nil {
+		t.Fatal(err)
 	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := stripeTaxRate(t, tr.Status.ID); got.DisplayName != "VAT" || !got.Active {
+			return fmt.Errorf("Stripe still has %q active=%v", got.DisplayName, got.Active)
+		}
+		return nil
+	})
+	assertEvent(t, ns, tr.Name, "Warning", "DriftDetected")
 }

@@ -185,7 +185,7 @@ func TestDefaultDeploymentObjects(t *testing.T) {
 	}
 	sort.Strings(r.crds)
 	want := []string{"coupons", "customers", "prices", "products", "promotioncodes", "stripeeventledgers",
-		"stripeevents", "subscriptions"}
+		"stripeevents", "subscriptions", "taxrates"}
 	for i := range want {
 		want[i] += "." + billingv1.GroupVersion.Group
 	}
