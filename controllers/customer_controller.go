@@ -157,7 +157,7 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 		changed["default_payment_method"] = customerDefaultPM(cur) + "->" + obj.Spec.DefaultPaymentMethod
 	}
 	for _, w := range create {
-		changed["tax_ids."+string(w.Type)] = "->" + w.Value
+		changed["tax_ids."+string(w.Type)+"."+w.Value] = "->" + w.Value
 	}
 	for _, h := range remove {
 		changed["tax_ids."+string(h.Type)+"."+h.ID] = h.Value + "->"

@@ -87,7 +87,7 @@ func TestTaxRateRollMovesSubscriptions(t *testing.T) {
 	// The subscriptions wait for the tax rate like they wait for their customer and prices.
 	create(t, byDefault, byItem)
 	if c := waitReason(t, ctx, byDefault, billingv1.ReasonDependencyNotReady); !strings.Contains(c.Message,
-		"TaxRate vat does not exist") {
+		"TaxRate "+ns+"/vat does not exist") {
 		t.Errorf("waiting for the TaxRate: %s", c.Message)
 	}
 	create(t, vat)

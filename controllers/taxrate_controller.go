@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"maps"
 	"math"
 	"strconv"
 	"time"
@@ -50,15 +51,15 @@ func taxRatePercentage(spec *billingv1.TaxRateSpec) float64 {
 	return p
 }
 
-// taxRateImmutableDiff says which immutable fields of cur differ from the spec.
-func taxRateImmutableDiff(spec *billingv1.TaxRateSpec, cur *stripego.TaxRate) []string {
-	var diff []string
+// taxRateImmutableDiff is what differs from the spec in cur's immutable fields, as "Stripe's->the spec's".
+func taxRateImmutableDiff(spec *billingv1.TaxRateSpec, cur *stripego.TaxRate) map[string]string {
+	diff := map[string]string{}
 	// The spec has at most 4 decimals; Stripe answers with the number it stored.
 	if math.Abs(cur.Percentage-taxRatePercentage(spec)) > 1e-9 {
-		diff = append(diff, "percentage")
+		diff["percentage"] = strconv.FormatFloat(cur.Percentage, 'f', -1, 64) + "->" + spec.Percentage
 	}
 	if cur.Inclusive != spec.Inclusive {
-		diff = append(diff, "inclusive")
+		diff["inclusive"] = strconv.FormatBool(cur.Inclusive) + "->" + strconv.FormatBool(spec.Inclusive)
 	}
 	return diff
 }
@@ -113,11 +114,13 @@ func (taxRateExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 	if err != nil {
 		return Observation{}, err
 	}
-	if len(taxRateImmutableDiff(&obj.Spec, cur)) > 0 {
-		return Observation{Exists: true, Replace: true, Current: cur}, nil
-	}
 	_, changed := taxRateParams(&obj.Spec, stamp, cur)
-	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur}, nil
+	if immutable := taxRateImmutableDiff(&obj.Spec, cur); len(immutable) > 0 {
+		// The successor is created from the whole spec: every difference is part of the plan.
+		maps.Copy(changed, immutable)
+		return Observation{Exists: true, Replace: true, Current: cur, Drift: driftOf(changed)}, nil
+	}
+	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur, Drift: driftOf(changed)}, nil
 }
 
 // Create creates the tax rate, or its successor when status.id still names the rate being replaced.

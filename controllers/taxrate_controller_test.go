@@ -221,3 +221,40 @@ func TestWebhookTaxRateDriftIsUndone(t *testing.T) {
 	})
 	assertEvent(t, ns, tr.Name, "Warning", "DriftDetected")
 }
+
+// An existing Stripe tax rate adopted with managementPolicy Observe is read and never written: status.drift lists
+// the in-place change and the immutable one field by field. Switching to Manage applies that plan: the rate rolls
+// to a successor with the spec's percentage (the change of display name with it), and the observed rate is archived.
+func TestTaxRateObserveThenManage(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	existing, err := simClient().API.TaxRates.New(&stripego.TaxRateParams{DisplayName: stripego.String("Old VAT"),
+		Percentage: stripego.Float64(16), Inclusive: stripego.Bool(false), Country: stripego.String("DE"),
+		TaxType: stripego.String("vat")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTaxRate(ns, "observed-vat", "19")
+	tr.Spec.ManagementPolicy = billingv1.ManagementObserve
+	tr.Spec.Adopt = &billingv1.TaxRateAdopt{ID: existing.ID}
+	before := writes()
+	create(t, tr)
+	checkDrifted(t, ctx, tr, existing.ID, []billingv1.FieldDrift{
+		{Field: "display_name", Stripe: "Old VAT", Spec: "VAT"},
+		{Field: "percentage", Stripe: "16", Spec: "19"},
+	})
+	if n := writes() - before; n != 0 {
+		t.Errorf("%d Stripe writes while observing", n)
+	}
+	setPolicy(t, ctx, tr, billingv1.ManagementManage)
+	checkManaged(t, ctx, tr)
+	tr = waitReady(t, ctx, tr)
+	if tr.Status.ID == existing.ID || !slices.Equal(tr.Status.PreviousIDs, []string{existing.ID}) {
+		t.Fatalf("Manage did not roll the observed rate: %+v", tr.Status)
+	}
+	if got := stripeTaxRate(t, tr.Status.ID); got.Percentage != 19 || got.DisplayName != "VAT" {
+		t.Errorf("successor: %+v", got)
+	}
+	if stripeTaxRate(t, existing.ID).Active {
+		t.Error("the observed rate is still active after the roll")
+	}
+}

@@ -24,6 +24,8 @@ type TaxRateAdopt struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.adopt) || (has(self.adopt) && self.adopt == oldSelf.adopt)",message="adopt is immutable once set"
 type TaxRateSpec struct {
+	Management `json:",inline"`
+
 	// displayName is the name of the tax shown to customers on invoices, for example VAT or Sales Tax.
 	// +required
 	// +kubebuilder:validation:MinLength=1
@@ -126,6 +128,9 @@ type TaxRate struct {
 
 // GetStripeStatus implements StripeObject.
 func (r *TaxRate) GetStripeStatus() *StripeStatus { return &r.Status.StripeStatus }
+
+// GetManagementPolicy implements Managed.
+func (r *TaxRate) GetManagementPolicy() ManagementPolicy { return r.Spec.ManagementPolicy }
 
 // TaxRateList is a list of TaxRates.
 //
