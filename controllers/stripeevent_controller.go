@@ -491,7 +491,7 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 				"%s changed in Stripe outside the operator (event %s); %s", st.ID, ev.Spec.EventID,
 				w.driftAction(target))
 		} else {
-			msg = "the operator's own change"
+			msg = msgOwnChange
 		}
 	}
 	if resync {
@@ -552,7 +552,7 @@ func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target
 	ours bool) (string, bool) {
 	switch {
 	case ours:
-		return "the operator's own change", false
+		return msgOwnChange, false
 	case p.Request == nil || p.Request.ID == nil:
 		return "Stripe changed the discount on its own; re-read from Stripe", true
 	}
@@ -572,13 +572,16 @@ func (w *eventWorker) taxIDEvent(ev *billingv1.StripeEvent, target billingv1.Str
 	case ev.Spec.Type == "customer.tax_id.updated":
 		return "a tax ID's verification changed; re-read from Stripe", true
 	case ours:
-		return "the operator's own change", false
+		return msgOwnChange, false
 	}
 	w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
 		"A tax ID of %s changed in Stripe outside the operator (event %s); %s",
 		target.GetStripeStatus().ID, ev.Spec.EventID, w.driftAction(target))
 	return "a tax ID changed outside the operator; read again", true
 }
+
+// msgOwnChange is what an event of the operator's own request says.
+const msgOwnChange = "the operator's own change"
 
 // msgFolded is what a folded event says.
 const msgFolded = "folded into status"

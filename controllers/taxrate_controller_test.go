@@ -23,6 +23,32 @@ func newTaxRate(ns, name, pct string) *billingv1.TaxRate {
 		Spec: billingv1.TaxRateSpec{DisplayName: "VAT", Percentage: pct, Country: "DE", TaxType: "vat"}}
 }
 
+// addFaults injects faults into the simulator for the rest of the test and returns their IDs.
+func addFaults(t *testing.T, faults ...stripesim.Fault) []string {
+	t.Helper()
+	ids := make([]string, 0, len(faults))
+	for _, f := range faults {
+		added, err := sim.AddFault(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, added.ID)
+		t.Cleanup(func() { sim.RemoveFault(added.ID) })
+	}
+	return ids
+}
+
+// firedTimes is how many times the faults named fired in all.
+func firedTimes(ids []string) int {
+	n := 0
+	for _, f := range sim.Faults() {
+		if slices.Contains(ids, f.ID) {
+			n += f.Fired
+		}
+	}
+	return n
+}
+
 func stripeTaxRate(t *testing.T, id string) *stripego.TaxRate {
 	t.Helper()
 	r, err := simClient().API.TaxRates.Get(id, nil)
@@ -58,29 +84,15 @@ func TestTaxRateUpdateRollAndArchive(t *testing.T) {
 
 	// The successor's create commits and then fails, and the old rate's archive fails once: the roll still ends
 	// with exactly one successor, the old rate archived.
-	faults := make([]string, 0, 2)
-	for _, f := range []stripesim.Fault{
-		{Kind: stripesim.FaultCommitThenFail, Method: "POST", Path: "/v1/tax_rates", Count: 1},
-		{Kind: stripesim.FaultError, Method: "POST", Path: "/v1/tax_rates/" + first, Count: 1, Status: 503},
-	} {
-		added, err := sim.AddFault(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		faults = append(faults, added.ID)
-		t.Cleanup(func() { sim.RemoveFault(added.ID) })
-	}
+	faults := addFaults(t,
+		stripesim.Fault{Kind: stripesim.FaultCommitThenFail, Method: "POST", Path: "/v1/tax_rates", Count: 1},
+		stripesim.Fault{Kind: stripesim.FaultError, Method: "POST", Path: "/v1/tax_rates/" + first, Count: 1,
+			Status: 503})
 	if err := updateSpec(tr, func(r *billingv1.TaxRate) { r.Spec.Percentage = "19.5" }); err != nil {
 		t.Fatal(err)
 	}
 	tr = waitReady(t, ctx, tr)
-	fired := 0
-	for _, f := range sim.Faults() {
-		if slices.Contains(faults, f.ID) {
-			fired += f.Fired
-		}
-	}
-	if fired != 2 {
+	if fired := firedTimes(faults); fired != 2 {
 		t.Errorf("the faults fired %d times, want each once", fired)
 	}
 	second := tr.Status.ID

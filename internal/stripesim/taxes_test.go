@@ -240,3 +240,41 @@ func TestTaxIDs(t *testing.T) {
 		t.Errorf("events: %v", got)
 	}
 }
+
+// TestInvoiceTaxAfterDiscount: Stripe's order on an invoice is the lines' subtotal, then discounts, then taxes, then
+// the total: an exclusive rate is charged on the discounted amount, and an inclusive one is part of it.
+func TestInvoiceTaxAfterDiscount(t *testing.T) {
+	_, sc := newClient(t, Options{})
+	_, pr := fixture(t, sc, 1000)
+	coupon := must(sc.Coupons.New(&stripe.CouponParams{PercentOff: stripe.Float64(20),
+		Duration: stripe.String("forever")}))
+	for _, tc := range []struct {
+		inclusive               bool
+		tax, total, excludingTx int64
+	}{
+		// 10.00 less 20% is 8.00; 10% on top is 0.80.
+		{inclusive: false, tax: 80, total: 880, excludingTx: 800},
+		// 8.00 includes 10%: 7.27 and 0.73 of tax.
+		{inclusive: true, tax: 73, total: 800, excludingTx: 727},
+	} {
+		rate := newTaxRate(t, sc, 10, tc.inclusive)
+		cus := must(sc.Customers.New(&stripe.CustomerParams{PaymentMethod: stripe.String("pm_card_visa"),
+			InvoiceSettings: &stripe.CustomerInvoiceSettingsParams{DefaultPaymentMethod: stripe.String("pm_card_visa")}}))
+		p := &stripe.SubscriptionParams{Customer: stripe.String(cus.ID), Coupon: stripe.String(coupon.ID),
+			DefaultTaxRates: stripe.StringSlice([]string{rate.ID}),
+			Items:           []*stripe.SubscriptionItemsParams{{Price: stripe.String(pr.ID)}}}
+		p.AddExpand("latest_invoice")
+		in := must(sc.Subscriptions.New(p)).LatestInvoice
+		var discount int64
+		for _, d := range in.TotalDiscountAmounts {
+			discount += d.Amount
+		}
+		if in.Subtotal != 1000 || discount != 200 || in.Tax != tc.tax || in.Total != tc.total ||
+			in.AmountDue != tc.total || in.TotalExcludingTax != tc.excludingTx ||
+			in.TotalTaxAmounts[0].TaxableAmount != tc.excludingTx {
+			t.Errorf("inclusive=%v: subtotal %d discount %d tax %d total %d due %d excluding tax %d taxable %d",
+				tc.inclusive, in.Subtotal, discount, in.Tax, in.Total, in.AmountDue, in.TotalExcludingTax,
+				in.TotalTaxAmounts[0].TaxableAmount)
+		}
+	}
+}
