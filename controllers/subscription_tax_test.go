@@ -223,3 +223,19 @@ func TestSubscriptionTaxRatesSchema(t *testing.T) {
 		}
 	}
 }
+
+// A Subscription with a discount and default tax rates, in a trial: Stripe holds both (as the samples have them).
+func TestSubscriptionDiscountAndTaxRates(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	sub := newSubscription(ns, "both", "cus", "monthly")
+	sub.Spec.TrialPeriodDays = ptr.To[int64](14)
+	sub.Spec.DefaultTaxRates = []billingv1.TaxRateReference{taxRateRef("vat")}
+	sub.Spec.Discount = &billingv1.SubscriptionDiscount{CouponRef: &billingv1.LocalObjectReference{Name: "deal"}}
+	create(t, newCustomer(ns, "cus"), newProduct(ns, "plan"), newPrice(ns, "monthly", 1000), newTaxRate(ns, "vat", "19"),
+		newCoupon(ns, "deal"), sub)
+	sub = waitReady(t, ctx, sub)
+	s := stripeSubscription(t, sub.Status.ID)
+	if got := taxRateIDs(s.DefaultTaxRates); len(got) != 1 || s.Discount == nil {
+		t.Errorf("Stripe's subscription: tax rates %v, discount %+v", got, s.Discount)
+	}
+}
