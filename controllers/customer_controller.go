@@ -86,6 +86,13 @@ func customerParams(spec *billingv1.CustomerSpec, stamp map[string]string, cur *
 	if cur == nil && spec.TestClock != "" {
 		p.TestClock = stripego.String(spec.TestClock)
 	}
+	if want, got := taxExemptOf(spec.TaxExempt), string(have.TaxExempt); want != taxExemptOf(billingv1.TaxExempt(got)) {
+		p.TaxExempt = stripego.String(want)
+		changed["tax_exempt"] = got + "->" + want
+	}
+	if cur == nil {
+		p.TaxIDData = taxIDData(spec.TaxIDs) // created with the customer
+	}
 	metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
 	return p, changed
 }
@@ -96,6 +103,14 @@ func customerDefaultPM(cur *stripego.Customer) string {
 		return ""
 	}
 	return cur.InvoiceSettings.DefaultPaymentMethod.ID
+}
+
+// taxExemptOf is a tax status as Stripe names it: none unless set.
+func taxExemptOf(v billingv1.TaxExempt) string {
+	if v == "" {
+		return string(billingv1.TaxExemptNone)
+	}
+	return string(v)
 }
 
 func addressOf(a *billingv1.Address) string {
@@ -128,6 +143,12 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 	if cur.Deleted {
 		return Observation{}, nil
 	}
+	taxIDs, err := customerTaxIDs(ctx, c, cur)
+	if err != nil {
+		return Observation{}, err
+	}
+	obj.Status.TaxIDs = taxIDStatus(taxIDs)
+	create, remove := taxIDChanges(obj.Spec.TaxIDs, taxIDs)
 	pm, attached := defaultPaymentMethod(obj.Spec.DefaultPaymentMethod, &obj.Status.DefaultPaymentMethod,
 		customerDefaultPM(cur))
 	_, changed := customerParams(&obj.Spec, stamp, cur, pm)
@@ -135,12 +156,19 @@ func (customerExternal) Observe(ctx context.Context, c *stripe.Client, obj *bill
 		// Update attaches the spec's payment method first, then makes it the default.
 		changed["default_payment_method"] = customerDefaultPM(cur) + "->" + obj.Spec.DefaultPaymentMethod
 	}
+	for _, w := range create {
+		changed["tax_ids."+string(w.Type)+"."+w.Value] = "->" + w.Value
+	}
+	for _, h := range remove {
+		changed["tax_ids."+string(h.Type)+"."+h.ID] = h.Value + "->"
+	}
 	return Observation{Exists: true, UpToDate: attached && len(changed) == 0, Current: cur,
 		Drift: driftOf(changed)}, nil
 }
 
 func getCustomer(ctx context.Context, c *stripe.Client, id string, prio stripe.Priority) (*stripego.Customer, error) {
 	p := &stripego.CustomerParams{}
+	p.AddExpand("tax_ids")
 	return stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpRetrieve, Priority: prio}, &p.Params,
 		func() (*stripego.Customer, error) { return c.API.Customers.Get(id, p) })
 }
@@ -149,10 +177,14 @@ func (customerExternal) Create(ctx context.Context, c *stripe.Client, obj *billi
 	stamp map[string]string) (string, error) {
 	// Stripe's one-request form: payment_method attaches the spec's value and names it as the default.
 	p, _ := customerParams(&obj.Spec, stamp, nil, obj.Spec.DefaultPaymentMethod)
+	p.AddExpand("tax_ids")
 	cus, err := stripe.Call(ctx, c, stripe.Op{Resource: resCustomer, Operation: stripe.OpCreate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Customer, error) { return c.API.Customers.New(p) })
 	if err != nil {
 		return "", err
+	}
+	if cus.TaxIDs != nil {
+		obj.Status.TaxIDs = taxIDStatus(cus.TaxIDs.Data)
 	}
 	obj.Status.DefaultPaymentMethod = nil
 	if pm := customerDefaultPM(cus); obj.Spec.DefaultPaymentMethod != "" && pm != "" {
@@ -175,6 +207,13 @@ func (customerExternal) Update(ctx context.Context, c *stripe.Client, obj *billi
 			return err
 		}
 		obj.Status.DefaultPaymentMethod = &billingv1.AttachedPaymentMethod{Spec: obj.Spec.DefaultPaymentMethod, ID: pm}
+	}
+	taxIDs, err := customerTaxIDs(ctx, c, cur)
+	if err != nil {
+		return err
+	}
+	if err := syncTaxIDs(ctx, c, obj, taxIDs); err != nil {
+		return err
 	}
 	p, changed := customerParams(&obj.Spec, stamp, cur, pm)
 	if len(changed) == 0 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -193,13 +194,16 @@ func removeDiscount(ctx context.Context, c *stripe.Client, obj *billingv1.Subscr
 const opDeleteDiscount = "delete_discount"
 
 // invoiceSummary summarises an invoice for status: its state, and its amounts in Stripe's order (the lines'
-// subtotal, what discounts took off, the total).
+// subtotal, what discounts took off, the tax, the total).
 func invoiceSummary(in *stripego.Invoice) *billingv1.InvoiceSummary {
 	s := &billingv1.InvoiceSummary{ID: in.ID, Status: string(in.Status), AmountDue: in.AmountDue,
 		Currency: string(in.Currency), HostedInvoiceURL: in.HostedInvoiceURL, Subtotal: in.Subtotal,
 		Total: in.Total}
 	for _, d := range in.TotalDiscountAmounts {
 		s.DiscountAmount += d.Amount
+	}
+	if len(in.TotalTaxAmounts) > 0 { // Stripe's tax is null on an invoice without tax rates
+		s.Tax = ptr.To(in.Tax)
 	}
 	return s
 }

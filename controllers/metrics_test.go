@@ -80,6 +80,7 @@ stripe_operator_objects_stalled{kind="Price"} 2
 stripe_operator_objects_stalled{kind="Product"} 0
 stripe_operator_objects_stalled{kind="PromotionCode"} 0
 stripe_operator_objects_stalled{kind="Subscription"} 0
+stripe_operator_objects_stalled{kind="TaxRate"} 0
 # HELP stripe_operator_objects_stalled_oldest_seconds How long the longest-stalled billing object of each kind has been Stalled, from the condition's lastTransitionTime (0 when none is).
 # TYPE stripe_operator_objects_stalled_oldest_seconds gauge
 stripe_operator_objects_stalled_oldest_seconds{kind="Coupon"} 0
@@ -88,6 +89,7 @@ stripe_operator_objects_stalled_oldest_seconds{kind="Price"} 600
 stripe_operator_objects_stalled_oldest_seconds{kind="Product"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="PromotionCode"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Subscription"} 0
+stripe_operator_objects_stalled_oldest_seconds{kind="TaxRate"} 0
 # HELP stripe_operator_stripeevents Stored StripeEvents by phase; Pending is the event worker's backlog.
 # TYPE stripe_operator_stripeevents gauge
 stripe_operator_stripeevents{phase="Failed"} 0

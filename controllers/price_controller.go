@@ -466,12 +466,7 @@ func (e priceExternal) Replaced(ctx context.Context, c *stripe.Client, obj *bill
 	if err != nil {
 		return err
 	}
-	if !slices.Contains(obj.Status.PreviousIDs, oldID) {
-		obj.Status.PreviousIDs = append(obj.Status.PreviousIDs, oldID)
-		if n := len(obj.Status.PreviousIDs); n > 100 {
-			obj.Status.PreviousIDs = obj.Status.PreviousIDs[n-100:]
-		}
-	}
+	obj.Status.PreviousIDs = withPrevious(obj.Status.PreviousIDs, oldID)
 	return nil
 }
 

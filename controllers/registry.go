@@ -30,7 +30,7 @@ const (
 // kinds is the one registry of billing kinds: setup, the event router, the credentials controller and the metrics
 // iterate it. A new kind is its own file (its External and its entry function) plus one line here.
 var kinds = []kindEntry{customerKind(), productKind(), priceKind(), subscriptionKind(),
-	couponKind(), promotionCodeKind()}
+	couponKind(), promotionCodeKind(), taxRateKind()}
 
 // kindEntry is everything the operator needs to know of one billing kind.
 type kindEntry struct {
@@ -146,4 +146,5 @@ func initRequestMetrics() {
 	stripe.InitMetrics(resCharge, stripe.OpRetrieve)
 	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
 	stripe.InitMetrics(resPaymentMethod, opAttach)
+	stripe.InitMetrics(resTaxID, stripe.OpCreate, stripe.OpDelete, stripe.OpList)
 }

@@ -132,6 +132,18 @@ func (standalone[T]) Dependencies(context.Context, T) (bool, string, error) { re
 // Stale implements External; nothing referenced can change under it.
 func (standalone[T]) Stale(context.Context, T) (bool, error) { return false, nil }
 
+// withPrevious records oldID in a replaced object's status.previousIDs (oldest first, at most 100).
+func withPrevious(ids []string, oldID string) []string {
+	if slices.Contains(ids, oldID) {
+		return ids
+	}
+	ids = append(ids, oldID)
+	if n := len(ids); n > 100 {
+		ids = ids[n-100:]
+	}
+	return ids
+}
+
 // observed is the Stripe object Observe read, or a fresh read by get when the observation carries none.
 func observed[T any](ctx context.Context, c *stripe.Client, id string, obs Observation,
 	get func(context.Context, *stripe.Client, string, stripe.Priority) (*T, error)) (*T, error) {

@@ -104,6 +104,17 @@ type objectFields struct {
 	SubscriptionDetails *struct {
 		Metadata map[string]string `json:"metadata"`
 	} `json:"subscription_details"`
+	// Customer is, on a customer's tax ID, the customer it belongs to (an ID; other objects may expand it).
+	Customer json.RawMessage `json:"customer"`
+}
+
+// taxIDCustomer is the customer a tax ID event concerns, or "".
+func (f objectFields) taxIDCustomer() string {
+	var id string
+	if f.Object != resTaxID || json.Unmarshal(f.Customer, &id) != nil {
+		return ""
+	}
+	return id
 }
 
 func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
@@ -263,6 +274,9 @@ func routeID(ev *billingv1.StripeEvent) string {
 	if f.Object == "invoice" || f.Object == stripeObjectDiscount {
 		return f.Subscription
 	}
+	if f.Object == resTaxID {
+		return f.taxIDCustomer()
+	}
 	if _, ok := kindByStripeObject(f.Object); ok {
 		return f.ID
 	}
@@ -404,6 +418,9 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 				ID: f.Subscription})
 		}
 	}
+	if f.Object == resTaxID {
+		object, id = "customer", f.taxIDCustomer() // a customer's tax ID routes to its customer
+	}
 	k, ok := kindByStripeObject(object)
 	if !ok || id == "" {
 		return nil, nil
@@ -451,6 +468,8 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 	switch {
 	case strings.HasPrefix(typ, "customer.discount."):
 		msg, resync = w.discountEvent(ev, p, target, ours)
+	case strings.HasPrefix(typ, "customer.tax_id."):
+		msg, resync = w.taxIDEvent(ev, target, ours)
 	case strings.HasSuffix(typ, ".deleted") && typ != "customer.subscription.deleted":
 		if target.GetDeletionTimestamp().IsZero() {
 			// The reconciler confirms it with a read and marks the object DeletedInStripe (it owns Ready/Stalled).
@@ -472,7 +491,7 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 				"%s changed in Stripe outside the operator (event %s); %s", st.ID, ev.Spec.EventID,
 				w.driftAction(target))
 		} else {
-			msg = "the operator's own change"
+			msg = msgOwnChange
 		}
 	}
 	if resync {
@@ -533,7 +552,7 @@ func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target
 	ours bool) (string, bool) {
 	switch {
 	case ours:
-		return "the operator's own change", false
+		return msgOwnChange, false
 	case p.Request == nil || p.Request.ID == nil:
 		return "Stripe changed the discount on its own; re-read from Stripe", true
 	}
@@ -543,6 +562,26 @@ func (w *eventWorker) discountEvent(ev *billingv1.StripeEvent, p payload, target
 
 // stripeObjectDiscount is Stripe's object type of a discount (customer.discount.* events).
 const stripeObjectDiscount = "discount"
+
+// taxIDEvent handles a customer.tax_id.* event: Stripe's verification of a tax ID (updated) is read into status;
+// a tax ID created or deleted outside the operator is drift, which the read undoes; the operator's own creations
+// and deletions change nothing status lacks.
+func (w *eventWorker) taxIDEvent(ev *billingv1.StripeEvent, target billingv1.StripeObject, ours bool) (string,
+	bool) {
+	switch {
+	case ev.Spec.Type == "customer.tax_id.updated":
+		return "a tax ID's verification changed; re-read from Stripe", true
+	case ours:
+		return msgOwnChange, false
+	}
+	w.recorder.Eventf(target, nil, corev1.EventTypeWarning, reasonDriftDetected, "Reconcile",
+		"A tax ID of %s changed in Stripe outside the operator (event %s); %s",
+		target.GetStripeStatus().ID, ev.Spec.EventID, w.driftAction(target))
+	return "a tax ID changed outside the operator; read again", true
+}
+
+// msgOwnChange is what an event of the operator's own request says.
+const msgOwnChange = "the operator's own change"
 
 // msgFolded is what a folded event says.
 const msgFolded = "folded into status"

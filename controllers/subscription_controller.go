@@ -40,6 +40,7 @@ func (subscriptionExternal) Kind() string { return kindSubscription }
 const (
 	indexCustomerRef = "spec.customerRef.name"
 	indexPriceRefs   = "spec.items.priceRef.name"
+	indexTaxRateRefs = "spec.taxRateRefs.name"
 )
 
 // subscriptionKind is the Subscription's registry entry: it waits for its Customer and Prices, and Stripe moves its
@@ -69,6 +70,9 @@ func subscriptionKind() kindEntry {
 			}
 			return names
 		}},
+		{kind: kindTaxRate, index: indexTaxRateRefs, extract: func(o client.Object) []string {
+			return taxRateRefNames(&o.(*billingv1.Subscription).Spec)
+		}},
 	}
 	k.refs = append(k.refs, discountRefs()...)
 	k.lifecycleFields = []string{"stripeStatus", "currentPeriodStart", "currentPeriodEnd", "cancelAtPeriodEnd",
@@ -82,10 +86,76 @@ type wantItem struct {
 	price    string
 	previous []string
 	quantity *int64
+	// taxRates are the item's own tax rates (the spec's taxRates resolved).
+	taxRates []string
 }
 
-// resolve finds the Stripe IDs the spec references; msg says what is still missing.
-func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscription) (string, []wantItem,
+// wantSubscription is the spec resolved to Stripe IDs.
+type wantSubscription struct {
+	customer        string
+	items           []wantItem
+	defaultTaxRates []string
+}
+
+// resolveAll finds the Stripe IDs the spec references, tax rates included; msg says what is still missing.
+func (e subscriptionExternal) resolveAll(ctx context.Context, obj *billingv1.Subscription) (wantSubscription,
+	string, error) {
+	var w wantSubscription
+	var msg string
+	var err error
+	if w.customer, w.items, msg, err = e.resolveItems(ctx, obj); err != nil || msg != "" {
+		return w, msg, err
+	}
+	if w.defaultTaxRates, msg, err = e.taxRates(ctx, obj.Namespace, obj.Spec.DefaultTaxRates); err != nil ||
+		msg != "" {
+		return w, msg, err
+	}
+	for i, it := range obj.Spec.Items {
+		if w.items[i].taxRates, msg, err = e.taxRates(ctx, obj.Namespace, it.TaxRates); err != nil || msg != "" {
+			return w, msg, err
+		}
+	}
+	return w, "", nil
+}
+
+// taxRates resolves tax rate references to Stripe IDs, in the spec's order.
+func (e subscriptionExternal) taxRates(ctx context.Context, namespace string,
+	refs []billingv1.TaxRateReference) ([]string, string, error) {
+	ids := make([]string, 0, len(refs))
+	for _, r := range refs {
+		id := r.TaxRateID
+		if r.TaxRateRef != nil {
+			var msg string
+			var err error
+			if id, msg, err = e.refs.id(ctx, namespace, r.TaxRateRef.Name, &billingv1.TaxRate{}); err != nil ||
+				msg != "" {
+				return nil, msg, err
+			}
+		}
+		ids = append(ids, id)
+	}
+	return ids, "", nil
+}
+
+// taxRateRefNames are the TaxRates a subscription references by name, by default or on an item.
+func taxRateRefNames(spec *billingv1.SubscriptionSpec) []string {
+	var names []string
+	add := func(refs []billingv1.TaxRateReference) {
+		for _, r := range refs {
+			if r.TaxRateRef != nil && !slices.Contains(names, r.TaxRateRef.Name) {
+				names = append(names, r.TaxRateRef.Name)
+			}
+		}
+	}
+	add(spec.DefaultTaxRates)
+	for _, it := range spec.Items {
+		add(it.TaxRates)
+	}
+	return names
+}
+
+// resolveItems finds the Stripe IDs of the customer and the items' prices; msg says what is still missing.
+func (e subscriptionExternal) resolveItems(ctx context.Context, obj *billingv1.Subscription) (string, []wantItem,
 	string, error) {
 	customerID := obj.Spec.CustomerID
 	if ref := obj.Spec.CustomerRef; ref != nil {
@@ -112,7 +182,7 @@ func (e subscriptionExternal) resolve(ctx context.Context, obj *billingv1.Subscr
 }
 
 func (e subscriptionExternal) Dependencies(ctx context.Context, obj *billingv1.Subscription) (bool, string, error) {
-	_, _, msg, err := e.resolve(ctx, obj)
+	_, msg, err := e.resolveAll(ctx, obj)
 	if msg == "" && err == nil {
 		_, msg, err = e.wantDiscount(ctx, obj)
 	}
@@ -122,12 +192,13 @@ func (e subscriptionExternal) Dependencies(ctx context.Context, obj *billingv1.S
 // Stale: a referenced Price has rolled, so an item is on a price that is neither current nor (under Keep) one of
 // its earlier ones, or an item is missing.
 func (e subscriptionExternal) Stale(ctx context.Context, obj *billingv1.Subscription) (bool, error) {
-	customerID, want, msg, err := e.resolve(ctx, obj)
+	all, msg, err := e.resolveAll(ctx, obj)
 	if err != nil || msg != "" {
 		return false, ignoreMissingRef(err)
 	}
-	if customerID != obj.Status.CustomerID {
-		return true, nil
+	customerID, want := all.customer, all.items
+	if customerID != obj.Status.CustomerID || !slices.Equal(all.defaultTaxRates, obj.Status.DefaultTaxRateIDs) {
+		return true, nil // a referenced TaxRate rolled: the subscription moves to its successor
 	}
 	if meta.IsStatusConditionTrue(obj.Status.Conditions, billingv1.ConditionSpecDiverged) {
 		// The items may be Stripe's own (changesInStripe Follow): a rolled Price is migrated at the next read.
@@ -139,8 +210,9 @@ func (e subscriptionExternal) Stale(ctx context.Context, obj *billingv1.Subscrip
 	for _, w := range want {
 		found := false
 		for _, have := range obj.Status.Items {
-			if have.PriceID == w.price ||
-				obj.Spec.PriceChangePolicy != billingv1.PriceChangeMigrate && slices.Contains(w.previous, have.PriceID) {
+			if (have.PriceID == w.price ||
+				obj.Spec.PriceChangePolicy != billingv1.PriceChangeMigrate && slices.Contains(w.previous, have.PriceID)) &&
+				slices.Equal(have.TaxRateIDs, w.taxRates) {
 				found = true
 			}
 		}
@@ -193,6 +265,9 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 			if w.quantity != nil {
 				item.Quantity = stripego.Int64(*w.quantity)
 			}
+			if len(w.taxRates) > 0 {
+				item.TaxRates = stripego.StringSlice(w.taxRates)
+			}
 			params = append(params, item)
 			changed["add."+w.price] = "1"
 			continue
@@ -210,6 +285,12 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 			changed["quantity."+hit.ID] = strconv.FormatInt(*w.quantity, 10)
 			dirty = true
 		}
+		if have := taxRateIDs(hit.TaxRates); !slices.Equal(have, w.taxRates) {
+			// A non-nil empty list clears the item's tax rates.
+			item.TaxRates = append(make([]*string, 0, len(w.taxRates)), stripego.StringSlice(w.taxRates)...)
+			changed["tax_rates."+hit.ID] = strings.Join(have, ",") + "->" + strings.Join(w.taxRates, ",")
+			dirty = true
+		}
 		if dirty {
 			params = append(params, item)
 		}
@@ -224,12 +305,36 @@ func itemChanges(spec *billingv1.SubscriptionSpec, want []wantItem, have []*stri
 	return params, changed
 }
 
+// taxRateIDs are the IDs of tax rates as Stripe renders them.
+func taxRateIDs(rates []*stripego.TaxRate) []string {
+	ids := make([]string, 0, len(rates))
+	for _, r := range rates {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// subscriptionTaxParams sets default_tax_rates when they differ from cur's (nil: a create).
+func subscriptionTaxParams(p *stripego.SubscriptionParams, want []string, cur *stripego.Subscription,
+	changed map[string]string) {
+	var have []string
+	if cur != nil {
+		have = taxRateIDs(cur.DefaultTaxRates)
+	}
+	if slices.Equal(have, want) || cur == nil && len(want) == 0 {
+		return
+	}
+	// A non-nil empty list clears them.
+	p.DefaultTaxRates = append(make([]*string, 0, len(want)), stripego.StringSlice(want)...)
+	changed["default_tax_rates"] = strings.Join(have, ",") + "->" + strings.Join(want, ",")
+}
+
 // subscriptionParams renders what differs between the spec and cur (nil: a create). pm is the payment method ID
 // that should be the default (see defaultPaymentMethod), attached to the customer before. The groups of spec fields
 // plan skips are left as Stripe has them (see subscription_drift.go).
-func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, want []wantItem,
-	stamp map[string]string, cur *stripego.Subscription, pm string, plan driftPlan) (*stripego.SubscriptionParams,
-	map[string]string) {
+func subscriptionParams(spec *billingv1.SubscriptionSpec, w wantSubscription, stamp map[string]string,
+	cur *stripego.Subscription, pm string, plan driftPlan) (*stripego.SubscriptionParams, map[string]string) {
+	customerID, want := w.customer, w.items
 	p := &stripego.SubscriptionParams{}
 	have := stripego.Subscription{CollectionMethod: stripego.SubscriptionCollectionMethodChargeAutomatically}
 	var haveItems []*stripego.SubscriptionItem
@@ -261,6 +366,7 @@ func subscriptionParams(spec *billingv1.SubscriptionSpec, customerID string, wan
 	if !plan.skip(groupMetadata) {
 		metadataDiff(&p.Params, desiredMetadata(spec.Metadata, stamp), have.Metadata, cur == nil, changed)
 	}
+	subscriptionTaxParams(p, w.defaultTaxRates, cur, changed)
 	if cur == nil {
 		p.Customer = stripego.String(customerID)
 		if spec.TrialPeriodDays != nil {
@@ -302,7 +408,7 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	if ended(cur) {
 		return Observation{Exists: true, UpToDate: true, Current: cur}, nil // Stripe refuses changes; status tells the truth
 	}
-	customerID, want, _, err := e.resolve(ctx, obj)
+	all, _, err := e.resolveAll(ctx, obj)
 	if err != nil {
 		return Observation{}, err
 	}
@@ -312,7 +418,7 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 	if err != nil {
 		return Observation{}, err
 	}
-	plan, changed := e.plan(obj, customerID, want, discount, stamp, cur, pm)
+	plan, changed := e.plan(obj, all, discount, stamp, cur, pm)
 	if len(plan.loop) > 0 {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 		return Observation{}, driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
@@ -328,9 +434,9 @@ func (e subscriptionExternal) Observe(ctx context.Context, c *stripe.Client, obj
 // plan compares the spec with the Stripe subscription cur and sorts what differs (see subscription_drift.go):
 // changed is what the update would send, without the groups the plan leaves as Stripe has them.
 // discount is the spec's discount (wantDiscount).
-func (e subscriptionExternal) plan(obj *billingv1.Subscription, customerID string, want []wantItem, discount string,
+func (e subscriptionExternal) plan(obj *billingv1.Subscription, w wantSubscription, discount string,
 	stamp map[string]string, cur *stripego.Subscription, pm string) (driftPlan, map[string]string) {
-	_, all := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, driftPlan{})
+	_, all := subscriptionParams(&obj.Spec, w, stamp, cur, pm, driftPlan{})
 	if have := haveDiscount(cur.Discount); decideDiscount(discount, have, obj.Status.Discount) != discountKeep {
 		all[groupDiscount] = have + "->" + discount
 	}
@@ -393,10 +499,12 @@ func setSubscriptionStatus(obj *billingv1.Subscription, s *stripego.Subscription
 	st.StripeState = string(s.Status)
 	st.CancelAtPeriodEnd = s.CancelAtPeriodEnd
 	st.CurrentPeriodStart, st.CurrentPeriodEnd = unixTime(s.CurrentPeriodStart), unixTime(s.CurrentPeriodEnd)
+	st.DefaultTaxRateIDs = nilIfNone(taxRateIDs(s.DefaultTaxRates))
 	st.Items = nil
 	if s.Items != nil {
 		for _, it := range s.Items.Data {
-			item := billingv1.SubscriptionItemStatus{ID: it.ID, Quantity: it.Quantity}
+			item := billingv1.SubscriptionItemStatus{ID: it.ID, Quantity: it.Quantity,
+				TaxRateIDs: nilIfNone(taxRateIDs(it.TaxRates))}
 			if it.Price != nil {
 				item.PriceID = it.Price.ID
 			}
@@ -430,6 +538,14 @@ func foldInvoicePayment(sub *billingv1.Subscription, in *stripego.Invoice) {
 	}
 }
 
+// nilIfNone keeps an empty list out of status (it is omitted there).
+func nilIfNone(ids []string) []string {
+	if len(ids) == 0 {
+		return nil
+	}
+	return ids
+}
+
 func unixTime(sec int64) *metav1.Time {
 	if sec == 0 {
 		return nil
@@ -440,18 +556,18 @@ func unixTime(sec int64) *metav1.Time {
 
 func (e subscriptionExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Subscription, key string,
 	stamp map[string]string) (string, error) {
-	customerID, want, msg, err := e.resolve(ctx, obj)
+	all, msg, err := e.resolveAll(ctx, obj)
 	if err != nil {
 		return "", err
 	}
 	if msg != "" {
 		return "", fmt.Errorf("%s", msg)
 	}
-	pm, err := e.attachDefault(ctx, c, obj, customerID, "")
+	pm, err := e.attachDefault(ctx, c, obj, all.customer, "")
 	if err != nil {
 		return "", err
 	}
-	p, _ := subscriptionParams(&obj.Spec, customerID, want, stamp, nil, pm, driftPlan{})
+	p, _ := subscriptionParams(&obj.Spec, all, stamp, nil, pm, driftPlan{})
 	discount, _, err := e.wantDiscount(ctx, obj)
 	if err != nil {
 		return "", err
@@ -481,11 +597,11 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 		setSubscriptionStatus(obj, cur)
 		return nil
 	}
-	customerID, want, _, err := e.resolve(ctx, obj)
+	all, _, err := e.resolveAll(ctx, obj)
 	if err != nil {
 		return err
 	}
-	pm, err := e.attachDefault(ctx, c, obj, customerID, subscriptionDefaultPM(cur))
+	pm, err := e.attachDefault(ctx, c, obj, all.customer, subscriptionDefaultPM(cur))
 	if err != nil {
 		return err
 	}
@@ -493,12 +609,12 @@ func (e subscriptionExternal) Update(ctx context.Context, c *stripe.Client, obj 
 	if err != nil {
 		return err
 	}
-	plan, _ := e.plan(obj, customerID, want, discount, stamp, cur, pm)
+	plan, _ := e.plan(obj, all, discount, stamp, cur, pm)
 	if len(plan.loop) > 0 {
 		recordApplied(obj, plan, e.opts.now(), e.opts.driftLoopWindow())
 		return driftLoopError(obj, plan.loop, e.opts.driftLoopWindow())
 	}
-	p, changed := subscriptionParams(&obj.Spec, customerID, want, stamp, cur, pm, plan)
+	p, changed := subscriptionParams(&obj.Spec, all, stamp, cur, pm, plan)
 	action := decideDiscount(discount, haveDiscount(cur.Discount), obj.Status.Discount)
 	if plan.skip(groupDiscount) {
 		action = discountKeep // changed in Stripe and followed, or looping

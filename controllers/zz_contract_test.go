@@ -34,7 +34,9 @@ func TestZZContractWithStripeMock(t *testing.T) {
 		"DELETE /v1/subscriptions/{id}", "POST /v1/payment_methods/{id}/attach", "POST /v1/coupons",
 		"POST /v1/coupons/{id}", "DELETE /v1/coupons/{id}", "GET /v1/coupons/{id}", "GET /v1/coupons",
 		"POST /v1/promotion_codes", "POST /v1/promotion_codes/{id}", "GET /v1/promotion_codes/{id}",
-		"GET /v1/promotion_codes", "DELETE /v1/subscriptions/{id}/discount"} {
+		"GET /v1/promotion_codes", "DELETE /v1/subscriptions/{id}/discount", "POST /v1/tax_rates",
+		"POST /v1/tax_rates/{id}", "GET /v1/tax_rates", "POST /v1/customers/{id}/tax_ids",
+		"DELETE /v1/customers/{id}/tax_ids/{id}"} {
 		if !endpoints[e] {
 			t.Errorf("the suite never exercised %s", e)
 		}
@@ -47,8 +49,10 @@ func TestZZContractWithStripeMock(t *testing.T) {
 
 func pathPattern(p string) string {
 	parts := strings.Split(p, "/")
-	if len(parts) > 3 {
-		parts[3] = "{id}"
+	for _, i := range []int{3, 5} { // /v1/customers/{id}/tax_ids/{id}
+		if len(parts) > i {
+			parts[i] = "{id}"
+		}
 	}
 	return strings.Join(parts, "/")
 }

@@ -48,6 +48,8 @@ var HandledTypes = []string{
 	"coupon.created", "coupon.updated", "coupon.deleted",
 	"promotion_code.created", "promotion_code.updated",
 	"customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
+	"tax_rate.created", "tax_rate.updated",
+	"customer.tax_id.created", "customer.tax_id.updated", "customer.tax_id.deleted",
 }
 
 // Handler verifies and stores events.

@@ -44,6 +44,59 @@ type Address struct {
 	Country string `json:"country,omitempty"`
 }
 
+// TaxExempt is a customer's tax status in Stripe.
+// +kubebuilder:validation:Enum=none;exempt;reverse
+type TaxExempt string
+
+// Tax statuses.
+const (
+	TaxExemptNone    TaxExempt = "none"
+	TaxExemptExempt  TaxExempt = "exempt"
+	TaxExemptReverse TaxExempt = "reverse"
+)
+
+// TaxIDType is the type of a customer tax ID, as Stripe names it (API version 2023-10-16).
+// +kubebuilder:validation:Enum=ad_nrt;ae_trn;ar_cuit;au_abn;au_arn;bg_uic;bo_tin;br_cnpj;br_cpf;ca_bn;ca_gst_hst;ca_pst_bc;ca_pst_mb;ca_pst_sk;ca_qst;ch_vat;cl_tin;cn_tin;co_nit;cr_tin;do_rcn;ec_ruc;eg_tin;es_cif;eu_oss_vat;eu_vat;gb_vat;ge_vat;hk_br;hu_tin;id_npwp;il_vat;in_gst;is_vat;jp_cn;jp_rn;jp_trn;ke_pin;kr_brn;li_uid;mx_rfc;my_frp;my_itn;my_sst;no_vat;no_voec;nz_gst;pe_ruc;ph_tin;ro_tin;rs_pib;ru_inn;ru_kpp;sa_vat;sg_gst;sg_uen;si_tin;sv_nit;th_vat;tr_tin;tw_vat;ua_vat;us_ein;uy_ruc;ve_rif;vn_tin;za_vat
+type TaxIDType string
+
+// CustomerTaxID is a customer tax ID, shown on its invoices. Stripe cannot edit a tax ID: a changed one is a new
+// tax ID, and the old one is deleted.
+type CustomerTaxID struct {
+	// type of the tax ID, for example eu_vat, gb_vat, us_ein or au_abn.
+	// +required
+	Type TaxIDType `json:"type"`
+
+	// value of the tax ID in the type's format, for example DE123456789.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	Value string `json:"value"`
+}
+
+// CustomerTaxIDStatus is a tax ID of the customer in Stripe.
+type CustomerTaxIDStatus struct {
+	// id of the tax ID (txi_...).
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+	// type of the tax ID.
+	// +required
+	// +kubebuilder:validation:MaxLength=32
+	Type string `json:"type"`
+	// value of the tax ID.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	Value string `json:"value"`
+	// country of the tax ID, when Stripe knows it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2
+	Country string `json:"country,omitempty"`
+	// verification is the tax authority's verdict: pending, verified, unverified or unavailable.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	Verification string `json:"verification,omitempty"`
+}
+
 // CustomerAdopt names an existing Stripe customer to take over instead of creating one.
 type CustomerAdopt struct {
 	// id of the Stripe customer to adopt.
@@ -97,6 +150,20 @@ type CustomerSpec struct {
 	// +kubebuilder:validation:Pattern=`^pm_[A-Za-z0-9_]+$`
 	// +kubebuilder:validation:MaxLength=255
 	DefaultPaymentMethod string `json:"defaultPaymentMethod,omitempty"`
+
+	// taxExempt is the customer's tax status: none (the default: taxed), exempt, or reverse (reverse charge; the
+	// invoice says so).
+	// +optional
+	TaxExempt TaxExempt `json:"taxExempt,omitempty"`
+
+	// taxIDs are the customer's tax IDs, shown on its invoices (at most 25, each once). Tax IDs in Stripe that are
+	// not listed here are deleted.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +listMapKey=value
+	// +kubebuilder:validation:MaxItems=25
+	TaxIDs []CustomerTaxID `json:"taxIDs,omitempty"`
 
 	// testClock attaches the customer to a Stripe test clock when it is created (test mode only; immutable).
 	// +optional
@@ -170,6 +237,12 @@ type CustomerStatus struct {
 	// which is its invoice default.
 	// +optional
 	DefaultPaymentMethod *AttachedPaymentMethod `json:"defaultPaymentMethod,omitempty"`
+
+	// taxIDs are the customer's tax IDs in Stripe, with each one's verification.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=25
+	TaxIDs []CustomerTaxIDStatus `json:"taxIDs,omitempty"`
 }
 
 // Customer is a Stripe customer.

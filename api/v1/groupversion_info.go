@@ -35,6 +35,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&PromotionCode{}, &PromotionCodeList{},
 		&StripeEvent{}, &StripeEventList{},
 		&StripeEventLedger{}, &StripeEventLedgerList{},
+		&TaxRate{}, &TaxRateList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

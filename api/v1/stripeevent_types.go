@@ -76,9 +76,9 @@ type StripeEventSpec struct {
 
 // EventTarget names the billing object an event was routed to.
 type EventTarget struct {
-	// kind of the billing object: Customer, Product, Price, Subscription, Coupon or PromotionCode.
+	// kind of the billing object: Customer, Product, Price, Subscription, Coupon, PromotionCode or TaxRate.
 	// +required
-	// +kubebuilder:validation:Enum=Customer;Product;Price;Subscription;Coupon;PromotionCode
+	// +kubebuilder:validation:Enum=Customer;Product;Price;Subscription;Coupon;PromotionCode;TaxRate
 	Kind string `json:"kind"`
 	// namespace of the billing object.
 	// +required

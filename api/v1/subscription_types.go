@@ -75,6 +75,22 @@ const (
 	SubscriptionOrphan SubscriptionDeletionPolicy = "Orphan"
 )
 
+// TaxRateReference names a tax rate: a TaxRate in this namespace, or a Stripe tax rate by ID.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.taxRateRef) != has(self.taxRateID)",message="each tax rate needs exactly one of taxRateRef or taxRateID"
+type TaxRateReference struct {
+	// taxRateRef names a TaxRate in this namespace. When it rolls to a successor (its percentage or inclusive
+	// changed), the subscription moves to the successor from its next invoice.
+	// +optional
+	TaxRateRef *LocalObjectReference `json:"taxRateRef,omitempty"`
+
+	// taxRateID is the Stripe ID of a tax rate not managed in this cluster.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^txr_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	TaxRateID string `json:"taxRateID,omitempty"`
+}
+
 // SubscriptionItem is one price on the subscription.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.priceRef) != has(self.priceID)",message="each item needs exactly one of priceRef or priceID"
@@ -94,6 +110,13 @@ type SubscriptionItem struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=999999999
 	Quantity *int64 `json:"quantity,omitempty"`
+
+	// taxRates apply to this item instead of the subscription's defaultTaxRates (at most 5, each once).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, has(x.taxRateRef) ? (has(y.taxRateRef) && y.taxRateRef.name == x.taxRateRef.name) : (has(y.taxRateID) && y.taxRateID == x.taxRateID)))",message="each tax rate may appear only once in taxRates"
+	TaxRates []TaxRateReference `json:"taxRates,omitempty"`
 }
 
 // SubscriptionAdopt names an existing Stripe subscription to take over instead of creating one.
@@ -186,6 +209,14 @@ type SubscriptionSpec struct {
 	// +kubebuilder:default=Restore
 	ChangesInStripe ChangesInStripe `json:"changesInStripe,omitempty"`
 
+	// defaultTaxRates apply to every item without taxRates of its own (at most 5, each once). Changes take effect
+	// from the next invoice.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	// +kubebuilder:validation:XValidation:rule="self.all(x, self.exists_one(y, has(x.taxRateRef) ? (has(y.taxRateRef) && y.taxRateRef.name == x.taxRateRef.name) : (has(y.taxRateID) && y.taxRateID == x.taxRateID)))",message="each tax rate may appear only once in defaultTaxRates"
+	DefaultTaxRates []TaxRateReference `json:"defaultTaxRates,omitempty"`
+
 	// metadata is copied to the Stripe subscription, next to the operator's k8s_ stamp.
 	// +optional
 	Metadata Metadata `json:"metadata,omitempty"`
@@ -246,6 +277,11 @@ type SubscriptionItemStatus struct {
 	// quantity of the item.
 	// +optional
 	Quantity int64 `json:"quantity,omitempty"`
+	// taxRateIDs are the item's own tax rates in Stripe.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	TaxRateIDs []string `json:"taxRateIDs,omitempty"`
 }
 
 // InvoiceSummary summarises the subscription's latest invoice.
@@ -278,6 +314,9 @@ type InvoiceSummary struct {
 	// total is the invoice's total after discounts and taxes, in minor units.
 	// +optional
 	Total int64 `json:"total,omitempty"`
+	// tax is the invoice's tax in the currency's minor unit, inclusive and exclusive (absent without tax rates).
+	// +optional
+	Tax *int64 `json:"tax,omitempty"`
 }
 
 // DiscountStatus is the discount Stripe applies to a subscription.
@@ -363,6 +402,12 @@ type SubscriptionStatus struct {
 	// cancelAtPeriodEnd is Stripe's flag: the subscription ends at currentPeriodEnd.
 	// +optional
 	CancelAtPeriodEnd bool `json:"cancelAtPeriodEnd,omitempty"`
+
+	// defaultTaxRateIDs are the subscription's default tax rates in Stripe.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	DefaultTaxRateIDs []string `json:"defaultTaxRateIDs,omitempty"`
 
 	// items are the subscription's items in Stripe.
 	// +optional

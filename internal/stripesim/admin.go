@@ -265,7 +265,7 @@ func (s *Sim) ObjectsByUID() map[string]map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]map[string]int{"customer": {}, "product": {}, "price": {}, "subscription": {}, "coupon": {},
-		"promotion_code": {}}
+		"promotion_code": {}, "tax_rate": {}}
 	add := func(kind string, md map[string]string) {
 		if uid := md["k8s_uid"]; uid != "" {
 			out[kind][uid]++
@@ -289,6 +289,9 @@ func (s *Sim) ObjectsByUID() map[string]map[string]int {
 		}
 		for _, o := range st.promotionCodes {
 			add("promotion_code", o.Metadata)
+		}
+		for _, o := range st.taxRates {
+			add("tax_rate", o.Metadata)
 		}
 	}
 	return out
@@ -395,6 +398,8 @@ type storeSnapshot struct {
 	TimeShift      int64                       `json:"time_shift,omitempty"`
 	Coupons        map[string]*coupon          `json:"coupons"`
 	PromotionCodes map[string]*promotionCode   `json:"promotion_codes"`
+	TaxRates       map[string]*taxRate         `json:"tax_rates"`
+	TaxIDs         map[string]*taxID           `json:"tax_ids"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -406,7 +411,7 @@ func (s *Sim) Save(path string) error {
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
 			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
 			PaymentMethods: st.paymentMethods, TimeShift: st.timeShift, Coupons: st.coupons,
-			PromotionCodes: st.promotionCodes})
+			PromotionCodes: st.promotionCodes, TaxRates: st.taxRates, TaxIDs: st.taxIDs})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -455,6 +460,8 @@ func (s *Sim) Load(path string) error {
 		maps.Copy(st.paymentMethods, ss.PaymentMethods)
 		maps.Copy(st.coupons, ss.Coupons)
 		maps.Copy(st.promotionCodes, ss.PromotionCodes)
+		maps.Copy(st.taxRates, ss.TaxRates)
+		maps.Copy(st.taxIDs, ss.TaxIDs)
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {

@@ -6,13 +6,14 @@ import (
 )
 
 // customerParams are the parameters of a customer update; create also takes payment_method and test_clock.
-var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "invoice_settings"}
+var customerParams = []string{"email", "name", "description", "phone", "address", "metadata", "invoice_settings",
+	"tax_exempt"}
 
 func (c *call) customerFields(cu *customer, creating bool) {
 	f, p := &c.f, c.form
 	allowed := customerParams
 	if creating {
-		allowed = append(allowed[:len(allowed):len(allowed)], "payment_method", "test_clock")
+		allowed = append(allowed[:len(allowed):len(allowed)], "payment_method", "test_clock", "tax_id_data")
 	}
 	f.unknown(p, allowed...)
 	setStr := func(dst **string, name string, maxLen int) {
@@ -50,6 +51,7 @@ func (c *call) customerFields(cu *customer, creating bool) {
 			cu.Address = addr
 		}
 	}
+	c.taxExempt(cu)
 	cu.Metadata = f.metadata(p, cu.Metadata)
 	var attach *paymentMethod
 	if pm := f.optStr(p, "payment_method"); pm != nil && creating {
@@ -89,6 +91,20 @@ func (c *call) customerFields(cu *customer, creating bool) {
 	}
 }
 
+// taxExempt applies tax_exempt: none (stored as ""), exempt or reverse.
+func (c *call) taxExempt(cu *customer) {
+	v, ok := c.f.str(c.form, "tax_exempt")
+	switch {
+	case !ok:
+	case v == "" || v == "none":
+		cu.TaxExempt = ""
+	case v == "exempt" || v == "reverse":
+		cu.TaxExempt = v
+	default:
+		c.f.fail("tax_exempt", "Invalid tax_exempt: must be one of none, exempt, or reverse")
+	}
+}
+
 func nilIfEmpty(s string) *string {
 	if s == "" {
 		return nil
@@ -99,6 +115,7 @@ func nilIfEmpty(s string) *string {
 func (c *call) createCustomer() (any, *apiError) {
 	cu := &customer{meta: c.nextMeta("cus")}
 	c.customerFields(cu, true)
+	taxIDs := c.taxIDData()
 	if c.f.err != nil {
 		c.st.seq--
 		return nil, c.f.err
@@ -106,6 +123,9 @@ func (c *call) createCustomer() (any, *apiError) {
 	c.st.customers[cu.ID] = cu
 	out := c.st.renderCustomer(cu)
 	c.emit("customer.created", out, nil)
+	for _, t := range taxIDs {
+		c.addTaxID(cu.ID, t.Type, t.Value, t.Country, t.Verification)
+	}
 	if pm := c.attach; pm != nil {
 		pm.Customer = cu.ID
 		c.st.paymentMethods[pm.ID] = pm

@@ -56,6 +56,8 @@ var expandableFields = map[string][]string{
 		"pending_invoice_item_interval", "pending_setup_intent", "pending_update", "schedule", "test_clock",
 		"transfer_data", "trial_settings"},
 	"subscription_item":       {"billing_thresholds", "price", "tax_rates"},
+	"tax_id":                  {"customer", "owner", "verification"},
+	"tax_rate":                {},
 	"test_helpers.test_clock": {},
 	"webhook_endpoint":        {},
 	// A list's and a search result's objects are reached through data.
@@ -169,6 +171,10 @@ func (s *store) renderByID(id string) (obj, bool) {
 		if o := s.clocks[id]; o != nil {
 			return s.renderClock(o), true
 		}
+	case "txr":
+		if o := s.taxRates[id]; o != nil {
+			return s.renderTaxRate(o), true
+		}
 	}
 	return nil, false
 }
@@ -209,8 +215,20 @@ func (s *store) expandPath(o obj, segs []string, full string) (obj, *apiError) {
 		return nil, cannotExpand(full)
 	}
 	v, ok := o[key]
+	if !ok && o["deleted"] == true {
+		return o, nil // a deleted object is answered as it is
+	}
 	if !ok {
 		inc, isIncluded := s.included(o, key)
+		if id, _ := o["id"].(string); o["object"] == "customer" && key == "tax_ids" {
+			// A customer's tax IDs are listed only when asked for.
+			data := make([]any, 0)
+			for _, t := range s.taxIDsOf(id) {
+				data = append(data, s.renderTaxID(t))
+			}
+			inc, isIncluded = obj{"object": "list", "data": data, "has_more": false,
+				"url": "/v1/customers/" + id + "/tax_ids"}, true
+		}
 		if !isIncluded || len(segs) > 1 {
 			return nil, cannotExpand(full)
 		}

@@ -35,6 +35,8 @@ type customer struct {
 	DefaultPaymentMethod *string  `json:"default_payment_method"`
 	TestClock            *string  `json:"test_clock"`
 	Deleted              bool     `json:"deleted"`
+	// TaxExempt is none (stored as ""), exempt or reverse.
+	TaxExempt string `json:"tax_exempt"`
 }
 
 type product struct {
@@ -72,6 +74,8 @@ type subscriptionItem struct {
 	meta
 	Price    string `json:"price"`
 	Quantity int64  `json:"quantity"`
+	// TaxRates, when set, replace the subscription's default tax rates for this item.
+	TaxRates []string `json:"tax_rates"`
 }
 
 type subscription struct {
@@ -103,6 +107,8 @@ type subscription struct {
 	CancelReason string `json:"cancel_reason"`
 	// Discount is the coupon applied to the subscription's invoices, if any.
 	Discount *discount `json:"discount"`
+	// DefaultTaxRates apply to every item without tax rates of its own.
+	DefaultTaxRates []string `json:"default_tax_rates"`
 }
 
 type invoice struct {
@@ -140,6 +146,8 @@ type invoice struct {
 	// the lines (applyDiscount).
 	Discount       *discount `json:"discount"`
 	DiscountAmount int64     `json:"discount_amount"`
+	// DefaultTaxRates are the subscription's default tax rates when the invoice was made.
+	DefaultTaxRates []string `json:"default_tax_rates"`
 }
 
 // invoiceLine is a line item of a subscription invoice: one subscription item for the invoice's period.
@@ -152,6 +160,9 @@ type invoiceLine struct {
 	Description      string `json:"description"`
 	// DiscountAmount is what the invoice's discount took off this line.
 	DiscountAmount int64 `json:"discount_amount"`
+	// TaxRates are the rates applied to the line, and Taxes what each came to (see applyTaxes).
+	TaxRates []string  `json:"tax_rates"`
+	Taxes    []lineTax `json:"taxes"`
 }
 
 type invoiceSubscriptionDetails struct {
@@ -184,7 +195,7 @@ func (s *store) renderCustomer(c *customer) obj {
 		"invoice_settings": obj{"custom_fields": nil, "default_payment_method": c.DefaultPaymentMethod,
 			"footer": nil, "rendering_options": nil},
 		"livemode": s.live, "metadata": metadataJSON(c.Metadata), "name": c.Name, "next_invoice_sequence": 1,
-		"phone": c.Phone, "preferred_locales": []string{}, "shipping": nil, "tax_exempt": "none",
+		"phone": c.Phone, "preferred_locales": []string{}, "shipping": nil, "tax_exempt": taxExempt(c.TaxExempt),
 		"test_clock": c.TestClock,
 	}
 }
@@ -233,7 +244,7 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 		items = append(items, obj{
 			"id": it.ID, "object": "subscription_item", "created": it.Created,
 			"metadata": metadataJSON(it.Metadata), "price": pr, "quantity": it.Quantity, "subscription": sub.ID,
-			"tax_rates": []any{}, "billing_thresholds": nil,
+			"tax_rates": s.renderTaxRates(it.TaxRates), "billing_thresholds": nil,
 		})
 	}
 	var cust any = sub.Customer
@@ -267,9 +278,10 @@ func (s *store) renderSubscription(sub *subscription, expand map[string]bool) ob
 		"application_fee_percent": nil, "automatic_tax": obj{"enabled": false, "liability": nil},
 		"billing_cycle_anchor_config": nil, "billing_thresholds": nil,
 		"cancellation_details": obj{"comment": nil, "feedback": nil, "reason": nilIfEmpty(sub.CancelReason)},
-		"default_source":       nil, "default_tax_rates": []any{}, "next_pending_invoice_item_invoice": nil,
-		"on_behalf_of": nil, "pause_collection": nil, "payment_settings": obj{"payment_method_options": nil,
-			"payment_method_types": nil, "save_default_payment_method": "off"},
+		"default_source":       nil, "default_tax_rates": s.renderTaxRates(sub.DefaultTaxRates),
+		"next_pending_invoice_item_invoice": nil, "on_behalf_of": nil, "pause_collection": nil,
+		"payment_settings": obj{"payment_method_options": nil, "payment_method_types": nil,
+			"save_default_payment_method": "off"},
 		"pending_invoice_item_interval": nil, "pending_setup_intent": nil, "schedule": nil,
 		"test_clock": s.customerClock(sub.Customer), "transfer_data": nil,
 	}
@@ -304,20 +316,33 @@ func (s *store) renderInvoice(in *invoice) obj {
 		if p := s.prices[l.Price]; p != nil {
 			pr = s.renderPrice(p)
 		}
+		lineIncluded := int64(0)
+		for _, t := range l.Taxes {
+			if t.Inclusive {
+				lineIncluded += t.Amount
+			}
+		}
 		lines = append(lines, obj{"id": l.ID, "object": "line_item", "amount": l.Amount,
-			"amount_excluding_tax": l.Amount, "currency": in.Currency, "description": l.Description,
+			"amount_excluding_tax": l.Amount - lineIncluded, "currency": in.Currency, "description": l.Description,
 			"discount_amounts": discountAmounts(in.Discount, l.DiscountAmount), "discountable": true,
 			"discounts": discountIDs(in.Discount), "invoice": in.ID,
 			"livemode": s.live, "metadata": obj{},
 			"period": obj{"end": in.PeriodEnd, "start": in.PeriodStart}, "price": pr, "proration": false,
 			"proration_details": obj{"credited_items": nil}, "quantity": l.Quantity,
 			"subscription": nilIfEmpty(in.Subscription), "subscription_item": nilIfEmpty(l.SubscriptionItem),
-			"tax_amounts": []any{}, "tax_rates": []any{}, "type": "subscription",
-			"unit_amount_excluding_tax": unitAmount(l)})
+			"tax_amounts": renderLineTaxes(l), "tax_rates": s.renderTaxRates(l.TaxRates), "type": "subscription",
+			"unit_amount_excluding_tax": unitAmount(l.Amount-lineIncluded, l.Quantity)})
 	}
 	var subtotal int64
 	for _, l := range in.Lines {
 		subtotal += l.Amount
+	}
+	included, added := invoiceTaxes(in)
+	var tax any // null on an invoice without tax rates
+	for _, l := range in.Lines {
+		if len(l.TaxRates) > 0 {
+			tax = included + added
+		}
 	}
 	var cust *customer
 	if cu := s.customers[in.Customer]; cu != nil && !cu.Deleted {
@@ -350,8 +375,9 @@ func (s *store) renderInvoice(in *invoice) obj {
 		"customer_address": custAddr, "customer_email": field(func(c *customer) *string { return c.Email }),
 		"customer_name":  field(func(c *customer) *string { return c.Name }),
 		"customer_phone": field(func(c *customer) *string { return c.Phone }), "customer_shipping": nil,
-		"customer_tax_exempt": "none", "customer_tax_ids": []any{}, "default_payment_method": nil,
-		"default_source": nil, "default_tax_rates": []any{}, "description": nil, "discount": s.invoiceDiscount(in),
+		"customer_tax_exempt": customerTaxExempt(cust), "customer_tax_ids": s.customerTaxIDs(in.Customer),
+		"default_payment_method": nil, "default_source": nil,
+		"default_tax_rates": s.renderTaxRates(in.DefaultTaxRates), "description": nil, "discount": s.invoiceDiscount(in),
 		"discounts": discountIDs(in.Discount), "due_date": in.DueDate, "effective_at": in.Created, "ending_balance": 0,
 		"footer": nil, "from_invoice": nil, "hosted_invoice_url": in.HostedInvoiceURL,
 		"invoice_pdf": in.HostedInvoiceURL + "/pdf", "issuer": obj{"type": "self"},
@@ -369,10 +395,11 @@ func (s *store) renderInvoice(in *invoice) obj {
 		"status_transitions": obj{"finalized_at": in.Created, "marked_uncollectible_at": nil,
 			"paid_at": in.PaidAt, "voided_at": in.VoidedAt},
 		"subscription": nilIfEmpty(in.Subscription), "subscription_details": in.SubscriptionDetails,
-		"subtotal": subtotal, "subtotal_excluding_tax": subtotal, "tax": nil,
-		"test_clock": s.customerClock(in.Customer), "total": subtotal - in.DiscountAmount,
+		"subtotal": subtotal, "subtotal_excluding_tax": subtotal - included, "tax": tax,
+		"test_clock": s.customerClock(in.Customer), "total": subtotal - in.DiscountAmount + added,
 		"total_discount_amounts": discountAmounts(in.Discount, in.DiscountAmount),
-		"total_excluding_tax":    subtotal - in.DiscountAmount, "total_tax_amounts": []any{}, "transfer_data": nil,
+		"total_excluding_tax":    subtotal - in.DiscountAmount - included, "total_tax_amounts": renderTotalTaxes(in),
+		"transfer_data":         nil,
 		"webhooks_delivered_at": in.Created,
 	}
 }
@@ -393,9 +420,24 @@ func (s *store) invoiceDiscount(in *invoice) any {
 	return s.renderDiscount(in.Discount, in.ID)
 }
 
-func unitAmount(l *invoiceLine) string {
-	if l.Quantity == 0 {
+func unitAmount(amount, quantity int64) string {
+	if quantity == 0 {
 		return "0"
 	}
-	return strconv.FormatInt(l.Amount/l.Quantity, 10)
+	return strconv.FormatInt(amount/quantity, 10)
+}
+
+// taxExempt renders a customer's tax_exempt: none unless set.
+func taxExempt(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+func customerTaxExempt(cu *customer) any {
+	if cu == nil {
+		return nil
+	}
+	return taxExempt(cu.TaxExempt)
 }

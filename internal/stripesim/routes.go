@@ -16,6 +16,15 @@ func (s *Sim) routes() {
 		{"GET /v1/customers/{id}/payment_methods", "customer", read, (*call).listCustomerPaymentMethods},
 		{"POST /v1/customers/{id}", "customer", write, (*call).updateCustomer},
 		{"DELETE /v1/customers/{id}", "customer", write, (*call).deleteCustomer},
+		{"POST /v1/customers/{customer}/tax_ids", "customer", write, (*call).createTaxID},
+		{"GET /v1/customers/{customer}/tax_ids", "customer", read, (*call).listTaxIDs},
+		{"GET /v1/customers/{customer}/tax_ids/{id}", "customer", read, (*call).getTaxID},
+		{"DELETE /v1/customers/{customer}/tax_ids/{id}", "customer", write, (*call).deleteTaxID},
+
+		{"POST /v1/tax_rates", "tax_rate", write, (*call).createTaxRate},
+		{"GET /v1/tax_rates", "tax_rate", read, (*call).listTaxRates},
+		{"GET /v1/tax_rates/{id}", "tax_rate", read, (*call).getTaxRate},
+		{"POST /v1/tax_rates/{id}", "tax_rate", write, (*call).updateTaxRate},
 
 		{"POST /v1/products", "product", write, (*call).createProduct},
 		{"GET /v1/products", "product", read, (*call).listProducts},

@@ -117,7 +117,9 @@ type store struct {
 	coupons        map[string]*coupon
 	promotionCodes map[string]*promotionCode
 	// now is the time of the request being executed: a coupon's validity depends on it.
-	now int64
+	now      int64
+	taxRates map[string]*taxRate
+	taxIDs   map[string]*taxID
 }
 
 // accountNow is the account's time at the simulator's clock reading now.
@@ -141,6 +143,8 @@ func newStore(live bool) *store {
 		paymentMethods: map[string]*paymentMethod{},
 		coupons:        map[string]*coupon{},
 		promotionCodes: map[string]*promotionCode{},
+		taxRates:       map[string]*taxRate{},
+		taxIDs:         map[string]*taxID{},
 	}
 }
 
@@ -207,13 +211,15 @@ type handlerFunc func(c *call) (any, *apiError)
 
 // call is one API request being executed.
 type call struct {
-	sim    *Sim
-	st     *store
-	form   *param
-	f      formReader
-	id     string
-	now    int64
-	expand map[string]bool
+	sim  *Sim
+	st   *store
+	form *param
+	f    formReader
+	id   string
+	// pathCustomer is the customer of a sub-resource path (/v1/customers/{customer}/tax_ids).
+	pathCustomer string
+	now          int64
+	expand       map[string]bool
 	// events are recorded by the handler and stored only if it succeeds.
 	events []pendingEvent
 	// tokens are the payment methods made from test tokens in this request, by token.
@@ -221,6 +227,9 @@ type call struct {
 	// attach is the payment method a customer creation attaches once it succeeds.
 	attach *paymentMethod
 }
+
+// pathIDs are the IDs a request's path names.
+type pathIDs struct{ id, customer string }
 
 const (
 	read  = false
@@ -304,7 +313,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 	if isWrite {
 		kind = resourceObject(resource)
 	}
-	status, body := s.execute(sk, form, r.PathValue("id"), requestID, idemKey, kind, h)
+	status, body := s.execute(sk, form, pathIDs{id: r.PathValue("id"), customer: r.PathValue("customer")},
+		requestID, idemKey, kind, h)
 	if s.opts.Record && status < 300 {
 		s.record(Request{Method: r.Method, Path: r.URL.Path, Params: values.Encode()})
 	}
@@ -324,12 +334,12 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 // execute runs the handler under the lock and renders its result.
 // kind, when set, is the object the handler returns, whose expandable fields the top level of expand[] is checked
 // against before the handler runs.
-func (s *Sim) execute(sk sessionKey, form *param, id, requestID, idemKey, kind string,
+func (s *Sim) execute(sk sessionKey, form *param, ids pathIDs, requestID, idemKey, kind string,
 	h handlerFunc) (int, []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.storeFor(sk)
-	c := &call{sim: s, st: st, form: form, id: id, now: st.accountNow(s.opts.Now()),
+	c := &call{sim: s, st: st, form: form, id: ids.id, pathCustomer: ids.customer, now: st.accountNow(s.opts.Now()),
 		tokens: map[string]*paymentMethod{}}
 	c.st.now = c.now
 	c.expand = c.f.expand(form)

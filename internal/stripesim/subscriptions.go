@@ -19,11 +19,12 @@ const (
 
 var subscriptionCreateParams = []string{"customer", "items", "trial_period_days", "collection_method",
 	"days_until_due", "payment_behavior", "default_payment_method", "cancel_at_period_end", "proration_behavior",
-	"metadata", "description", "off_session", "trial_settings", "coupon", "promotion_code"}
+	"metadata", "description", "off_session", "trial_settings", "coupon", "promotion_code",
+	"default_tax_rates"}
 
 var subscriptionUpdateParams = []string{"items", "collection_method", "days_until_due", "payment_behavior",
 	"default_payment_method", "cancel_at_period_end", "proration_behavior", "metadata", "description",
-	"off_session", "cancellation_details", "coupon", "promotion_code"}
+	"off_session", "cancellation_details", "coupon", "promotion_code", "default_tax_rates"}
 
 // addPeriod moves t forward by count intervals, as Stripe bills: calendar months and years.
 func addPeriod(t int64, interval string, count int64) int64 {
@@ -68,6 +69,9 @@ func (c *call) subscriptionCommon(sub *subscription) {
 	}
 	if v, ok := f.boolean(p, "cancel_at_period_end"); ok {
 		sub.CancelAtPeriodEnd = v
+	}
+	if ids, ok := c.taxRateIDs(p, "default_tax_rates", "", sub.DefaultTaxRates); ok {
+		sub.DefaultTaxRates = ids
 	}
 	sub.Metadata = f.metadata(p, sub.Metadata)
 }
@@ -114,7 +118,7 @@ func (c *call) createSubscription() (any, *apiError) {
 	seen := map[string]bool{}
 	for i, it := range items {
 		prefix := "items[" + strconv.Itoa(i) + "]"
-		f.unknownIn(it, prefix, "price", "quantity", "metadata")
+		f.unknownIn(it, prefix, "price", "quantity", "metadata", "tax_rates")
 		priceID, ok := f.str(it, "price")
 		if !ok {
 			if f.err == nil {
@@ -140,6 +144,7 @@ func (c *call) createSubscription() (any, *apiError) {
 		}
 		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
 		item.Metadata = f.metadata(it, item.Metadata)
+		item.TaxRates, _ = c.taxRateIDs(it, "tax_rates", prefix, nil)
 		sub.Items = append(sub.Items, item)
 	}
 	c.subscriptionCommon(sub)
@@ -231,6 +236,7 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 	// Stripe's order: the lines' subtotal, then discounts, then taxes, then the total.
 	c.applyDiscount(in, sub)
 	in.AmountDue -= in.DiscountAmount
+	c.st.applyTaxes(in, sub)
 	n := 0
 	for _, other := range c.st.invoices {
 		if other.Customer == sub.Customer {
@@ -322,7 +328,7 @@ func (c *call) updateSubscription() (any, *apiError) {
 // adds an item.
 func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 	f := &c.f
-	f.unknownIn(it, prefix, "id", "price", "quantity", "deleted", "metadata", "clear_usage")
+	f.unknownIn(it, prefix, "id", "price", "quantity", "deleted", "metadata", "clear_usage", "tax_rates")
 	id, hasID := f.str(it, "id")
 	priceID, hasPrice := f.str(it, "price")
 	deleted, _ := f.boolean(it, "deleted")
@@ -351,6 +357,7 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 		}
 		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
 		item.Metadata = f.metadata(it, item.Metadata)
+		item.TaxRates, _ = c.taxRateIDs(it, "tax_rates", prefix, nil)
 		sub.Items = append(sub.Items, item)
 		return
 	}
@@ -370,6 +377,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 			changed.Quantity = qty
 		}
 		changed.Metadata = f.metadata(it, changed.Metadata)
+		if ids, ok := c.taxRateIDs(it, "tax_rates", prefix, existing.TaxRates); ok {
+			changed.TaxRates = ids
+		}
 		sub.Items[i] = &changed
 		return
 	}

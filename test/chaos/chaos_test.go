@@ -274,9 +274,9 @@ func couponName(i int) string       { return fmt.Sprintf("deal-%02d", i) }
 // coupons is how many Coupons the load has: one per 50 tenants.
 func (s *suite) coupons() int { return max(1, s.cfg.n/50) }
 
-// objects is how many billing objects the load applies: the Product, the Price, the Coupons, one PromotionCode, and
-// a Customer and a Subscription per tenant.
-func (s *suite) objects() int { return 2*s.cfg.n + 3 + s.coupons() }
+// objects is how many billing objects the load applies: the Product, the Price, the TaxRate, the Coupons, one
+// PromotionCode, and a Customer and a Subscription per tenant.
+func (s *suite) objects() int { return 2*s.cfg.n + 4 + s.coupons() }
 
 // discountOf is the discount of tenant i's Subscription: every fourth redeems a Coupon, every eighth (from the
 // second) the PromotionCode, so redemptions are counted under faults and kills.
@@ -291,8 +291,8 @@ func (s *suite) discountOf(i int) *billingv1.SubscriptionDiscount {
 	return nil
 }
 
-// applyLoad creates the Product, the Price, the Coupons and a PromotionCode, and N Customers each with its
-// Subscription, from 16 writers.
+// applyLoad creates the Product, the Price, the TaxRate, the Coupons and a PromotionCode, and N Customers each with
+// its Subscription (taxed at the TaxRate), from 16 writers.
 func (s *suite) applyLoad(ctx context.Context) int {
 	s.t.Helper()
 	objs := make(chan client.Object, s.objects())
@@ -310,6 +310,8 @@ func (s *suite) applyLoad(ctx context.Context) int {
 	objs <- &billingv1.PromotionCode{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "launch"},
 		Spec: billingv1.PromotionCodeSpec{CouponRef: &billingv1.LocalObjectReference{Name: couponName(0)},
 			Code: "CHAOSLAUNCH"}}
+	objs <- &billingv1.TaxRate{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "vat"},
+		Spec: billingv1.TaxRateSpec{DisplayName: "VAT", Percentage: "19", Country: "DE", TaxType: "vat"}}
 	for i := range s.cfg.n {
 		objs <- &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: customerName(i)},
 			Spec: billingv1.CustomerSpec{Email: fmt.Sprintf("billing@tenant-%04d.example", i),
@@ -319,6 +321,8 @@ func (s *suite) applyLoad(ctx context.Context) int {
 			Spec: billingv1.SubscriptionSpec{CustomerRef: &billingv1.LocalObjectReference{Name: customerName(i)},
 				Items: []billingv1.SubscriptionItem{{PriceRef: &billingv1.LocalObjectReference{Name: "pro-monthly"},
 					Quantity: ptr.To[int64](1)}},
+				DefaultTaxRates: []billingv1.TaxRateReference{
+					{TaxRateRef: &billingv1.LocalObjectReference{Name: "vat"}}},
 				Metadata: billingv1.Metadata{"tenant": customerName(i)}, Discount: s.discountOf(i)}}
 	}
 	close(objs)
@@ -380,7 +384,7 @@ func (s *suite) progress() float64 {
 		}
 	}
 	objects := float64(s.objects())
-	events := float64(4*s.cfg.n + 2)
+	events := float64(4*s.cfg.n + 3)
 	return 0.5*min(1, float64(created)/objects) + 0.5*min(1, float64(len(delivered))/events)
 }
 

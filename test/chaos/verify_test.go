@@ -29,6 +29,7 @@ type world struct {
 	prices        []billingv1.Price
 	coupons       []billingv1.Coupon
 	promos        []billingv1.PromotionCode
+	taxRates      []billingv1.TaxRate
 	events        []billingv1.StripeEvent
 }
 
@@ -36,8 +37,8 @@ func (s *suite) readWorld(ctx context.Context) (*world, error) {
 	w := &world{}
 	cl, sl, pl, prl, el := &billingv1.CustomerList{}, &billingv1.SubscriptionList{}, &billingv1.ProductList{},
 		&billingv1.PriceList{}, &billingv1.StripeEventList{}
-	col, pcl := &billingv1.CouponList{}, &billingv1.PromotionCodeList{}
-	for _, l := range []client.ObjectList{cl, sl, pl, prl, col, pcl} {
+	col, pcl, tl := &billingv1.CouponList{}, &billingv1.PromotionCodeList{}, &billingv1.TaxRateList{}
+	for _, l := range []client.ObjectList{cl, sl, pl, prl, col, pcl, tl} {
 		if err := s.c.List(ctx, l, client.InNamespace(tenantNS)); err != nil {
 			return nil, err
 		}
@@ -46,7 +47,7 @@ func (s *suite) readWorld(ctx context.Context) (*world, error) {
 		return nil, err
 	}
 	w.customers, w.subscriptions, w.products, w.prices, w.events = cl.Items, sl.Items, pl.Items, prl.Items, el.Items
-	w.coupons, w.promos = col.Items, pcl.Items
+	w.coupons, w.promos, w.taxRates = col.Items, pcl.Items, tl.Items
 	return w, nil
 }
 
@@ -70,6 +71,9 @@ func (w *world) all() []billingv1.StripeObject {
 	}
 	for i := range w.promos {
 		out = append(out, &w.promos[i])
+	}
+	for i := range w.taxRates {
+		out = append(out, &w.taxRates[i])
 	}
 	return out
 }
@@ -96,6 +100,8 @@ func kindOf(o billingv1.StripeObject) string {
 		return "Coupon"
 	case *billingv1.PromotionCode:
 		return "PromotionCode"
+	case *billingv1.TaxRate:
+		return "TaxRate"
 	default:
 		return "Price"
 	}
@@ -103,7 +109,7 @@ func kindOf(o billingv1.StripeObject) string {
 
 // simKind is the simulator's name of a billing kind (in ObjectsByUID, and data.object.object).
 var simKind = map[string]string{"Customer": "customer", "Subscription": "subscription", "Product": "product",
-	"Price": "price", "Coupon": "coupon", "PromotionCode": "promotion_code"}
+	"Price": "price", "Coupon": "coupon", "PromotionCode": "promotion_code", "TaxRate": "tax_rate"}
 
 // stripeObject is what the checks read of a Stripe object.
 type stripeObject struct {
@@ -149,7 +155,13 @@ func listStripe(api *stripeclient.API) (map[string]stripeObject, error) {
 		p := promos.PromotionCode()
 		out[p.ID] = stripeObject{kind: "promotion_code", id: p.ID, metadata: p.Metadata, redeemed: p.TimesRedeemed}
 	}
-	for _, err := range []error{cus.Err(), subs.Err(), prods.Err(), prices.Err(), coupons.Err(), promos.Err()} {
+	rates := api.TaxRates.List(&stripego.TaxRateListParams{ListParams: lp()})
+	for rates.Next() {
+		r := rates.TaxRate()
+		out[r.ID] = stripeObject{kind: "tax_rate", id: r.ID, metadata: r.Metadata}
+	}
+	for _, err := range []error{cus.Err(), subs.Err(), prods.Err(), prices.Err(), coupons.Err(), promos.Err(),
+		rates.Err()} {
 		if err != nil {
 			return nil, err
 		}
@@ -289,7 +301,7 @@ func (s *suite) downWindows() string {
 func (s *suite) checkObjects(w *world, inStripe map[string]stripeObject,
 	r *report) map[string]billingv1.StripeObject {
 	want := map[string]int{"Customer": s.cfg.n, "Subscription": s.cfg.n, "Product": 1, "Price": 1,
-		"Coupon": s.coupons(), "PromotionCode": 1}
+		"Coupon": s.coupons(), "PromotionCode": 1, "TaxRate": 1}
 	got := map[string]int{}
 	byUID := map[string]billingv1.StripeObject{}
 	byID := map[string]billingv1.StripeObject{}
@@ -386,9 +398,12 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 	for _, c := range w.customers {
 		customerIDs[c.Name] = c.Status.ID
 	}
-	priceID := ""
+	priceID, taxRateID := "", ""
 	for _, p := range w.prices {
 		priceID = p.Status.ID
+	}
+	for _, r := range w.taxRates {
+		taxRateID = r.Status.ID
 	}
 	invoices := s.invoiceStatuses(ctx, api, w, r)
 	discountIDs := map[string]string{} // spec.discount's reference -> the identity Stripe shows
@@ -431,6 +446,12 @@ func (s *suite) checkSubscriptions(ctx context.Context, api *stripeclient.API, w
 		}
 		diff("items", crItems, stripeItems)
 		diff("item price", fmt.Sprint([]string{priceID}), fmt.Sprint(itemPrices(ss)))
+		var stripeRates []string
+		for _, r := range ss.DefaultTaxRates {
+			stripeRates = append(stripeRates, r.ID)
+		}
+		diff("defaultTaxRateIDs", st.DefaultTaxRateIDs, stripeRates)
+		diff("default tax rate", []string{taxRateID}, stripeRates)
 		var crInvoice, crInvoiceStatus string
 		if st.LatestInvoice != nil {
 			crInvoice, crInvoiceStatus = st.LatestInvoice.ID, st.LatestInvoice.Status

@@ -79,7 +79,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 		}
 		kinds[u.GetKind()] = true
 	}
-	for _, k := range []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode"} {
+	for _, k := range []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate"} {
 		if !kinds[k] {
 			t.Errorf("config/samples has no %s", k)
 		}

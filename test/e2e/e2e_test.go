@@ -17,12 +17,13 @@ const ready = "--for=condition=Ready"
 func TestSamplesBecomeReady(t *testing.T) {
 	k(t, "wait", ready, "--timeout=120s", "-n", "default",
 		"customer/acme", "product/pro-plan", "price/pro-monthly", "subscription/acme-pro", "coupon/partner20",
-		"promotioncode/launch")
+		"promotioncode/launch", "taxrate/us-ca-sales-tax")
 
 	out := k(t, "get", "stripe", "-n", "default")
 	for _, want := range []string{"STRIPE ID", "STRIPE STATUS", "PERIOD END", "AMOUNT", "trialing", "Synced",
 		"billing@acme.example", "coupon.billing.stripe-operator.io/partner20", "PARTNER20", "PERCENT OFF",
-		"promotioncode.billing.stripe-operator.io/launch", "LAUNCH2026"} {
+		"promotioncode.billing.stripe-operator.io/launch", "LAUNCH2026",
+		"taxrate.billing.stripe-operator.io/us-ca-sales-tax", "PERCENTAGE", "7.25"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get stripe lacks %q:\n%s", want, out)
 		}
@@ -38,8 +39,13 @@ func TestSamplesBecomeReady(t *testing.T) {
 	sub := get(t, "default", "subscription/acme-pro", "{.status.id}")
 	got := stripe(t, "GET", "/v1/subscriptions/"+sub, nil)
 	if got["status"] != "trialing" || field(got, "items", "data", 0, "quantity") != 3.0 ||
-		field(got, "items", "data", 0, "price", "id") != get(t, "default", "price/pro-monthly", "{.status.id}") {
+		field(got, "items", "data", 0, "price", "id") != get(t, "default", "price/pro-monthly", "{.status.id}") ||
+		field(got, "default_tax_rates", 0, "id") != get(t, "default", "taxrate/us-ca-sales-tax", "{.status.id}") {
 		t.Errorf("Stripe's subscription %s: %v", sub, got)
+	}
+	rate := stripe(t, "GET", "/v1/tax_rates/"+get(t, "default", "taxrate/us-ca-sales-tax", "{.status.id}"), nil)
+	if rate["percentage"] != 7.25 || rate["inclusive"] != false || rate["state"] != "CA" {
+		t.Errorf("Stripe's tax rate: %v", rate)
 	}
 	// The sample subscription redeems the sample coupon; the promotion code is live in Stripe.
 	if field(got, "discount", "coupon", "id") != "PARTNER20" ||
