@@ -551,13 +551,21 @@ func (r *Reconciler[T]) addFinalizer(ctx context.Context, obj T, base *T, p *bil
 			return err
 		}
 		if live.GetGeneration() != read.GetGeneration() || !live.GetDeletionTimestamp().IsZero() ||
-			live.GetStripeStatus().ID != read.GetStripeStatus().ID ||
-			live.GetAnnotations()[billingv1.AnnotationPendingCreate] !=
-				read.GetAnnotations()[billingv1.AnnotationPendingCreate] {
+			live.GetStripeStatus().ID != read.GetStripeStatus().ID || !samePending(live, read) {
 			return err
 		}
 		reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(live).Elem())
 	}
+}
+
+// samePending reports whether two views of an object hold the same pending create (the cache drops a recorded
+// record, see StripForCache, so the annotations themselves may differ).
+func samePending(a, b billingv1.StripeObject) bool {
+	pa, pb := PendingCreate(a), PendingCreate(b)
+	if pa == nil || pb == nil {
+		return pa == pb
+	}
+	return pa.IdempotencyKey == pb.IdempotencyKey && pa.Generation == pb.Generation
 }
 
 // conflictOr turns a conflict (another view of the object won; nothing was sent to Stripe) into a prompt retry.

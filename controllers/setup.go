@@ -7,17 +7,16 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/util/workqueue"
-	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
-
-	"github.com/stripe-operator/stripe-operator/internal/fairness"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
@@ -26,6 +25,8 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/credentials"
+	"github.com/stripe-operator/stripe-operator/internal/fairness"
+	evrecorder "github.com/stripe-operator/stripe-operator/internal/recorder"
 )
 
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
@@ -42,7 +43,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 				return fmt.Errorf("indexing %ss by %s: %w", k.kind, ref.index, err)
 			}
 		}
-		if err := idx.IndexField(ctx, k.newObject(), indexStripeID, func(o client.Object) []string {
+		if err := indexAcrossNamespaces(ctx, mgr.GetCache(), k.newObject(), indexStripeID, func(o client.Object) []string {
 			if id := o.(billingv1.StripeObject).GetStripeStatus().ID; id != "" {
 				return []string{id}
 			}
@@ -66,7 +67,11 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		workers = 4
 	}
 	copts := controller.Options{MaxConcurrentReconciles: workers}
-	recorder := mgr.GetEventRecorder("stripe-operator")
+	// The operator's own recorder: client-go's keeps every Event for six minutes (see internal/recorder).
+	recorder := evrecorder.New(c, mgr.GetScheme(), "stripe-operator", evrecorder.Options{})
+	if err := mgr.Add(recorder); err != nil {
+		return err
+	}
 	secrets := secretMapper{client: c, creds: creds}
 	retention := opts.EventRetention
 	if retention <= 0 {
@@ -227,4 +232,29 @@ func (m secretMapper) handler(newList func() client.ObjectList) handler.EventHan
 		}
 		return requestsFor(l)
 	})
+}
+
+// indexAcrossNamespaces indexes objects of obj's kind by field for lookups across all namespaces only
+// (client.MatchingFields without client.InNamespace). controller-runtime's IndexField stores every value twice, once
+// for its namespace and once for all namespaces, as a one-element set each: the Stripe ID index, looked up only
+// across namespaces, spent 4 MB of the operator's memory per 10,000 objects on keys nobody asked for. The index and
+// key names follow controller-runtime's convention for field indexes ("field:<name>", "__all_namespaces/<value>"),
+// so the cached client answers MatchingFields from it; TestStripeIDIndexAnswersAcrossNamespaces pins that.
+func indexAcrossNamespaces(ctx context.Context, c cache.Cache, obj client.Object, field string,
+	extract client.IndexerFunc) error {
+	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return err
+	}
+	return inf.AddIndexers(toolscache.Indexers{"field:" + field: func(raw any) ([]string, error) {
+		o, ok := raw.(client.Object)
+		if !ok {
+			return nil, fmt.Errorf("indexing %T: not an object", raw)
+		}
+		vals := extract(o)
+		for i, v := range vals {
+			vals[i] = "__all_namespaces/" + v
+		}
+		return vals, nil
+	}})
 }

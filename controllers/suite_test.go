@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -127,6 +128,8 @@ func validateSchema(rec *schemacheck.Recorder) int {
 type runningManager struct {
 	cancel context.CancelFunc
 	done   chan error
+	// client is the manager's client, reading from its cache.
+	client client.Client
 }
 
 func (m *runningManager) stop() {
@@ -145,6 +148,8 @@ func startManager(mods ...func(*Options)) (*runningManager, error) {
 		Metrics:    metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: &skip},
 		NewClient:  countingClient,
+		// The cache the operator runs with (internal/operator).
+		Cache: cache.Options{DefaultTransform: StripForCache},
 	})
 	if err != nil {
 		return nil, err
@@ -161,7 +166,7 @@ func startManager(mods ...func(*Options)) (*runningManager, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &runningManager{cancel: cancel, done: make(chan error, 1)}
+	m := &runningManager{cancel: cancel, done: make(chan error, 1), client: mgr.GetClient()}
 	go func() { m.done <- mgr.Start(ctx) }()
 	return m, nil
 }

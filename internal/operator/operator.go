@@ -92,13 +92,10 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 		// Secrets are listed and watched only by name, cluster-wide: the operator's RBAC grants Secrets by name alone
 		// (config/rbac/credentials_role.yaml), and the API server authorizes a list or watch by the name in its
 		// metadata.name field selector.
-		// The cache keeps no managedFields and no kubectl last-applied annotation: the operator never reads them (its
-		// status writes are server-side applies of the fields it owns, its metadata writes are patches), and they
-		// are most of a billing object's size (a Secret's last-applied annotation would even be a second copy of
-		// its key).
+		// The cache keeps what the operator reads and no more (see controllers.StripForCache).
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.Secret{}: {Field: fields.OneTermEqualSelector("metadata.name", c.NamespaceSecretName)},
-		}, DefaultTransform: StripForCache},
+		}, DefaultTransform: controllers.StripForCache},
 		Metrics:                       metricsserver.Options{BindAddress: c.MetricsAddr},
 		HealthProbeBindAddress:        c.ProbeAddr,
 		PprofBindAddress:              c.PprofAddr,
@@ -181,19 +178,4 @@ func cacheSynced(mgr ctrl.Manager) healthz.Checker {
 		}
 		return nil
 	}
-}
-
-// StripForCache is the informer cache's transform: it drops what the operator never reads, managedFields and
-// kubectl's last-applied-configuration annotation.
-func StripForCache(in any) (any, error) {
-	if o, ok := in.(client.Object); ok {
-		o.SetManagedFields(nil)
-		if ann := o.GetAnnotations(); ann != nil {
-			if _, ok := ann[corev1.LastAppliedConfigAnnotation]; ok {
-				delete(ann, corev1.LastAppliedConfigAnnotation)
-				o.SetAnnotations(ann)
-			}
-		}
-	}
-	return in, nil
 }

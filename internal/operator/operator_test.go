@@ -112,19 +112,3 @@ func TestWebhookEndpointRegistration(t *testing.T) {
 		t.Errorf("after losing the secret: %d endpoints, secret %q", len(eps), now)
 	}
 }
-
-func TestStripForCache(t *testing.T) {
-	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "stripe-credentials",
-		Annotations: map[string]string{corev1.LastAppliedConfigAnnotation: `{"data":{"apiKey":"c2tfdGVzdF8x"}}`,
-			"team": "billing"},
-		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", Operation: metav1.ManagedFieldsOperationUpdate}}}}
-	out, err := StripForCache(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := out.(*corev1.Secret)
-	if len(got.ManagedFields) != 0 || got.Annotations[corev1.LastAppliedConfigAnnotation] != "" ||
-		got.Annotations["team"] != "billing" {
-		t.Fatalf("stripped object: %+v", got.ObjectMeta)
-	}
-}
