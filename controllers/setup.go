@@ -9,11 +9,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
@@ -37,19 +35,15 @@ import (
 func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	ctx := context.Background()
 	idx := mgr.GetFieldIndexer()
+	ids := newStripeIDs()
 	for _, k := range kinds {
 		for _, ref := range k.refs {
 			if err := idx.IndexField(ctx, k.newObject(), ref.index, ref.extract); err != nil {
 				return fmt.Errorf("indexing %ss by %s: %w", k.kind, ref.index, err)
 			}
 		}
-		if err := indexAcrossNamespaces(ctx, mgr.GetCache(), k.newObject(), indexStripeID, func(o client.Object) []string {
-			if id := o.(billingv1.StripeObject).GetStripeStatus().ID; id != "" {
-				return []string{id}
-			}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("indexing %ss by Stripe ID: %w", k.kind, err)
+		if err := ids.watch(ctx, mgr.GetCache(), k); err != nil {
+			return fmt.Errorf("mapping %ss by Stripe ID: %w", k.kind, err)
 		}
 	}
 	if err := idx.IndexField(ctx, &billingv1.StripeEvent{}, indexEventRoute, func(o client.Object) []string {
@@ -88,7 +82,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	// The ledger tells the worker which StripeEvents it recorded, so that it deletes them.
 	compacted := make(chan event.TypedGenericEvent[*billingv1.StripeEvent], 4096)
 	ledger := newEventLedger(c, mgr.GetAPIReader(), now, retention, compacted)
-	worker := &eventWorker{client: c, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
+	worker := &eventWorker{client: c, ids: ids, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
 		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader(), ledger: ledger,
 		compactionDelay: max(opts.EventCompactionDelay, 0), observeOnly: opts.ObserveOnly}
 	deps := loopDeps{client: c, apiReader: mgr.GetAPIReader(), recorder: recorder, creds: creds, opts: opts}
@@ -232,29 +226,4 @@ func (m secretMapper) handler(newList func() client.ObjectList) handler.EventHan
 		}
 		return requestsFor(l)
 	})
-}
-
-// indexAcrossNamespaces indexes objects of obj's kind by field for lookups across all namespaces only
-// (client.MatchingFields without client.InNamespace). controller-runtime's IndexField stores every value twice, once
-// for its namespace and once for all namespaces, as a one-element set each: the Stripe ID index, looked up only
-// across namespaces, spent 4 MB of the operator's memory per 10,000 objects on keys nobody asked for. The index and
-// key names follow controller-runtime's convention for field indexes ("field:<name>", "__all_namespaces/<value>"),
-// so the cached client answers MatchingFields from it; TestStripeIDIndexAnswersAcrossNamespaces pins that.
-func indexAcrossNamespaces(ctx context.Context, c cache.Cache, obj client.Object, field string,
-	extract client.IndexerFunc) error {
-	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
-	if err != nil {
-		return err
-	}
-	return inf.AddIndexers(toolscache.Indexers{"field:" + field: func(raw any) ([]string, error) {
-		o, ok := raw.(client.Object)
-		if !ok {
-			return nil, fmt.Errorf("indexing %T: not an object", raw)
-		}
-		vals := extract(o)
-		for i, v := range vals {
-			vals[i] = "__all_namespaces/" + v
-		}
-		return vals, nil
-	}})
 }

@@ -32,9 +32,6 @@ import (
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=billing.stripe-operator.io,resources=stripeevents/status,verbs=get;update;patch
 
-// indexStripeID indexes every billing kind by status.id, to route events that carry no metadata stamp.
-const indexStripeID = "status.id"
-
 // indexEventRoute indexes unsettled StripeEvents by the Stripe ID they route by (see routeID).
 const indexEventRoute = "routeID"
 
@@ -43,7 +40,9 @@ const maxRouteAttempts = 6
 
 // eventWorker folds stored StripeEvents into the status of the billing object they concern.
 type eventWorker struct {
-	client    client.Client
+	client client.Client
+	// ids finds objects by Stripe ID, to route events that carry no metadata stamp.
+	ids       *stripeIDs
 	recorder  events.EventRecorder
 	creds     *credentials.Resolver
 	retention time.Duration
@@ -425,19 +424,18 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 	if !ok || id == "" {
 		return nil, nil
 	}
-	l := k.newList()
-	if err := w.client.List(ctx, l, client.MatchingFields{indexStripeID: id}); err != nil {
-		return nil, err
+	key, ok := w.ids.get(k.kind, id)
+	if !ok {
+		return nil, nil
 	}
-	var found billingv1.StripeObject
-	if err := forEachItem(l, func(o client.Object) {
-		if found == nil {
-			found = o.(billingv1.StripeObject)
-		}
-	}); err != nil {
-		return nil, err
+	obj := k.newObject()
+	if err := w.client.Get(ctx, key, obj); err != nil {
+		return nil, client.IgnoreNotFound(err)
 	}
-	return found, nil
+	if obj.GetStripeStatus().ID != id {
+		return nil, nil // the map is behind the cache: the event is retried
+	}
+	return obj, nil
 }
 
 // apply folds the event into the target's status, writing only the fields the worker owns (see ownership.go), and

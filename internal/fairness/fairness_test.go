@@ -128,3 +128,27 @@ func TestLabelsAreBounded(t *testing.T) {
 		t.Fatal("labels beyond the bound are not 'other'")
 	}
 }
+
+// The map of queued items from a bulk load is made anew once the load is served (a Go map never shrinks), and the
+// queue still tracks what comes after.
+func TestQueueForgetsABulkLoadsSize(t *testing.T) {
+	q := newQueue(t, nil)
+	for i := range 1000 {
+		q.Add(req("bulk", i))
+	}
+	drain(q, 1000)
+	q.mu.Lock()
+	n, peak := len(q.queued), q.peak
+	q.mu.Unlock()
+	if n != 0 || peak != 0 {
+		t.Fatalf("after the load: %d queued, peak %d kept", n, peak)
+	}
+	q.Add(req("next", 0))
+	q.mu.Lock()
+	n = len(q.queued)
+	q.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d items tracked after one add", n)
+	}
+	drain(q, 1)
+}

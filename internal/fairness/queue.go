@@ -23,6 +23,9 @@ type Queue struct {
 	mu      sync.Mutex
 	taggers map[int]*Tagger // one line per priority
 	queued  map[reconcile.Request]queuedAt
+	// peak is the most items queued since queued was last made: a Go map keeps its size when emptied, so the map
+	// of a bulk load is made anew once the load is served.
+	peak int
 }
 
 type queuedAt struct {
@@ -135,6 +138,7 @@ func (q *Queue) track(it reconcile.Request, now time.Time) {
 	}
 	label := q.labels.Of(it.Namespace)
 	q.queued[it] = queuedAt{label: label, at: now}
+	q.peak = max(q.peak, len(q.queued))
 	queueDepth.WithLabelValues(q.name, label).Inc()
 }
 
@@ -142,6 +146,9 @@ func (q *Queue) served(it reconcile.Request) {
 	q.mu.Lock()
 	w, ok := q.queued[it]
 	delete(q.queued, it)
+	if len(q.queued) == 0 && q.peak > shrinkAbove {
+		q.queued, q.peak = map[reconcile.Request]queuedAt{}, 0
+	}
 	q.mu.Unlock()
 	if !ok {
 		return
@@ -149,6 +156,9 @@ func (q *Queue) served(it reconcile.Request) {
 	queueDepth.WithLabelValues(q.name, w.label).Dec()
 	queueWait.WithLabelValues(q.name, w.label).Observe(time.Since(w.at).Seconds())
 }
+
+// shrinkAbove is the size past which an emptied map of queued items is made anew.
+const shrinkAbove = 256
 
 var (
 	queueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
