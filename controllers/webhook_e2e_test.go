@@ -23,7 +23,8 @@ import (
 	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
-// withWebhooks registers a webhook endpoint on the simulator that delivers, over HTTP, to a receiver storing
+// withWebhooks registers a webhook endpoint on the simulator for the event types the operator registers for, which
+// delivers, over HTTP, to a receiver storing
 // StripeEvents in the real API server; the running manager's worker folds them into status. Deliveries are
 // shuffled and some duplicated. While the returned switch is set, the receiver is down (503).
 func withWebhooks(t *testing.T) *atomic.Bool {
@@ -42,7 +43,7 @@ func withWebhooks(t *testing.T) *atomic.Bool {
 	}))
 	t.Cleanup(srv.Close)
 	ep, err := simClient().API.WebhookEndpoints.New(&stripego.WebhookEndpointParams{
-		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice([]string{"*"}),
+		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice(webhookreceiver.HandledTypes),
 		APIVersion: stripego.String(stripego.APIVersion)})
 	if err != nil {
 		t.Fatal(err)

@@ -46,8 +46,8 @@ var renewalDelivery = stripesim.WebhookOptions{Concurrency: 32, ShuffleWindow: 5
 
 // BenchmarkRenewalDay (renewal_day): N Subscriptions, created together so on one billing anchor, renew at once
 // when stripesim moves the account's time past the anchor; each renewal sends Stripe-sized
-// customer.subscription.updated, invoice.paid and invoice.payment_succeeded events (about 2.5, 3.7 and 3.7 KB)
-// through the receiver. The operator runs as its own process (receiver and worker, as deployed), so its memory is
+// customer.subscription.updated and invoice.paid events (about 2.5 and 3.7 KB; Stripe also sends
+// invoice.payment_succeeded, which the operator does not register for) through the receiver. The operator runs as its own process (receiver and worker, as deployed), so its memory is
 // its own. It reports how fast events are stored and processed, the receiver's acknowledgement latency, the time to
 // an empty backlog, and what the burst costs and keeps in etcd: its growth, and, after a compaction, the bytes kept
 // per processed event, with the extrapolation to 100,000 renewals.
