@@ -142,6 +142,14 @@ func (c *call) createSubscription() (any, *apiError) {
 			}
 			qty = n
 		}
+		if pr.Recurring.UsageType == "metered" {
+			// A metered item bills its meter's usage: it has no quantity.
+			if it.get("quantity") != nil {
+				f.fail(prefix+"[quantity]", "Quantity should not be specified where usage_type is `metered`. "+
+					"Remove quantity from `%s`.", prefix)
+			}
+			qty = 0
+		}
 		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
 		item.Metadata = f.metadata(it, item.Metadata)
 		item.TaxRates, _ = c.taxRateIDs(it, "tax_rates", prefix, nil)
@@ -215,17 +223,28 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		CollectionMethod: sub.CollectionMethod, PeriodStart: sub.CurrentPeriodStart,
 		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open",
 		SubscriptionDetails: &invoiceSubscriptionDetails{Metadata: maps.Clone(metadataJSON(sub.Metadata))}}
-	// One line per subscription item; a trial's first invoice is free (its lines are zero).
+	// One line per subscription item; a trial's first invoice is free (its lines are zero). A metered item is
+	// billed in arrears: its line is the usage its meter recorded for the customer since the last invoice (none on
+	// the first), priced per unit.
 	free := sub.Status == statusTrialing && reason == "subscription_create"
+	usageFrom := sub.MeteredFrom
+	if usageFrom == 0 {
+		usageFrom = sub.CurrentPeriodStart
+	}
 	for _, it := range sub.Items {
 		pr := c.st.prices[it.Price]
-		l := &invoiceLine{ID: c.sim.newID("il"), SubscriptionItem: it.ID, Price: it.Price, Quantity: it.Quantity,
-			Amount: pr.UnitAmount * it.Quantity}
+		qty := it.Quantity
+		l := &invoiceLine{ID: c.sim.newID("il"), SubscriptionItem: it.ID, Price: it.Price}
+		if pr.Recurring.UsageType == "metered" {
+			qty = c.st.usage(pr.Recurring.Meter, sub.Customer, usageFrom, sub.CurrentPeriodStart)
+			l.PeriodStart, l.PeriodEnd = usageFrom, sub.CurrentPeriodStart
+		}
+		l.Quantity, l.Amount = qty, pr.UnitAmount*qty
 		name := "Subscription"
 		if prod := c.st.products[pr.Product]; prod != nil {
 			name = prod.Name
 		}
-		l.Description = fmt.Sprintf("%d × %s (at %s / %s)", it.Quantity, name, money(pr.UnitAmount, pr.Currency),
+		l.Description = fmt.Sprintf("%d × %s (at %s / %s)", qty, name, money(pr.UnitAmount, pr.Currency),
 			pr.Recurring.Interval)
 		if free {
 			l.Amount, l.Description = 0, "Trial period for "+name
@@ -233,6 +252,7 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		in.Lines = append(in.Lines, l)
 		in.AmountDue += l.Amount
 	}
+	sub.MeteredFrom = sub.CurrentPeriodStart
 	// Stripe's order: the lines' subtotal, then discounts, then taxes, then the total.
 	c.applyDiscount(in, sub)
 	in.AmountDue -= in.DiscountAmount
