@@ -161,4 +161,3 @@ type MeterList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []Meter `json:"items"`
 }
-

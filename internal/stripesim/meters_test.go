@@ -11,7 +11,7 @@ import (
 func newMeter(t *testing.T, sc *client.API, eventName, formula string) *stripe.BillingMeter {
 	t.Helper()
 	return must(sc.BillingMeters.New(&stripe.BillingMeterParams{DisplayName: stripe.String("API calls"),
-		EventName: stripe.String(eventName),
+		EventName:          stripe.String(eventName),
 		DefaultAggregation: &stripe.BillingMeterDefaultAggregationParams{Formula: stripe.String(formula)},
 		CustomerMapping: &stripe.BillingMeterCustomerMappingParams{EventPayloadKey: stripe.String("tenant"),
 			Type: stripe.String("by_id")}}))

@@ -1,0 +1,218 @@
+package controllers
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+)
+
+func newMeter(ns, name string) *billingv1.Meter {
+	return &billingv1.Meter{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: billingv1.MeterSpec{DisplayName: "API calls", EventName: ns + "-" + name,
+			DefaultAggregation: billingv1.MeterAggregation{Formula: billingv1.MeterSum},
+			CustomerMapping:    &billingv1.MeterCustomerMapping{EventPayloadKey: "tenant"}}}
+}
+
+func stripeMeter(t *testing.T, id string) *stripego.BillingMeter {
+	t.Helper()
+	m, err := simClient().API.BillingMeters.Get(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// A Meter is created with its event name, aggregation and payload keys, renamed in place, reactivated when it was
+// deactivated in Stripe, and deactivated on deletion (Deactivate, the default).
+func TestMeterCreateUpdateDeactivate(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	m := newMeter(ns, "calls")
+	create(t, m)
+	m = waitReady(t, ctx, m)
+	got := stripeMeter(t, m.Status.ID)
+	if got.EventName != m.Spec.EventName || got.DisplayName != "API calls" ||
+		got.DefaultAggregation.Formula != stripego.BillingMeterDefaultAggregationFormulaSum ||
+		got.CustomerMapping.EventPayloadKey != "tenant" || got.ValueSettings.EventPayloadKey != "value" ||
+		m.Status.StripeState != "active" || m.Spec.DeletionPolicy != billingv1.MeterDeactivate {
+		t.Fatalf("Stripe meter %+v, status %+v", got, m.Status)
+	}
+	if err := updateSpec(m, func(m *billingv1.Meter) { m.Spec.DisplayName = "Search calls" }); err != nil {
+		t.Fatal(err)
+	}
+	m = waitReady(t, ctx, m)
+	if got := stripeMeter(t, m.Status.ID); got.DisplayName != "Search calls" {
+		t.Fatalf("renamed: %+v", got)
+	}
+	// Deactivated in the Dashboard: the next sync reactivates it, as the Meter asks for an active meter.
+	if _, err := simClient().API.BillingMeters.Deactivate(m.Status.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	m = waitReadyAfterRequest(t, m)
+	if got := stripeMeter(t, m.Status.ID); got.Status != stripego.BillingMeterStatusActive ||
+		m.Status.StripeState != "active" {
+		t.Fatalf("not reactivated: %s, status %s", got.Status, m.Status.StripeState)
+	}
+	if err := env.Client.Delete(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, m)
+	if got := stripeMeter(t, m.Status.ID); got.Status != stripego.BillingMeterStatusInactive {
+		t.Errorf("Deactivate left the meter %s", got.Status)
+	}
+}
+
+// A Meter adopts an existing Stripe meter and renames it; Orphan leaves it active on deletion; an adopted meter
+// whose immutable fields differ from the spec is Stalled with a message naming them.
+func TestMeterAdoptAndOrphan(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	existing, err := simClient().API.BillingMeters.New(&stripego.BillingMeterParams{
+		DisplayName: stripego.String("Storage"), EventName: stripego.String(ns + "-gb"),
+		DefaultAggregation: &stripego.BillingMeterDefaultAggregationParams{Formula: stripego.String("sum")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMeter(ns, "gb")
+	m.Spec.DisplayName, m.Spec.CustomerMapping = "GB stored", nil
+	m.Spec.DeletionPolicy = billingv1.MeterOrphan
+	m.Spec.Adopt = &billingv1.MeterAdopt{ID: existing.ID}
+	create(t, m)
+	m = waitReady(t, ctx, m)
+	if got := stripeMeter(t, existing.ID); m.Status.ID != existing.ID || got.DisplayName != "GB stored" {
+		t.Fatalf("adopted: %s %+v", m.Status.ID, got)
+	}
+	if err := env.Client.Delete(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, m)
+	if got := stripeMeter(t, existing.ID); got.Status != stripego.BillingMeterStatusActive {
+		t.Error("Orphan deactivated the meter")
+	}
+
+	other, err := simClient().API.BillingMeters.New(&stripego.BillingMeterParams{
+		DisplayName: stripego.String("Seats"), EventName: stripego.String(ns + "-seats"),
+		DefaultAggregation: &stripego.BillingMeterDefaultAggregationParams{Formula: stripego.String("count")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mismatch := newMeter(ns, "seats")
+	mismatch.Spec.CustomerMapping = nil
+	mismatch.Spec.Adopt = &billingv1.MeterAdopt{ID: other.ID}
+	create(t, mismatch)
+	if c := waitReason(t, ctx, mismatch, billingv1.ReasonInvalidRequest); !strings.Contains(c.Message,
+		"defaultAggregation.formula (spec sum, Stripe count)") {
+		t.Errorf("adopt of a meter that differs: %s", c.Message)
+	}
+}
+
+// The API server refuses a change of a Meter's event name, aggregation and payload keys with a clear message.
+func TestMeterImmutableFields(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	m := newMeter(ns, "fixed")
+	m.Spec.DeletionPolicy = billingv1.MeterOrphan
+	create(t, m)
+	for _, tc := range []struct {
+		mutate func(*billingv1.Meter)
+		want   string
+	}{
+		{func(m *billingv1.Meter) { m.Spec.EventName = "renamed" }, "eventName is immutable"},
+		{func(m *billingv1.Meter) { m.Spec.DefaultAggregation.Formula = billingv1.MeterCount },
+			"defaultAggregation is immutable"},
+		{func(m *billingv1.Meter) { m.Spec.CustomerMapping = nil }, "customerMapping is immutable"},
+		{func(m *billingv1.Meter) {
+			m.Spec.ValueSettings = &billingv1.MeterValueSettings{EventPayloadKey: "bytes"}
+		}, "valueSettings is immutable"},
+	} {
+		testenv.Eventually(t, 10*time.Second, func() error { // the operator writes its status meanwhile
+			cur := &billingv1.Meter{}
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(m), cur); err != nil {
+				return err
+			}
+			tc.mutate(cur)
+			err := env.Client.Update(ctx, cur)
+			if apierrors.IsConflict(err) {
+				return err
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("want a refusal saying %q, got %v", tc.want, err)
+			}
+			return nil
+		})
+	}
+}
+
+// A metered Subscription on a test clock: the Price waits for its Meter, the first invoice bills no usage, the
+// meter events sent for the customer during the period are summed, and when the clock passes the period's end the
+// renewal invoice carries their amount (usage × unit amount), which the Subscription's status shows.
+func TestMeteredSubscriptionBillsUsage(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	sc := simClient()
+	clock, cus := clockCustomer(t, ns, "metered")
+	price := newPrice(ns, "per-call", 3)
+	price.Spec.Recurring.UsageType = billingv1.UsageMetered
+	price.Spec.Recurring.MeterRef = &billingv1.LocalObjectReference{Name: "calls"}
+	sub := newSubscription(ns, "metered-sub", "metered", "per-call")
+	sub.Spec.Items[0].Quantity = nil
+	create(t, newProduct(ns, "plan"), price, cus, sub)
+	if c := waitReason(t, ctx, price, billingv1.ReasonDependencyNotReady); !strings.Contains(c.Message, "calls") {
+		t.Errorf("the Price waits for its Meter: %s", c.Message)
+	}
+	meter := newMeter(ns, "calls")
+	create(t, meter)
+	meter = waitReady(t, ctx, meter)
+	price = waitReady(t, ctx, price)
+	if got, err := sc.API.Prices.Get(price.Status.ID, nil); err != nil || got.Recurring.Meter != meter.Status.ID ||
+		got.Recurring.UsageType != stripego.PriceRecurringUsageTypeMetered || price.Status.MeterID != meter.Status.ID {
+		t.Fatalf("metered price: %+v %v, status %+v", got.Recurring, err, price.Status)
+	}
+	sub = waitReady(t, ctx, sub)
+	cus = waitReady(t, ctx, cus)
+	if sub.Status.LatestInvoice == nil || sub.Status.LatestInvoice.AmountDue != 0 {
+		t.Fatalf("the first invoice of a metered subscription bills no usage: %+v", sub.Status.LatestInvoice)
+	}
+	first := sub.Status.LatestInvoice.ID
+	for _, v := range []string{"120", "80", "300"} {
+		if _, err := sc.API.BillingMeterEvents.New(&stripego.BillingMeterEventParams{
+			EventName: stripego.String(meter.Spec.EventName),
+			Payload:   map[string]string{"tenant": cus.Status.ID, "value": v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := sc.API.TestHelpersTestClocks.Advance(clock.ID, &stripego.TestHelpersTestClockAdvanceParams{
+		FrozenTime: stripego.Int64(sub.Status.CurrentPeriodEnd.Unix() + 3600)}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+			return err
+		}
+		if in := sub.Status.LatestInvoice; in == nil || in.ID == first || in.AmountDue != 500*3 ||
+			in.Status != "paid" {
+			return fmt.Errorf("latest invoice %+v, want the renewal's, paid, due 1500", in)
+		}
+		return nil
+	})
+	invoices := sc.API.Invoices.List(&stripego.InvoiceListParams{Subscription: stripego.String(sub.Status.ID)})
+	for invoices.Next() {
+		in := invoices.Invoice()
+		if in.ID != sub.Status.LatestInvoice.ID {
+			continue
+		}
+		if l := in.Lines.Data; len(l) != 1 || l[0].Quantity != 500 || l[0].Amount != 1500 ||
+			l[0].Price.ID != price.Status.ID {
+			t.Errorf("renewal invoice lines: %+v", l)
+		}
+	}
+	if err := invoices.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
