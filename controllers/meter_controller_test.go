@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 )
 
@@ -215,4 +216,82 @@ func TestMeteredSubscriptionBillsUsage(t *testing.T) {
 	if err := invoices.Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// metersNamed counts the Stripe meters of an event name.
+func metersNamed(t *testing.T, eventName string) int {
+	t.Helper()
+	n := 0
+	it := simClient().API.BillingMeters.List(&stripego.BillingMeterListParams{})
+	for it.Next() {
+		if it.BillingMeter().EventName == eventName {
+			n++
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// The manager is stopped after Stripe committed a Meter's create but before the status write, and started again
+// after the idempotency key expired: a meter carries no metadata, so the operator finds it by its event name and
+// records it, instead of creating a second one (which Stripe would refuse for the same event name).
+func TestMeterCrashAfterCommit(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	f, err := sim.AddFault(stripesim.Fault{Kind: stripesim.FaultLatency, Method: "POST", Path: "/v1/billing/meters",
+		LatencyMS: 1500, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.RemoveFault(f.ID) })
+	m := newMeter(ns, "crash")
+	create(t, m)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if faultFired(f.ID) != 1 {
+			return fmt.Errorf("the create has not reached Stripe")
+		}
+		return nil
+	})
+	manager.stop()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if metersNamed(t, m.Spec.EventName) != 1 {
+			return fmt.Errorf("Stripe has not committed the create")
+		}
+		return nil
+	})
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(m), m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Status.ID != "" || PendingCreate(m) == nil {
+		t.Fatalf("want a pending create and no ID after the crash, got %+v", m.Status)
+	}
+	sim.ExpireIdempotencyKeys()
+	if manager, err = startManager(); err != nil {
+		t.Fatal(err)
+	}
+	m = waitReady(t, ctx, m)
+	if n := metersNamed(t, m.Spec.EventName); n != 1 || PendingCreate(m) != nil {
+		t.Errorf("%d Stripe meters after the restart, want exactly 1; pending %+v", n, PendingCreate(m))
+	}
+}
+
+// A meter deactivated in the Dashboard is reactivated from its billing.meter.deactivated event alone, with a
+// DriftDetected Event.
+func TestWebhookMeterDeactivationIsUndone(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	m := newMeter(ns, "drifting")
+	create(t, m)
+	m = waitReady(t, ctx, m)
+	if _, err := simClient().API.BillingMeters.Deactivate(m.Status.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := stripeMeter(t, m.Status.ID); got.Status != stripego.BillingMeterStatusActive {
+			return fmt.Errorf("Stripe still has the meter %s", got.Status)
+		}
+		return nil
+	})
+	assertEvent(t, ns, m.Name, "Warning", "DriftDetected")
 }
