@@ -295,3 +295,73 @@ func TestWebhookMeterDeactivationIsUndone(t *testing.T) {
 	})
 	assertEvent(t, ns, m.Name, "Warning", "DriftDetected")
 }
+
+// A metered Price names exactly one Meter, and only a metered Price names one: the API server refuses the others.
+// Moving it to another Meter rolls it, as any change Stripe cannot make in place (the old price archived and listed
+// in status.previousIDs); an adopted metered price on another meter rolls the same way.
+func TestMeteredPriceRollsToAnotherMeter(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	metered := func(name, meter string) *billingv1.Price {
+		p := newPrice(ns, name, 2)
+		p.Spec.Recurring.UsageType = billingv1.UsageMetered
+		if meter != "" {
+			p.Spec.Recurring.MeterRef = &billingv1.LocalObjectReference{Name: meter}
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		price *billingv1.Price
+		want  string
+	}{
+		{metered("no-meter", ""), "a metered price needs meterRef or meterID"},
+		{func() *billingv1.Price {
+			p := metered("both", "a")
+			p.Spec.Recurring.MeterID = "mtr_123"
+			return p
+		}(), "at most one of meterRef or meterID"},
+		{func() *billingv1.Price {
+			p := newPrice(ns, "licensed", 2)
+			p.Spec.Recurring.MeterID = "mtr_123"
+			return p
+		}(), "only a metered price takes one"},
+	} {
+		if err := env.Client.Create(ctx, tc.price, client.DryRunAll); err == nil ||
+			!strings.Contains(err.Error(), tc.want) {
+			t.Errorf("want a refusal saying %q, got %v", tc.want, err)
+		}
+	}
+	a, b := newMeter(ns, "a"), newMeter(ns, "b")
+	price := metered("usage", "a")
+	create(t, newProduct(ns, "plan"), a, b, price)
+	a, b = waitReady(t, ctx, a), waitReady(t, ctx, b)
+	price = waitReady(t, ctx, price)
+	first := price.Status.ID
+	if price.Status.MeterID != a.Status.ID {
+		t.Fatalf("status.meterID %s, want %s", price.Status.MeterID, a.Status.ID)
+	}
+	if err := updateSpec(price, func(p *billingv1.Price) {
+		p.Spec.Recurring.MeterRef = &billingv1.LocalObjectReference{Name: "b"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		price = waitReady(t, ctx, price)
+		if price.Status.ID == first || price.Status.MeterID != b.Status.ID {
+			return fmt.Errorf("not rolled: %+v", price.Status)
+		}
+		return nil
+	})
+	old, err := simClient().API.Prices.Get(first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur, err := simClient().API.Prices.Get(price.Status.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if old.Active || cur.Recurring.Meter != b.Status.ID || cur.LookupKey != price.Spec.LookupKey ||
+		len(price.Status.PreviousIDs) != 1 || price.Status.PreviousIDs[0] != first {
+		t.Errorf("roll: old active %v, new meter %s key %q, previousIDs %v", old.Active, cur.Recurring.Meter,
+			cur.LookupKey, price.Status.PreviousIDs)
+	}
+}
