@@ -366,3 +366,16 @@ func (c *call) priceMeter(rec *param, r *recurring) {
 	}
 	r.Meter = id
 }
+
+// meteredItem says whether a subscription item's price is metered, and refuses a quantity on it as Stripe does:
+// a metered item bills its meter's usage.
+func (c *call) meteredItem(pr *price, prefix string, hasQuantity bool) bool {
+	if pr == nil || pr.Recurring == nil || pr.Recurring.UsageType != "metered" {
+		return false
+	}
+	if hasQuantity {
+		c.f.fail(prefix+"[quantity]", "Quantity should not be specified where usage_type is `metered`. Remove "+
+			"quantity from `%s`.", prefix)
+	}
+	return true
+}

@@ -153,6 +153,11 @@ func TestMeteredSubscriptionBillsUsage(t *testing.T) {
 	if sub.Status != stripe.SubscriptionStatusActive || sub.LatestInvoice.AmountDue != 0 {
 		t.Fatalf("first invoice of a metered subscription: %s %d", sub.Status, sub.LatestInvoice.AmountDue)
 	}
+	_, err = sc.Subscriptions.Update(sub.ID, &stripe.SubscriptionParams{Items: []*stripe.SubscriptionItemsParams{
+		{ID: stripe.String(sub.Items.Data[0].ID), Quantity: stripe.Int64(3)}}})
+	if e := stripeErr(t, err, 400, stripe.ErrorTypeInvalidRequest, ""); e.Param != "items[0][quantity]" {
+		t.Errorf("a quantity set on a metered item: %+v", e)
+	}
 	for _, v := range []string{"100", "250"} {
 		if err := sendMeterEvent(sc, "api_call", cus.ID, v); err != nil {
 			t.Fatal(err)

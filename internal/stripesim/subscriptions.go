@@ -142,12 +142,7 @@ func (c *call) createSubscription() (any, *apiError) {
 			}
 			qty = n
 		}
-		if pr.Recurring.UsageType == "metered" {
-			// A metered item bills its meter's usage: it has no quantity.
-			if it.get("quantity") != nil {
-				f.fail(prefix+"[quantity]", "Quantity should not be specified where usage_type is `metered`. "+
-					"Remove quantity from `%s`.", prefix)
-			}
+		if c.meteredItem(pr, prefix, it.get("quantity") != nil) {
 			qty = 0
 		}
 		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
@@ -356,8 +351,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 	if hasQty && qty < 0 {
 		f.fail(prefix+"[quantity]", "Invalid integer: %d", qty)
 	}
+	var pr *price
 	if hasPrice {
-		c.itemPrice(prefix+"[price]", priceID, sub.Currency)
+		pr = c.itemPrice(prefix+"[price]", priceID, sub.Currency)
 		for _, other := range sub.Items {
 			if other.Price == priceID && other.ID != id {
 				f.fail(prefix+"[price]", "Cannot add multiple subscription items with the same price: %s", priceID)
@@ -374,6 +370,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 		}
 		if !hasQty {
 			qty = 1
+		}
+		if c.meteredItem(pr, prefix, hasQty) {
+			qty = 0
 		}
 		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
 		item.Metadata = f.metadata(it, item.Metadata)
@@ -395,6 +394,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 		}
 		if hasQty {
 			changed.Quantity = qty
+		}
+		if c.meteredItem(c.st.prices[changed.Price], prefix, hasQty) {
+			changed.Quantity = 0
 		}
 		changed.Metadata = f.metadata(it, changed.Metadata)
 		if ids, ok := c.taxRateIDs(it, "tax_rates", prefix, existing.TaxRates); ok {
