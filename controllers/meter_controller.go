@@ -135,11 +135,9 @@ func (meterExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv
 	_ map[string]string) (string, error) {
 	s := &obj.Spec
 	customer, value := meterKeys(s)
-	p := &stripego.BillingMeterParams{
-		DisplayName:        stripego.String(s.DisplayName),
-		EventName:          stripego.String(s.EventName),
-		DefaultAggregation: &stripego.BillingMeterDefaultAggregationParams{Formula: stripego.String(string(s.DefaultAggregation.Formula))},
-	}
+	p := &stripego.BillingMeterParams{DisplayName: stripego.String(s.DisplayName),
+		EventName: stripego.String(s.EventName), DefaultAggregation: &stripego.BillingMeterDefaultAggregationParams{
+			Formula: stripego.String(string(s.DefaultAggregation.Formula))}}
 	if s.CustomerMapping != nil {
 		p.CustomerMapping = &stripego.BillingMeterCustomerMappingParams{EventPayloadKey: stripego.String(customer),
 			Type: stripego.String(string(stripego.BillingMeterCustomerMappingTypeByID))}

@@ -76,6 +76,21 @@ func (c *call) subscriptionCommon(sub *subscription) {
 	sub.Metadata = f.metadata(p, sub.Metadata)
 }
 
+// itemQuantity reads a new item's quantity: 1 by default, none on a metered price.
+func (c *call) itemQuantity(it *param, prefix string, pr *price) int64 {
+	qty := int64(1)
+	if n, ok := c.f.integer(it, "quantity"); ok {
+		if n < 0 {
+			c.f.fail(prefix+"[quantity]", "Invalid integer: %d", n)
+		}
+		qty = n
+	}
+	if c.meteredItem(pr, prefix, it.get("quantity") != nil) {
+		qty = 0
+	}
+	return qty
+}
+
 // itemPrice checks that a price can be subscribed to.
 func (c *call) itemPrice(param, id, currency string) *price {
 	pr, ok := c.st.prices[id]
@@ -135,17 +150,7 @@ func (c *call) createSubscription() (any, *apiError) {
 		}
 		seen[priceID] = true
 		sub.Currency = pr.Currency
-		qty := int64(1)
-		if n, ok := f.integer(it, "quantity"); ok {
-			if n < 0 {
-				f.fail(prefix+"[quantity]", "Invalid integer: %d", n)
-			}
-			qty = n
-		}
-		if c.meteredItem(pr, prefix, it.get("quantity") != nil) {
-			qty = 0
-		}
-		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
+		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: c.itemQuantity(it, prefix, pr)}
 		item.Metadata = f.metadata(it, item.Metadata)
 		item.TaxRates, _ = c.taxRateIDs(it, "tax_rates", prefix, nil)
 		sub.Items = append(sub.Items, item)
