@@ -365,3 +365,36 @@ func TestMeteredPriceRollsToAnotherMeter(t *testing.T) {
 			cur.LookupKey, price.Status.PreviousIDs)
 	}
 }
+
+// An existing metered Stripe price is adopted by a Price naming its meter by ID (no roll: the meter matches), and
+// archived on deletion (Archive, as any Price).
+func TestMeteredPriceAdoptAndArchive(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	meter := newMeter(ns, "seats")
+	prod := newProduct(ns, "plan")
+	create(t, meter, prod)
+	meter, prod = waitReady(t, ctx, meter), waitReady(t, ctx, prod)
+	existing, err := simClient().API.Prices.New(&stripego.PriceParams{Product: stripego.String(prod.Status.ID),
+		Currency: stripego.String("usd"), UnitAmount: stripego.Int64(2),
+		Recurring: &stripego.PriceRecurringParams{Interval: stripego.String("month"),
+			UsageType: stripego.String("metered"), Meter: stripego.String(meter.Status.ID)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	price := newPrice(ns, "adopted", 2)
+	price.Spec.Recurring.UsageType = billingv1.UsageMetered
+	price.Spec.Recurring.MeterID = meter.Status.ID
+	price.Spec.Adopt = &billingv1.PriceAdopt{ID: existing.ID}
+	create(t, price)
+	price = waitReady(t, ctx, price)
+	if price.Status.ID != existing.ID || price.Status.MeterID != meter.Status.ID || len(price.Status.PreviousIDs) != 0 {
+		t.Fatalf("adopted metered price: %+v", price.Status)
+	}
+	if err := env.Client.Delete(ctx, price); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, price)
+	if got, err := simClient().API.Prices.Get(existing.ID, nil); err != nil || got.Active {
+		t.Errorf("Archive left the metered price active: %v", err)
+	}
+}
