@@ -398,3 +398,41 @@ func TestMeteredPriceAdoptAndArchive(t *testing.T) {
 		t.Errorf("Archive left the metered price active: %v", err)
 	}
 }
+
+// An existing Stripe meter observed (managementPolicy Observe) is read and never written: status.drift lists its
+// display name and that it is inactive. Switching to Manage applies exactly that: renamed and reactivated.
+func TestMeterObserveThenManage(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	sc := simClient()
+	existing, err := sc.API.BillingMeters.New(&stripego.BillingMeterParams{DisplayName: stripego.String("Old"),
+		EventName:          stripego.String(ns + "-observed"),
+		DefaultAggregation: &stripego.BillingMeterDefaultAggregationParams{Formula: stripego.String("sum")},
+		CustomerMapping: &stripego.BillingMeterCustomerMappingParams{EventPayloadKey: stripego.String("tenant"),
+			Type: stripego.String("by_id")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.API.BillingMeters.Deactivate(existing.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	m := newMeter(ns, "observed")
+	m.Spec.ManagementPolicy = billingv1.ManagementObserve
+	m.Spec.Adopt = &billingv1.MeterAdopt{ID: existing.ID}
+	before := writes()
+	create(t, m)
+	checkDrifted(t, ctx, m, existing.ID, []billingv1.FieldDrift{
+		{Field: "display_name", Stripe: "Old", Spec: "API calls"},
+		{Field: "status", Stripe: "inactive", Spec: "active"},
+	})
+	if n := writes() - before; n != 0 {
+		t.Errorf("%d Stripe writes while observing", n)
+	}
+	setPolicy(t, ctx, m, billingv1.ManagementManage)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := stripeMeter(t, existing.ID); got.DisplayName != "API calls" ||
+			got.Status != stripego.BillingMeterStatusActive {
+			return fmt.Errorf("Stripe's meter: %s %s", got.DisplayName, got.Status)
+		}
+		return nil
+	})
+}
