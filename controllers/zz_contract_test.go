@@ -85,7 +85,11 @@ func laterShape(r stripesim.Request) bool {
 
 func pathPattern(p string) string {
 	parts := strings.Split(p, "/")
-	for _, i := range []int{3, 5} { // /v1/customers/{id}/tax_ids/{id}
+	first := 3 // /v1/customers/{id}/tax_ids/{id}
+	if len(parts) > 2 && parts[2] == "billing" {
+		first = 4 // /v1/billing/meters/{id}/deactivate
+	}
+	for _, i := range []int{first, first + 2} {
 		if len(parts) > i {
 			parts[i] = "{id}"
 		}
