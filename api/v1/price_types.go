@@ -54,7 +54,8 @@ type Recurring struct {
 	// +kubebuilder:validation:Maximum=365
 	IntervalCount int64 `json:"intervalCount,omitempty"`
 
-	// usageType is licensed (default: billed for the subscription quantity) or metered (billed for reported usage).
+	// usageType is licensed (default: billed for the subscription quantity, in advance) or metered (billed in arrears
+	// for the usage its Meter recorded over the period; needs meterRef or meterID). Changing it rolls the price.
 	// +optional
 	// +kubebuilder:default=licensed
 	UsageType UsageType `json:"usageType,omitempty"`
