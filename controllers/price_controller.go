@@ -40,7 +40,10 @@ func (priceExternal) Kind() string { return kindPrice }
 // indexProductRef indexes Prices by the Product they reference.
 const indexProductRef = "spec.productRef.name"
 
-// priceKind is the Price's registry entry: a Price waits for its Product.
+// indexPriceMeterRef indexes metered Prices by the Meter they reference.
+const indexPriceMeterRef = "spec.recurring.meterRef.name"
+
+// priceKind is the Price's registry entry: a Price waits for its Product, and a metered Price for its Meter.
 func priceKind() kindEntry {
 	k := entry(kindPrice, "price", resPrice, func() *billingv1.Price { return &billingv1.Price{} },
 		func() *billingv1.PriceList { return &billingv1.PriceList{} },
@@ -54,8 +57,28 @@ func priceKind() kindEntry {
 			return []string{ref.Name}
 		}
 		return nil
+	}}, {kind: kindMeter, index: indexPriceMeterRef, extract: func(o client.Object) []string {
+		if r := o.(*billingv1.Price).Spec.Recurring; r != nil && r.MeterRef != nil {
+			return []string{r.MeterRef.Name}
+		}
+		return nil
 	}}}
 	return k
+}
+
+// meterID resolves spec.recurring.meterRef or meterID; "" for a price that is not metered on a meter, or while the
+// referenced Meter has no Stripe ID (msg says so).
+func (e priceExternal) meterID(ctx context.Context, obj *billingv1.Price) (string, string, error) {
+	r := obj.Spec.Recurring
+	switch {
+	case r == nil:
+		return "", "", nil
+	case r.MeterID != "":
+		return r.MeterID, "", nil
+	case r.MeterRef != nil:
+		return e.refs.id(ctx, obj.Namespace, r.MeterRef.Name, &billingv1.Meter{})
+	}
+	return "", "", nil
 }
 
 // productID resolves spec.productRef or spec.productID; "" while the referenced Product has no Stripe ID.
@@ -73,6 +96,11 @@ func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (
 	id, msg, err := e.productID(ctx, obj)
 	if id == "" || err != nil {
 		return false, msg, err
+	}
+	if r := obj.Spec.Recurring; r != nil && r.MeterRef != nil {
+		if id, msg, err := e.meterID(ctx, obj); id == "" || err != nil {
+			return false, msg, err
+		}
 	}
 	key := obj.Spec.LookupKey
 	if key == "" || obj.Spec.TransferLookupKey || obj.Status.ID != "" || PendingCreate(obj) != nil {
@@ -94,10 +122,14 @@ func (e priceExternal) Dependencies(ctx context.Context, obj *billingv1.Price) (
 	return true, "", nil
 }
 
-// Stale: the referenced Product now has another Stripe ID than the price's product.
+// Stale: the referenced Product (or Meter) now has another Stripe ID than the price's product (or meter).
 func (e priceExternal) Stale(ctx context.Context, obj *billingv1.Price) (bool, error) {
 	id, _, err := e.productID(ctx, obj)
-	return id != "" && id != obj.Status.ProductID, ignoreMissingRef(err)
+	if err = ignoreMissingRef(err); err != nil || (id != "" && id != obj.Status.ProductID) {
+		return err == nil, err
+	}
+	meter, _, err := e.meterID(ctx, obj)
+	return meter != "" && meter != obj.Status.MeterID, ignoreMissingRef(err)
 }
 
 func (priceExternal) AdoptID(ctx context.Context, c *stripe.Client, obj *billingv1.Price) (string, error) {
@@ -130,7 +162,7 @@ func (priceExternal) AdoptID(ctx context.Context, c *stripe.Client, obj *billing
 
 // immutableDiff says which immutable fields of cur differ from the spec (a change to any rolls the price), in
 // the form of the mutable changes: field -> "<Stripe's value>-><the spec's value>".
-func immutableDiff(spec *billingv1.PriceSpec, productID string, cur *stripego.Price) map[string]string {
+func immutableDiff(spec *billingv1.PriceSpec, productID, meterID string, cur *stripego.Price) map[string]string {
 	diff := map[string]string{}
 	if cur.UnitAmount != spec.UnitAmount {
 		diff["unit_amount"] = strconv.FormatInt(cur.UnitAmount, 10) + "->" + strconv.FormatInt(spec.UnitAmount, 10)
@@ -159,6 +191,13 @@ func immutableDiff(spec *billingv1.PriceSpec, productID string, cur *stripego.Pr
 	}
 	if have != want {
 		diff["recurring"] = have + "->" + want
+	}
+	haveMeter := ""
+	if cur.Recurring != nil {
+		haveMeter = cur.Recurring.Meter
+	}
+	if haveMeter != meterID {
+		diff["recurring.meter"] = haveMeter + "->" + meterID
 	}
 	return diff
 }
@@ -217,11 +256,19 @@ func (e priceExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 	if err != nil {
 		return Observation{}, err
 	}
+	meterID, _, err := e.meterID(ctx, obj)
+	if err != nil {
+		return Observation{}, err
+	}
 	if cur.Product != nil {
 		obj.Status.ProductID = cur.Product.ID
 	}
+	obj.Status.MeterID = ""
+	if cur.Recurring != nil {
+		obj.Status.MeterID = cur.Recurring.Meter
+	}
 	_, changed := mutableParams(&obj.Spec, stamp, cur)
-	if immutable := immutableDiff(&obj.Spec, productID, cur); len(immutable) > 0 {
+	if immutable := immutableDiff(&obj.Spec, productID, meterID, cur); len(immutable) > 0 {
 		// The successor is created from the whole spec: every difference is part of the plan.
 		maps.Copy(changed, immutable)
 		return Observation{Exists: true, Replace: true, Current: cur, Drift: driftOf(changed)}, nil
@@ -237,6 +284,13 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 	if err != nil {
 		return "", err
 	}
+	meterID, msg, err := e.meterID(ctx, obj)
+	if err != nil {
+		return "", err
+	}
+	if msg != "" {
+		return "", fmt.Errorf("%s", msg)
+	}
 	p, _ := mutableParams(&obj.Spec, stamp, nil)
 	p.Product = stripego.String(productID)
 	p.Currency = stripego.String(obj.Spec.Currency)
@@ -246,6 +300,9 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 			IntervalCount: stripego.Int64(max(r.IntervalCount, 1))}
 		if r.UsageType != "" {
 			p.Recurring.UsageType = stripego.String(string(r.UsageType))
+		}
+		if meterID != "" {
+			p.Recurring.Meter = stripego.String(meterID)
 		}
 	}
 	var holder *stripego.Price
@@ -272,7 +329,7 @@ func (e priceExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 	if err != nil {
 		return "", err
 	}
-	obj.Status.ProductID = productID
+	obj.Status.ProductID, obj.Status.MeterID = productID, meterID
 	if took != nil {
 		holder = took
 	}

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -36,20 +38,58 @@ func TestZZContractWithStripeMock(t *testing.T) {
 		"POST /v1/promotion_codes", "POST /v1/promotion_codes/{id}", "GET /v1/promotion_codes/{id}",
 		"GET /v1/promotion_codes", "DELETE /v1/subscriptions/{id}/discount", "POST /v1/tax_rates",
 		"POST /v1/tax_rates/{id}", "GET /v1/tax_rates", "POST /v1/customers/{id}/tax_ids",
-		"DELETE /v1/customers/{id}/tax_ids/{id}"} {
+		"DELETE /v1/customers/{id}/tax_ids/{id}", "POST /v1/billing/meters", "POST /v1/billing/meters/{id}",
+		"GET /v1/billing/meters/{id}", "POST /v1/billing/meters/{id}/deactivate",
+		"POST /v1/billing/meters/{id}/reactivate"} {
 		if !endpoints[e] {
 			t.Errorf("the suite never exercised %s", e)
 		}
 	}
-	for _, err := range stripesim.Replay(t.Context(), mock.URL, "sk_test_123", reqs) {
+	var now, later []stripesim.Request
+	for _, r := range reqs {
+		if laterShape(r) {
+			later = append(later, r)
+		} else {
+			now = append(now, r)
+		}
+	}
+	for _, err := range stripesim.Replay(t.Context(), mock.URL, "sk_test_123", now) {
 		t.Errorf("stripe-mock refused: %v", err)
 	}
-	t.Logf("stripe-mock accepted %d requests over %d endpoints", len(reqs), len(endpoints))
+	t.Logf("stripe-mock accepted %d requests over %d endpoints", len(now), len(endpoints))
+	if len(later) == 0 {
+		t.Fatal("no request of a later API version's shape (billing meters) was recorded")
+	}
+	lmock, err := testenv.StartLaterStripeMock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lmock.Stop()
+	for _, err := range stripesim.Replay(t.Context(), lmock.URL, "sk_test_123", later) {
+		t.Errorf("stripe-mock %s refused: %v", testenv.LaterStripeMockVersion, err)
+	}
+	t.Logf("stripe-mock %s accepted %d requests of shapes 2023-10-16 lacks", testenv.LaterStripeMockVersion,
+		len(later))
+}
+
+// laterShape says a request uses what Stripe's 2023-10-16 specification lacks and stripe-go v76.25.0 sends:
+// billing meters and meter events, and a price on a meter (recurring[meter]). These are replayed to the later
+// stripe-mock.
+func laterShape(r stripesim.Request) bool {
+	if strings.HasPrefix(r.Path, "/v1/billing/meter") {
+		return true
+	}
+	form, err := url.ParseQuery(r.Params)
+	return err == nil && r.Method == http.MethodPost && r.Path == "/v1/prices" && form.Has("recurring[meter]")
 }
 
 func pathPattern(p string) string {
 	parts := strings.Split(p, "/")
-	for _, i := range []int{3, 5} { // /v1/customers/{id}/tax_ids/{id}
+	first := 3 // /v1/customers/{id}/tax_ids/{id}
+	if len(parts) > 2 && parts[2] == "billing" {
+		first = 4 // /v1/billing/meters/{id}/deactivate
+	}
+	for _, i := range []int{first, first + 2} {
 		if len(parts) > i {
 			parts[i] = "{id}"
 		}

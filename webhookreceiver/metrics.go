@@ -44,7 +44,7 @@ func init() {
 	for _, r := range failureReasons {
 		verificationFailures.WithLabelValues(r)
 	}
-	for _, t := range HandledTypes {
+	for _, t := range storedTypes() {
 		events.WithLabelValues(t, resultStored)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,14 @@ var HandledTypes = []string{
 	"customer.tax_id.created", "customer.tax_id.updated", "customer.tax_id.deleted",
 }
 
+// LaterTypes are event types the operator uses that Stripe's 2023-10-16 specification, the API version the
+// operator pins its endpoint to, does not list (objects added later, such as billing meters). They are stored when
+// Stripe delivers them (an endpoint configured for them in the Dashboard), but the operator does not register them
+// with --webhook-public-url, so that its endpoint stays valid for the pinned version.
+var LaterTypes = []string{
+	"billing.meter.updated", "billing.meter.deactivated", "billing.meter.reactivated",
+}
+
 // Handler verifies and stores events.
 type Handler struct {
 	// Client creates StripeEvents (the receiver's only write).
@@ -71,10 +80,13 @@ type Handler struct {
 	Log logr.Logger
 }
 
-// handledSet is HandledTypes as a set, built once: handlers serve concurrent requests and only read it.
+// storedTypes are the event types the receiver stores: HandledTypes and LaterTypes.
+func storedTypes() []string { return append(slices.Clone(HandledTypes), LaterTypes...) }
+
+// handledSet is storedTypes as a set, built once: handlers serve concurrent requests and only read it.
 var handledSet = func() map[string]bool {
-	set := make(map[string]bool, len(HandledTypes))
-	for _, typ := range HandledTypes {
+	set := map[string]bool{}
+	for _, typ := range storedTypes() {
 		set[typ] = true
 	}
 	return set

@@ -129,6 +129,9 @@ func TestHandlerTable(t *testing.T) {
 		{"a type the operator does not use", eventJSON("evt_Unknown", "charge.refunded"),
 			signed(eventJSON("evt_Unknown", "charge.refunded"), secretA, now), []string{secretA}, 200, 0},
 		{"no signing secret configured", valid, signed(valid, secretA, now), nil, 503, 0},
+		{"a later API's type the operator uses (a meter deactivated)", eventJSON("evt_Meter1",
+			"billing.meter.deactivated"), signed(eventJSON("evt_Meter1", "billing.meter.deactivated"), secretA, now),
+			[]string{secretA}, 200, 1},
 	}
 	var logs testenv.SyncBuffer
 	logger := funcr.New(func(prefix, args string) { _, _ = fmt.Fprintln(&logs, prefix, args) },

@@ -40,6 +40,8 @@ const (
 // Recurring makes a price bill on a schedule. Stripe allows at most one year between two bills.
 //
 // +kubebuilder:validation:XValidation:rule="(self.interval == 'day' && self.intervalCount <= 365) || (self.interval == 'week' && self.intervalCount <= 52) || (self.interval == 'month' && self.intervalCount <= 12) || (self.interval == 'year' && self.intervalCount == 1)",message="recurring.intervalCount must make at most one year between bills (365 days, 52 weeks, 12 months or 1 year)"
+// +kubebuilder:validation:XValidation:rule="!(has(self.meterRef) && has(self.meterID))",message="recurring needs at most one of meterRef or meterID"
+// +kubebuilder:validation:XValidation:rule="(has(self.usageType) && self.usageType == 'metered') == (has(self.meterRef) || has(self.meterID))",message="a metered price needs meterRef or meterID (the Meter its usage is reported to), and only a metered price takes one"
 type Recurring struct {
 	// interval is the billing frequency: day, week, month or year.
 	// +required
@@ -52,10 +54,21 @@ type Recurring struct {
 	// +kubebuilder:validation:Maximum=365
 	IntervalCount int64 `json:"intervalCount,omitempty"`
 
-	// usageType is licensed (default: billed for the subscription quantity) or metered (billed for reported usage).
+	// usageType is licensed (default: billed for the subscription quantity, in advance) or metered (billed in arrears
+	// for the usage its Meter recorded over the period; needs meterRef or meterID). Changing it rolls the price.
 	// +optional
 	// +kubebuilder:default=licensed
 	UsageType UsageType `json:"usageType,omitempty"`
+
+	// meterRef names the Meter in this namespace whose usage a metered price bills. Changing it rolls the price.
+	// +optional
+	MeterRef *LocalObjectReference `json:"meterRef,omitempty"`
+
+	// meterID is the Stripe ID of a billing meter not managed in this cluster. Changing it rolls the price.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^mtr_[A-Za-z0-9]+$`
+	// +kubebuilder:validation:MaxLength=255
+	MeterID string `json:"meterID,omitempty"`
 }
 
 // PriceAdopt names an existing Stripe price to take over, by ID or by lookup key.
@@ -160,6 +173,11 @@ type PriceStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	ProductID string `json:"productID,omitempty"`
+
+	// meterID is the Stripe billing meter a metered price bills.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	MeterID string `json:"meterID,omitempty"`
 
 	// previousIDs are the Stripe prices this object rolled away from, oldest first. They are archived in Stripe;
 	// subscriptions with priceChangePolicy Keep may still bill on them.

@@ -400,6 +400,8 @@ type storeSnapshot struct {
 	PromotionCodes map[string]*promotionCode   `json:"promotion_codes"`
 	TaxRates       map[string]*taxRate         `json:"tax_rates"`
 	TaxIDs         map[string]*taxID           `json:"tax_ids"`
+	Meters         map[string]*meter           `json:"meters"`
+	MeterEvents    []*meterEvent               `json:"meter_events"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -411,7 +413,8 @@ func (s *Sim) Save(path string) error {
 			Customers: st.customers, Products: st.products, Prices: st.prices, Subscriptions: st.subscriptions,
 			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
 			PaymentMethods: st.paymentMethods, TimeShift: st.timeShift, Coupons: st.coupons,
-			PromotionCodes: st.promotionCodes, TaxRates: st.taxRates, TaxIDs: st.taxIDs})
+			PromotionCodes: st.promotionCodes, TaxRates: st.taxRates, TaxIDs: st.taxIDs, Meters: st.meters,
+			MeterEvents: st.meterEvents})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -462,6 +465,11 @@ func (s *Sim) Load(path string) error {
 		maps.Copy(st.promotionCodes, ss.PromotionCodes)
 		maps.Copy(st.taxRates, ss.TaxRates)
 		maps.Copy(st.taxIDs, ss.TaxIDs)
+		maps.Copy(st.meters, ss.Meters)
+		st.meterEvents = ss.MeterEvents
+		for _, ev := range ss.MeterEvents {
+			st.meterEventIDs[ev.Identifier] = true
+		}
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {

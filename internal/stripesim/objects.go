@@ -56,6 +56,8 @@ type recurring struct {
 	Interval      string `json:"interval"`
 	IntervalCount int64  `json:"interval_count"`
 	UsageType     string `json:"usage_type"`
+	// Meter is the billing meter whose usage a metered price bills.
+	Meter string `json:"meter"`
 }
 
 type price struct {
@@ -101,6 +103,8 @@ type subscription struct {
 	NextRetry        *int64 `json:"next_retry"`
 	Retries          int    `json:"retries"`
 	TrialWillEndSent bool   `json:"trial_will_end_sent"`
+	// MeteredFrom is the start of the usage the next invoice bills for metered items (the previous period).
+	MeteredFrom int64 `json:"metered_from"`
 	// TrialEndBehavior is trial_settings.end_behavior.missing_payment_method: create_invoice, cancel or pause.
 	TrialEndBehavior string `json:"trial_end_behavior"`
 	// CancelReason is cancellation_details.reason once canceled: cancellation_requested or payment_failed.
@@ -160,6 +164,10 @@ type invoiceLine struct {
 	Description      string `json:"description"`
 	// DiscountAmount is what the invoice's discount took off this line.
 	DiscountAmount int64 `json:"discount_amount"`
+	// PeriodStart and PeriodEnd, when set, are the period the line bills (a metered line: the period before the
+	// invoice's); otherwise the invoice's.
+	PeriodStart int64 `json:"period_start,omitempty"`
+	PeriodEnd   int64 `json:"period_end,omitempty"`
 	// TaxRates are the rates applied to the line, and Taxes what each came to (see applyTaxes).
 	TaxRates []string  `json:"tax_rates"`
 	Taxes    []lineTax `json:"taxes"`
@@ -222,8 +230,12 @@ func (s *store) renderPrice(p *price) obj {
 	typ := "one_time"
 	if p.Recurring != nil {
 		typ = "recurring"
-		rec = obj{"aggregate_usage": nil, "interval": p.Recurring.Interval,
+		r := obj{"aggregate_usage": nil, "interval": p.Recurring.Interval,
 			"interval_count": p.Recurring.IntervalCount, "usage_type": p.Recurring.UsageType}
+		if p.Recurring.Meter != "" { // a field of later API versions, rendered only on a price that has it
+			r["meter"] = p.Recurring.Meter
+		}
+		rec = r
 	}
 	return obj{
 		"id": p.ID, "object": "price", "active": p.Active, "billing_scheme": "per_unit", "created": p.Created,
@@ -316,6 +328,10 @@ func (s *store) renderInvoice(in *invoice) obj {
 		if p := s.prices[l.Price]; p != nil {
 			pr = s.renderPrice(p)
 		}
+		start, end := in.PeriodStart, in.PeriodEnd
+		if l.PeriodEnd != 0 {
+			start, end = l.PeriodStart, l.PeriodEnd
+		}
 		lineIncluded := int64(0)
 		for _, t := range l.Taxes {
 			if t.Inclusive {
@@ -327,7 +343,7 @@ func (s *store) renderInvoice(in *invoice) obj {
 			"discount_amounts": discountAmounts(in.Discount, l.DiscountAmount), "discountable": true,
 			"discounts": discountIDs(in.Discount), "invoice": in.ID,
 			"livemode": s.live, "metadata": obj{},
-			"period": obj{"end": in.PeriodEnd, "start": in.PeriodStart}, "price": pr, "proration": false,
+			"period": obj{"end": end, "start": start}, "price": pr, "proration": false,
 			"proration_details": obj{"credited_items": nil}, "quantity": l.Quantity,
 			"subscription": nilIfEmpty(in.Subscription), "subscription_item": nilIfEmpty(l.SubscriptionItem),
 			"tax_amounts": renderLineTaxes(l), "tax_rates": s.renderTaxRates(l.TaxRates), "type": "subscription",

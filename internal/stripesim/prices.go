@@ -63,7 +63,7 @@ func (c *call) createPrice() (any, *apiError) {
 	}
 	pr.Product = prodID
 	if rec := p.get("recurring"); rec != nil {
-		f.unknownIn(rec, "recurring", "interval", "interval_count", "usage_type")
+		f.unknownIn(rec, "recurring", "interval", "interval_count", "usage_type", "meter")
 		r := &recurring{IntervalCount: 1, UsageType: "licensed"}
 		iv, ok := f.enum(rec, "interval", "day", "week", "month", "year")
 		if !ok && f.err == nil {
@@ -80,6 +80,7 @@ func (c *call) createPrice() (any, *apiError) {
 		if ut, ok := f.enum(rec, "usage_type", "licensed", "metered"); ok {
 			r.UsageType = ut
 		}
+		c.priceMeter(rec, r)
 		pr.Recurring = r
 	}
 	transferFrom := c.priceMutableFields(pr)

@@ -59,6 +59,14 @@ func (s *Sim) routes() {
 		{"GET /v1/promotion_codes/{id}", "promotion_code", read, (*call).getPromotionCode},
 		{"POST /v1/promotion_codes/{id}", "promotion_code", write, (*call).updatePromotionCode},
 
+		{"POST /v1/billing/meters", "billing_meter", write, (*call).createMeter},
+		{"GET /v1/billing/meters", "billing_meter", read, (*call).listMeters},
+		{"GET /v1/billing/meters/{id}", "billing_meter", read, (*call).getMeter},
+		{"POST /v1/billing/meters/{id}", "billing_meter", write, (*call).updateMeter},
+		{"POST /v1/billing/meters/{id}/deactivate", "billing_meter", write, (*call).deactivateMeter},
+		{"POST /v1/billing/meters/{id}/reactivate", "billing_meter", write, (*call).reactivateMeter},
+		{"POST /v1/billing/meter_events", "billing_meter_event", write, (*call).createMeterEvent},
+
 		{"GET /v1/invoices", "invoice", read, (*call).listInvoices},
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
 		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},

@@ -120,6 +120,10 @@ type store struct {
 	now      int64
 	taxRates map[string]*taxRate
 	taxIDs   map[string]*taxID
+	// meters, and the meter events recorded (meterEventIDs: their identifiers, unique per account).
+	meters        map[string]*meter
+	meterEvents   []*meterEvent
+	meterEventIDs map[string]bool
 }
 
 // accountNow is the account's time at the simulator's clock reading now.
@@ -145,6 +149,8 @@ func newStore(live bool) *store {
 		promotionCodes: map[string]*promotionCode{},
 		taxRates:       map[string]*taxRate{},
 		taxIDs:         map[string]*taxID{},
+		meters:         map[string]*meter{},
+		meterEventIDs:  map[string]bool{},
 	}
 }
 

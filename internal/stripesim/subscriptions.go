@@ -76,6 +76,21 @@ func (c *call) subscriptionCommon(sub *subscription) {
 	sub.Metadata = f.metadata(p, sub.Metadata)
 }
 
+// itemQuantity reads a new item's quantity: 1 by default, none on a metered price.
+func (c *call) itemQuantity(it *param, prefix string, pr *price) int64 {
+	qty := int64(1)
+	if n, ok := c.f.integer(it, "quantity"); ok {
+		if n < 0 {
+			c.f.fail(prefix+"[quantity]", "Invalid integer: %d", n)
+		}
+		qty = n
+	}
+	if c.meteredItem(pr, prefix, it.get("quantity") != nil) {
+		qty = 0
+	}
+	return qty
+}
+
 // itemPrice checks that a price can be subscribed to.
 func (c *call) itemPrice(param, id, currency string) *price {
 	pr, ok := c.st.prices[id]
@@ -135,14 +150,7 @@ func (c *call) createSubscription() (any, *apiError) {
 		}
 		seen[priceID] = true
 		sub.Currency = pr.Currency
-		qty := int64(1)
-		if n, ok := f.integer(it, "quantity"); ok {
-			if n < 0 {
-				f.fail(prefix+"[quantity]", "Invalid integer: %d", n)
-			}
-			qty = n
-		}
-		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
+		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: c.itemQuantity(it, prefix, pr)}
 		item.Metadata = f.metadata(it, item.Metadata)
 		item.TaxRates, _ = c.taxRateIDs(it, "tax_rates", prefix, nil)
 		sub.Items = append(sub.Items, item)
@@ -215,17 +223,28 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		CollectionMethod: sub.CollectionMethod, PeriodStart: sub.CurrentPeriodStart,
 		PeriodEnd: sub.CurrentPeriodEnd, BillingReason: reason, Status: "open",
 		SubscriptionDetails: &invoiceSubscriptionDetails{Metadata: maps.Clone(metadataJSON(sub.Metadata))}}
-	// One line per subscription item; a trial's first invoice is free (its lines are zero).
+	// One line per subscription item; a trial's first invoice is free (its lines are zero). A metered item is
+	// billed in arrears: its line is the usage its meter recorded for the customer since the last invoice (none on
+	// the first), priced per unit.
 	free := sub.Status == statusTrialing && reason == "subscription_create"
+	usageFrom := sub.MeteredFrom
+	if usageFrom == 0 {
+		usageFrom = sub.CurrentPeriodStart
+	}
 	for _, it := range sub.Items {
 		pr := c.st.prices[it.Price]
-		l := &invoiceLine{ID: c.sim.newID("il"), SubscriptionItem: it.ID, Price: it.Price, Quantity: it.Quantity,
-			Amount: pr.UnitAmount * it.Quantity}
+		qty := it.Quantity
+		l := &invoiceLine{ID: c.sim.newID("il"), SubscriptionItem: it.ID, Price: it.Price}
+		if pr.Recurring.UsageType == "metered" {
+			qty = c.st.usage(pr.Recurring.Meter, sub.Customer, usageFrom, sub.CurrentPeriodStart)
+			l.PeriodStart, l.PeriodEnd = usageFrom, sub.CurrentPeriodStart
+		}
+		l.Quantity, l.Amount = qty, pr.UnitAmount*qty
 		name := "Subscription"
 		if prod := c.st.products[pr.Product]; prod != nil {
 			name = prod.Name
 		}
-		l.Description = fmt.Sprintf("%d × %s (at %s / %s)", it.Quantity, name, money(pr.UnitAmount, pr.Currency),
+		l.Description = fmt.Sprintf("%d × %s (at %s / %s)", qty, name, money(pr.UnitAmount, pr.Currency),
 			pr.Recurring.Interval)
 		if free {
 			l.Amount, l.Description = 0, "Trial period for "+name
@@ -233,6 +252,7 @@ func (c *call) invoiceFor(sub *subscription, reason string) *invoice {
 		in.Lines = append(in.Lines, l)
 		in.AmountDue += l.Amount
 	}
+	sub.MeteredFrom = sub.CurrentPeriodStart
 	// Stripe's order: the lines' subtotal, then discounts, then taxes, then the total.
 	c.applyDiscount(in, sub)
 	in.AmountDue -= in.DiscountAmount
@@ -336,8 +356,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 	if hasQty && qty < 0 {
 		f.fail(prefix+"[quantity]", "Invalid integer: %d", qty)
 	}
+	var pr *price
 	if hasPrice {
-		c.itemPrice(prefix+"[price]", priceID, sub.Currency)
+		pr = c.itemPrice(prefix+"[price]", priceID, sub.Currency)
 		for _, other := range sub.Items {
 			if other.Price == priceID && other.ID != id {
 				f.fail(prefix+"[price]", "Cannot add multiple subscription items with the same price: %s", priceID)
@@ -354,6 +375,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 		}
 		if !hasQty {
 			qty = 1
+		}
+		if c.meteredItem(pr, prefix, hasQty) {
+			qty = 0
 		}
 		item := &subscriptionItem{meta: c.nextMeta("si"), Price: priceID, Quantity: qty}
 		item.Metadata = f.metadata(it, item.Metadata)
@@ -375,6 +399,9 @@ func (c *call) updateItem(sub *subscription, it *param, prefix string) {
 		}
 		if hasQty {
 			changed.Quantity = qty
+		}
+		if c.meteredItem(c.st.prices[changed.Price], prefix, hasQty) {
+			changed.Quantity = 0
 		}
 		changed.Metadata = f.metadata(it, changed.Metadata)
 		if ids, ok := c.taxRateIDs(it, "tax_rates", prefix, existing.TaxRates); ok {

@@ -62,3 +62,40 @@ func TestRecorder(t *testing.T) {
 		}
 	}
 }
+
+// TestLaterSpec: what later.json adds is validated as strictly as the rest: a billing meter and its operations are
+// known with their required fields and enumerations, and recurring.meter is a string, while 2023-10-16's own
+// schemas are unchanged.
+func TestLaterSpec(t *testing.T) {
+	o, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range []string{"POST /v1/billing/meters", "GET /v1/billing/meters/mtr_1",
+		"POST /v1/billing/meters/mtr_1/deactivate", "POST /v1/billing/meter_events"} {
+		method, path, _ := strings.Cut(op, " ")
+		if !o.Known(method, path) {
+			t.Errorf("%s unknown", op)
+		}
+	}
+	meter := map[string]any{"id": "mtr_1", "object": "billing.meter", "created": 1, "display_name": "x",
+		"event_name": "e", "event_time_window": nil, "livemode": false, "status": "active", "updated": 1,
+		"customer_mapping":    map[string]any{"event_payload_key": "stripe_customer_id", "type": "by_id"},
+		"default_aggregation": map[string]any{"formula": "sum"}, "status_transitions": map[string]any{"deactivated_at": nil},
+		"value_settings": map[string]any{"event_payload_key": "value"}}
+	if vs := o.ValidateObject("meter", meter); len(vs) != 0 {
+		t.Errorf("a valid meter: %v", vs)
+	}
+	meter["status"], meter["metadata"] = "paused", map[string]any{}
+	delete(meter, "event_name")
+	keys, _ := Distinct(o.ValidateObject("meter", meter))
+	joined := strings.Join(keys, "\n")
+	if len(keys) != 3 || !strings.Contains(joined, "$.status") || !strings.Contains(joined, `unknown field "metadata"`) ||
+		!strings.Contains(joined, "event_name") {
+		t.Errorf("a meter with a bad status, an unknown field and no event_name: %v", keys)
+	}
+	rec := o.Components.Schemas["recurring"]
+	if rec == nil || rec.Properties["meter"] == nil || rec.Properties["interval"] == nil {
+		t.Fatalf("recurring: %+v", rec)
+	}
+}
