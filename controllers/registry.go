@@ -30,7 +30,8 @@ const (
 // kinds is the one registry of billing kinds: setup, the event router, the credentials controller and the metrics
 // iterate it. A new kind is its own file (its External and its entry function) plus one line here.
 var kinds = []kindEntry{customerKind(), productKind(), priceKind(), subscriptionKind(),
-	couponKind(), promotionCodeKind(), taxRateKind()}
+	couponKind(), promotionCodeKind(), taxRateKind(),
+	portalKind()}
 
 // kindEntry is everything the operator needs to know of one billing kind.
 type kindEntry struct {

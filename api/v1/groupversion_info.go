@@ -36,6 +36,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&StripeEvent{}, &StripeEventList{},
 		&StripeEventLedger{}, &StripeEventLedgerList{},
 		&TaxRate{}, &TaxRateList{},
+		&BillingPortalConfiguration{}, &BillingPortalConfigurationList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -55,11 +55,12 @@ var expandableFields = map[string][]string{
 		"discount", "items", "latest_invoice", "on_behalf_of", "pause_collection", "payment_settings",
 		"pending_invoice_item_interval", "pending_setup_intent", "pending_update", "schedule", "test_clock",
 		"transfer_data", "trial_settings"},
-	"subscription_item":       {"billing_thresholds", "price", "tax_rates"},
-	"tax_id":                  {"customer", "owner", "verification"},
-	"tax_rate":                {},
-	"test_helpers.test_clock": {},
-	"webhook_endpoint":        {},
+	"subscription_item":            {"billing_thresholds", "price", "tax_rates"},
+	"tax_id":                       {"customer", "owner", "verification"},
+	"tax_rate":                     {},
+	"billing_portal.configuration": {"application"},
+	"test_helpers.test_clock":      {},
+	"webhook_endpoint":             {},
 	// A list's and a search result's objects are reached through data.
 	"list":          {"data"},
 	"search_result": {"data"},
@@ -78,8 +79,11 @@ func expandable(o obj, key string) bool {
 
 // resourceObject is the object a route's resource (as routes names it) returns.
 func resourceObject(resource string) string {
-	if resource == "test_clock" {
+	switch resource {
+	case "test_clock":
 		return "test_helpers.test_clock"
+	case "customer_portal":
+		return "billing_portal.configuration"
 	}
 	return resource
 }

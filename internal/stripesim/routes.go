@@ -59,6 +59,12 @@ func (s *Sim) routes() {
 		{"GET /v1/promotion_codes/{id}", "promotion_code", read, (*call).getPromotionCode},
 		{"POST /v1/promotion_codes/{id}", "promotion_code", write, (*call).updatePromotionCode},
 
+		{"POST /v1/billing_portal/configurations", "customer_portal", write, (*call).createPortalConfig},
+		{"GET /v1/billing_portal/configurations", "customer_portal", read, (*call).listPortalConfigs},
+		{"GET /v1/billing_portal/configurations/{id}", "customer_portal", read, (*call).getPortalConfig},
+		{"POST /v1/billing_portal/configurations/{id}", "customer_portal", write,
+			(*call).updatePortalConfig},
+
 		{"GET /v1/invoices", "invoice", read, (*call).listInvoices},
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},
 		{"POST /v1/invoices/{id}/pay", "invoice", write, (*call).payInvoiceNow},

@@ -120,6 +120,8 @@ type store struct {
 	now      int64
 	taxRates map[string]*taxRate
 	taxIDs   map[string]*taxID
+	// portalConfigs are the customer portal configurations (billing_portal.configuration).
+	portalConfigs map[string]*portalConfig
 }
 
 // accountNow is the account's time at the simulator's clock reading now.
@@ -145,6 +147,7 @@ func newStore(live bool) *store {
 		promotionCodes: map[string]*promotionCode{},
 		taxRates:       map[string]*taxRate{},
 		taxIDs:         map[string]*taxID{},
+		portalConfigs:  map[string]*portalConfig{},
 	}
 }
 
