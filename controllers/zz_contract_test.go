@@ -36,7 +36,9 @@ func TestZZContractWithStripeMock(t *testing.T) {
 		"POST /v1/promotion_codes", "POST /v1/promotion_codes/{id}", "GET /v1/promotion_codes/{id}",
 		"GET /v1/promotion_codes", "DELETE /v1/subscriptions/{id}/discount", "POST /v1/tax_rates",
 		"POST /v1/tax_rates/{id}", "GET /v1/tax_rates", "POST /v1/customers/{id}/tax_ids",
-		"DELETE /v1/customers/{id}/tax_ids/{id}"} {
+		"DELETE /v1/customers/{id}/tax_ids/{id}",
+		"POST /v1/billing_portal/configurations", "POST /v1/billing_portal/configurations/{id}",
+		"GET /v1/billing_portal/configurations/{id}"} {
 		if !endpoints[e] {
 			t.Errorf("the suite never exercised %s", e)
 		}
@@ -49,7 +51,11 @@ func TestZZContractWithStripeMock(t *testing.T) {
 
 func pathPattern(p string) string {
 	parts := strings.Split(p, "/")
-	for _, i := range []int{3, 5} { // /v1/customers/{id}/tax_ids/{id}
+	ids := []int{3, 5} // /v1/customers/{id}/tax_ids/{id}
+	if len(parts) > 2 && parts[2] == "billing_portal" {
+		ids = []int{4} // /v1/billing_portal/configurations/{id}
+	}
+	for _, i := range ids {
 		if len(parts) > i {
 			parts[i] = "{id}"
 		}
