@@ -196,7 +196,8 @@ func portalParams(spec *billingv1.BillingPortalConfigurationSpec, products []bil
 	p := &stripego.BillingPortalConfigurationParams{}
 	changed := map[string]string{}
 	creating := cur == nil
-	have := stripego.BillingPortalConfiguration{Active: true, BusinessProfile: &stripego.BillingPortalConfigurationBusinessProfile{}}
+	have := stripego.BillingPortalConfiguration{Active: true,
+		BusinessProfile: &stripego.BillingPortalConfigurationBusinessProfile{}}
 	if cur != nil {
 		have = *cur
 		if have.BusinessProfile == nil {
@@ -243,102 +244,130 @@ func portalParams(spec *billingv1.BillingPortalConfigurationSpec, products []bil
 	return p, changed
 }
 
+// featureOff is how a disabled feature renders for comparison; an enabled one renders as "true;field=value;...",
+// since its fields count only while it is enabled.
+const featureOff = "false"
+
+// featureDiff compares features and records what differs in changed; when creating, every feature is sent.
+type featureDiff struct {
+	creating bool
+	changed  map[string]string
+	// extra sends a raw form parameter (an empty list, which stripe-go would not send).
+	extra func(key, value string)
+}
+
+// send reports whether the feature name must be sent: it differs, or the configuration is being created.
+func (d featureDiff) send(name, want, got string) bool {
+	if want != got {
+		d.changed[name] = got + "->" + want
+		return true
+	}
+	return d.creating
+}
+
 // portalFeatureParams renders the features that differ from have (all of them when creating).
 func portalFeatureParams(spec *billingv1.PortalFeatures, products []billingv1.PortalProductStatus,
 	have stripego.BillingPortalConfigurationFeatures, creating bool, changed map[string]string,
 	extra func(key, value string)) *stripego.BillingPortalConfigurationFeaturesParams {
+	d := featureDiff{creating: creating, changed: changed, extra: extra}
 	fp := &stripego.BillingPortalConfigurationFeaturesParams{}
-	differ := func(name, want, got string) bool {
-		if want == got && !creating {
-			return false
-		}
-		if want != got {
-			changed[name] = got + "->" + want
-		}
-		return true
-	}
 	toggle := func(t *billingv1.PortalFeatureToggle) bool { return t != nil && t.Enabled }
-	if on := toggle(spec.InvoiceHistory); differ("features.invoice_history", strconv.FormatBool(on),
+	if on := toggle(spec.InvoiceHistory); d.send("features.invoice_history", strconv.FormatBool(on),
 		strconv.FormatBool(have.InvoiceHistory.Enabled)) {
 		fp.InvoiceHistory = &stripego.BillingPortalConfigurationFeaturesInvoiceHistoryParams{Enabled: stripego.Bool(on)}
 	}
-	if on := toggle(spec.PaymentMethodUpdate); differ("features.payment_method_update", strconv.FormatBool(on),
+	if on := toggle(spec.PaymentMethodUpdate); d.send("features.payment_method_update", strconv.FormatBool(on),
 		strconv.FormatBool(have.PaymentMethodUpdate.Enabled)) {
 		fp.PaymentMethodUpdate = &stripego.BillingPortalConfigurationFeaturesPaymentMethodUpdateParams{
 			Enabled: stripego.Bool(on)}
 	}
+	fp.CustomerUpdate = d.customerUpdate(spec.CustomerUpdate, have.CustomerUpdate)
+	fp.SubscriptionCancel = d.subscriptionCancel(spec.SubscriptionCancel, have.SubscriptionCancel)
+	fp.SubscriptionUpdate = d.subscriptionUpdate(spec.SubscriptionUpdate, products, have.SubscriptionUpdate)
+	return fp
+}
 
-	// Each feature renders as "enabled" or "enabled;field=value;...": the fields count only while enabled.
-	cu := spec.CustomerUpdate
-	cuWant, cuHave := "false", "false"
-	if cu != nil && cu.Enabled {
-		cuWant = "true;allowed_updates=" + sortedSet(cu.AllowedUpdates)
+func (d featureDiff) customerUpdate(cu *billingv1.PortalCustomerUpdate,
+	have *stripego.BillingPortalConfigurationFeaturesCustomerUpdate,
+) *stripego.BillingPortalConfigurationFeaturesCustomerUpdateParams {
+	on := cu != nil && cu.Enabled
+	want, got := featureOff, featureOff
+	if on {
+		want = "true;allowed_updates=" + sortedSet(cu.AllowedUpdates)
 	}
-	if have.CustomerUpdate.Enabled {
-		cuHave = "true;allowed_updates=" + sortedSet(have.CustomerUpdate.AllowedUpdates)
+	if have.Enabled {
+		got = "true;allowed_updates=" + sortedSet(have.AllowedUpdates)
 	}
-	if differ("features.customer_update", cuWant, cuHave) {
-		fp.CustomerUpdate = &stripego.BillingPortalConfigurationFeaturesCustomerUpdateParams{
-			Enabled: stripego.Bool(cu != nil && cu.Enabled)}
-		if cu != nil && cu.Enabled {
-			if len(cu.AllowedUpdates) == 0 {
-				extra("features[customer_update][allowed_updates]", "")
-			}
-			fp.CustomerUpdate.AllowedUpdates = stripego.StringSlice(cu.AllowedUpdates)
+	if !d.send("features.customer_update", want, got) {
+		return nil
+	}
+	p := &stripego.BillingPortalConfigurationFeaturesCustomerUpdateParams{Enabled: stripego.Bool(on)}
+	if on {
+		if len(cu.AllowedUpdates) == 0 {
+			d.extra("features[customer_update][allowed_updates]", "")
 		}
+		p.AllowedUpdates = stripego.StringSlice(cu.AllowedUpdates)
 	}
+	return p
+}
 
-	sc := spec.SubscriptionCancel
-	scWant, scHave := "false", "false"
-	if sc != nil && sc.Enabled {
-		scWant = "true;mode=" + cancelMode(sc) + ";proration_behavior=" + proration(sc.ProrationBehavior)
+func (d featureDiff) subscriptionCancel(sc *billingv1.PortalSubscriptionCancel,
+	have *stripego.BillingPortalConfigurationFeaturesSubscriptionCancel,
+) *stripego.BillingPortalConfigurationFeaturesSubscriptionCancelParams {
+	on := sc != nil && sc.Enabled
+	want, got := featureOff, featureOff
+	if on {
+		want = "true;mode=" + cancelMode(sc) + ";proration_behavior=" + proration(sc.ProrationBehavior)
 	}
-	if have.SubscriptionCancel.Enabled {
-		scHave = "true;mode=" + string(have.SubscriptionCancel.Mode) + ";proration_behavior=" +
-			string(have.SubscriptionCancel.ProrationBehavior)
+	if have.Enabled {
+		got = "true;mode=" + string(have.Mode) + ";proration_behavior=" + string(have.ProrationBehavior)
 	}
-	if differ("features.subscription_cancel", scWant, scHave) {
-		fp.SubscriptionCancel = &stripego.BillingPortalConfigurationFeaturesSubscriptionCancelParams{
-			Enabled: stripego.Bool(sc != nil && sc.Enabled)}
-		if sc != nil && sc.Enabled {
-			fp.SubscriptionCancel.Mode = stripego.String(cancelMode(sc))
-			fp.SubscriptionCancel.ProrationBehavior = stripego.String(proration(sc.ProrationBehavior))
-		}
+	if !d.send("features.subscription_cancel", want, got) {
+		return nil
 	}
+	p := &stripego.BillingPortalConfigurationFeaturesSubscriptionCancelParams{Enabled: stripego.Bool(on)}
+	if on {
+		p.Mode = stripego.String(cancelMode(sc))
+		p.ProrationBehavior = stripego.String(proration(sc.ProrationBehavior))
+	}
+	return p
+}
 
-	su := spec.SubscriptionUpdate
-	suOn := su != nil && su.Enabled
-	suWant, suHave := "false", "false"
-	if suOn {
-		suWant = "true;default_allowed_updates=" + sortedSet(su.DefaultAllowedUpdates) + ";proration_behavior=" +
+func (d featureDiff) subscriptionUpdate(su *billingv1.PortalSubscriptionUpdate,
+	products []billingv1.PortalProductStatus, have *stripego.BillingPortalConfigurationFeaturesSubscriptionUpdate,
+) *stripego.BillingPortalConfigurationFeaturesSubscriptionUpdateParams {
+	on := su != nil && su.Enabled
+	want, got := featureOff, featureOff
+	if on {
+		want = "true;default_allowed_updates=" + sortedSet(su.DefaultAllowedUpdates) + ";proration_behavior=" +
 			proration(su.ProrationBehavior) + ";products=" + renderPortalProducts(products)
 	}
-	if hu := have.SubscriptionUpdate; hu.Enabled {
-		var hp []billingv1.PortalProductStatus
-		for _, p := range hu.Products {
+	if have.Enabled {
+		hp := make([]billingv1.PortalProductStatus, 0, len(have.Products))
+		for _, p := range have.Products {
 			hp = append(hp, billingv1.PortalProductStatus{Product: p.Product, Prices: p.Prices})
 		}
-		suHave = "true;default_allowed_updates=" + sortedSet(hu.DefaultAllowedUpdates) + ";proration_behavior=" +
-			string(hu.ProrationBehavior) + ";products=" + renderPortalProducts(hp)
+		got = "true;default_allowed_updates=" + sortedSet(have.DefaultAllowedUpdates) + ";proration_behavior=" +
+			string(have.ProrationBehavior) + ";products=" + renderPortalProducts(hp)
 	}
 	// A create leaves subscription updates disabled unless the spec enables them (Stripe's default).
-	if differ("features.subscription_update", suWant, suHave) && (suOn || !creating) {
-		fp.SubscriptionUpdate = &stripego.BillingPortalConfigurationFeaturesSubscriptionUpdateParams{
-			Enabled: stripego.Bool(suOn)}
-		if suOn {
-			if len(su.DefaultAllowedUpdates) == 0 {
-				extra("features[subscription_update][default_allowed_updates]", "")
-			}
-			fp.SubscriptionUpdate.DefaultAllowedUpdates = stripego.StringSlice(su.DefaultAllowedUpdates)
-			fp.SubscriptionUpdate.ProrationBehavior = stripego.String(proration(su.ProrationBehavior))
-			for _, p := range products {
-				fp.SubscriptionUpdate.Products = append(fp.SubscriptionUpdate.Products,
-					&stripego.BillingPortalConfigurationFeaturesSubscriptionUpdateProductParams{
-						Product: stripego.String(p.Product), Prices: stripego.StringSlice(p.Prices)})
-			}
-		}
+	if !d.send("features.subscription_update", want, got) || (d.creating && !on) {
+		return nil
 	}
-	return fp
+	p := &stripego.BillingPortalConfigurationFeaturesSubscriptionUpdateParams{Enabled: stripego.Bool(on)}
+	if !on {
+		return p
+	}
+	if len(su.DefaultAllowedUpdates) == 0 {
+		d.extra("features[subscription_update][default_allowed_updates]", "")
+	}
+	p.DefaultAllowedUpdates = stripego.StringSlice(su.DefaultAllowedUpdates)
+	p.ProrationBehavior = stripego.String(proration(su.ProrationBehavior))
+	for _, pr := range products {
+		p.Products = append(p.Products, &stripego.BillingPortalConfigurationFeaturesSubscriptionUpdateProductParams{
+			Product: stripego.String(pr.Product), Prices: stripego.StringSlice(pr.Prices)})
+	}
+	return p
 }
 
 // cancelMode is subscriptionCancel's mode, at_period_end unless set.

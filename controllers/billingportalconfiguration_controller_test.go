@@ -62,6 +62,20 @@ func portalPrices(pc *stripego.BillingPortalConfiguration) []string {
 	return out
 }
 
+// checkCreatedPortal checks the Stripe configuration newPortal with switchTo(prices) made.
+func checkCreatedPortal(t *testing.T, portal *billingv1.BillingPortalConfiguration, prices ...string) {
+	t.Helper()
+	got := stripePortal(t, portal.Status.ID)
+	if !strings.HasPrefix(got.ID, "bpc_") || !got.Active || got.BusinessProfile.Headline != "Acme billing" ||
+		got.BusinessProfile.TermsOfServiceURL != "https://example.com/terms" || !got.Features.InvoiceHistory.Enabled ||
+		got.Features.PaymentMethodUpdate.Enabled || !got.Features.SubscriptionCancel.Enabled ||
+		!got.Features.SubscriptionUpdate.Enabled || !slices.Equal(portalPrices(got), prices) ||
+		string(got.Features.SubscriptionUpdate.ProrationBehavior) != "create_prorations" ||
+		got.Metadata["team"] != "billing" || got.Metadata[billingv1.MetadataUID] != string(portal.UID) {
+		t.Fatalf("Stripe configuration: %+v", got)
+	}
+}
+
 // A BillingPortalConfiguration whose subscriptionUpdate references a Product and Prices waits for their Stripe IDs,
 // is then created with them, is updated in place (same Stripe ID), follows a referenced Price that rolled to its
 // successor, and is deactivated on deletion (Deactivate, the default). One Stripe object in all.
@@ -80,16 +94,7 @@ func TestPortalCreateUpdateFollowAndDeactivate(t *testing.T) {
 	portal = waitReady(t, ctx, portal)
 	monthly, yearly = waitReady(t, ctx, monthly), waitReady(t, ctx, yearly)
 	first := portal.Status.ID
-	got := stripePortal(t, first)
-	if !strings.HasPrefix(first, "bpc_") || !got.Active || got.BusinessProfile.Headline != "Acme billing" ||
-		got.BusinessProfile.TermsOfServiceURL != "https://example.com/terms" || !got.Features.InvoiceHistory.Enabled ||
-		got.Features.PaymentMethodUpdate.Enabled || !got.Features.SubscriptionCancel.Enabled ||
-		!got.Features.SubscriptionUpdate.Enabled ||
-		!slices.Equal(portalPrices(got), []string{monthly.Status.ID, yearly.Status.ID}) ||
-		string(got.Features.SubscriptionUpdate.ProrationBehavior) != "create_prorations" ||
-		got.Metadata["team"] != "billing" || got.Metadata[billingv1.MetadataUID] != string(portal.UID) {
-		t.Fatalf("Stripe configuration: %+v", got)
-	}
+	checkCreatedPortal(t, portal, monthly.Status.ID, yearly.Status.ID)
 
 	if err := updateSpec(portal, func(p *billingv1.BillingPortalConfiguration) {
 		p.Spec.BusinessProfile.Headline = "Manage your Acme plan"
@@ -105,7 +110,7 @@ func TestPortalCreateUpdateFollowAndDeactivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 20*time.Second, func() error {
-		got = stripePortal(t, first)
+		got := stripePortal(t, first)
 		if got.BusinessProfile.Headline != "Manage your Acme plan" || got.BusinessProfile.PrivacyPolicyURL != "" ||
 			got.DefaultReturnURL != "https://example.com/account" || !got.Features.CustomerUpdate.Enabled ||
 			len(got.Features.CustomerUpdate.AllowedUpdates) != 2 ||
@@ -338,7 +343,9 @@ func TestPortalSchema(t *testing.T) {
 		}, "each price needs exactly one of priceRef or priceID"},
 		{func(p *billingv1.BillingPortalConfiguration) { p.Spec.BusinessProfile.PrivacyPolicyURL = "example.com" },
 			"spec.businessProfile.privacyPolicyURL"},
-		{func(p *billingv1.BillingPortalConfiguration) { p.Spec.BusinessProfile.Headline = strings.Repeat("x", 61) },
+		{func(p *billingv1.BillingPortalConfiguration) {
+			p.Spec.BusinessProfile.Headline = strings.Repeat("x", 61)
+		},
 			"spec.businessProfile.headline"},
 		{func(p *billingv1.BillingPortalConfiguration) { p.Spec.Features.SubscriptionCancel.Mode = "later" },
 			"spec.features.subscriptionCancel.mode"},

@@ -274,7 +274,9 @@ type BillingPortalConfiguration struct {
 func (c *BillingPortalConfiguration) GetStripeStatus() *StripeStatus { return &c.Status.StripeStatus }
 
 // GetManagementPolicy implements Managed.
-func (c *BillingPortalConfiguration) GetManagementPolicy() ManagementPolicy { return c.Spec.ManagementPolicy }
+func (c *BillingPortalConfiguration) GetManagementPolicy() ManagementPolicy {
+	return c.Spec.ManagementPolicy
+}
 
 // BillingPortalConfigurationList is a list of BillingPortalConfigurations.
 //

@@ -43,12 +43,14 @@ type portalConfig struct {
 }
 
 var (
-	portalAllowedUpdates  = []string{"address", "email", "name", "phone", "shipping", "tax_id"}
-	portalDefaultAllowed  = []string{"price", "promotion_code", "quantity"}
-	portalProrations      = []string{"always_invoice", "create_prorations", "none"}
-	portalCancelModes     = []string{"at_period_end", "immediately"}
-	portalCancelReasons   = []string{"customer_service", "low_quality", "missing_features", "other", "switched_service", "too_complex", "too_expensive", "unused"}
-	portalFeatureParams   = []string{"customer_update", "invoice_history", "payment_method_update", "subscription_cancel", "subscription_pause", "subscription_update"}
+	portalAllowedUpdates = []string{"address", "email", "name", "phone", "shipping", "tax_id"}
+	portalDefaultAllowed = []string{"price", "promotion_code", "quantity"}
+	portalProrations     = []string{"always_invoice", "create_prorations", "none"}
+	portalCancelModes    = []string{"at_period_end", "immediately"}
+	portalCancelReasons  = []string{"customer_service", "low_quality", "missing_features", "other",
+		"switched_service", "too_complex", "too_expensive", "unused"}
+	portalFeatureParams = []string{"customer_update", "invoice_history", "payment_method_update",
+		"subscription_cancel", "subscription_pause", "subscription_update"}
 	portalTopLevelParams  = []string{"business_profile", "default_return_url", "features", "login_page", "metadata"}
 	portalBusinessProfile = []string{"headline", "privacy_policy_url", "terms_of_service_url"}
 )

@@ -32,14 +32,13 @@ func newPortal(t *testing.T, sc *client.API, p *stripe.BillingPortalConfiguratio
 	return must(sc.BillingPortalConfigurations.New(p))
 }
 
-// TestPortalConfigurations: a configuration is created with business_profile and features (both required), is not
-// the default, changes in place (features, products, active, metadata), is retrieved and listed by active, and every
-// change is an event. Stripe's rules: subscription updates need products, every price must exist and belong to its
-// product, URLs must be URLs, and the default configuration (the Dashboard's) cannot be deactivated.
-func TestPortalConfigurations(t *testing.T) {
+// TestPortalConfigurationRules: Stripe's rules for a create: business_profile and features are required, URLs must
+// be URLs, subscription updates need products, every price must exist and belong to its product. A refused create
+// makes nothing.
+func TestPortalConfigurationRules(t *testing.T) {
 	sim, sc := newClient(t, Options{})
 	prod, price := fixture(t, sc, 1000)
-	otherProd, otherPrice := fixture(t, sc, 2000)
+	_, otherPrice := fixture(t, sc, 2000)
 
 	_, err := sc.BillingPortalConfigurations.New(&stripe.BillingPortalConfigurationParams{
 		Features: portalParams().Features})
@@ -82,6 +81,15 @@ func TestPortalConfigurations(t *testing.T) {
 	if n := len(sim.ObjectsByUID()["billing_portal.configuration"]); n != 0 {
 		t.Fatalf("%d configurations after refused creates", n)
 	}
+}
+
+// TestPortalConfigurations: a configuration is created, is not the default, changes in place (features, products,
+// active, metadata), is retrieved and listed by active, and every change is an event. The default configuration
+// (the Dashboard's) cannot be deactivated.
+func TestPortalConfigurations(t *testing.T) {
+	sim, sc := newClient(t, Options{})
+	prod, price := fixture(t, sc, 1000)
+	otherProd, otherPrice := fixture(t, sc, 2000)
 
 	p := portalParams()
 	p.Features.SubscriptionUpdate = subscriptionUpdate(prod.ID, price.ID)
@@ -112,7 +120,7 @@ func TestPortalConfigurations(t *testing.T) {
 	if g := must(sc.BillingPortalConfigurations.Get(pc.ID, nil)); g.Active || g.Updated < g.Created {
 		t.Errorf("retrieved: %+v", g)
 	}
-	_, err = sc.BillingPortalConfigurations.Get("bpc_missing", nil)
+	_, err := sc.BillingPortalConfigurations.Get("bpc_missing", nil)
 	stripeErr(t, err, 404, stripe.ErrorTypeInvalidRequest, "resource_missing")
 
 	def, created := sim.SaveDashboardPortalSettings(DefaultAccount, false)
