@@ -146,3 +146,36 @@ func TestPortalConfigurations(t *testing.T) {
 		t.Errorf("events: %s", got)
 	}
 }
+
+// portalScenario creates, updates, retrieves and lists a portal configuration offering price, as the operator does
+// (the conformance test replays it to stripe-mock).
+func portalScenario(sc *client.API, prod *stripe.Product, price *stripe.Price) error {
+	p := portalParams()
+	p.Features.SubscriptionUpdate = subscriptionUpdate(prod.ID, price.ID)
+	p.AddMetadata("k8s_uid", "uid-portal")
+	pc, err := sc.BillingPortalConfigurations.New(p)
+	if err != nil {
+		return step("create portal configuration", err)
+	}
+	up := &stripe.BillingPortalConfigurationParams{Active: stripe.Bool(false),
+		DefaultReturnURL: stripe.String("https://example.com/account"),
+		BusinessProfile:  &stripe.BillingPortalConfigurationBusinessProfileParams{PrivacyPolicyURL: stripe.String("")},
+		Features: &stripe.BillingPortalConfigurationFeaturesParams{
+			CustomerUpdate: &stripe.BillingPortalConfigurationFeaturesCustomerUpdateParams{Enabled: stripe.Bool(true),
+				AllowedUpdates: stripe.StringSlice([]string{"email"})},
+			SubscriptionUpdate: &stripe.BillingPortalConfigurationFeaturesSubscriptionUpdateParams{
+				Enabled: stripe.Bool(false)}}}
+	up.AddMetadata("k8s_uid", "")
+	if _, err := sc.BillingPortalConfigurations.Update(pc.ID, up); err != nil {
+		return step("update portal configuration", err)
+	}
+	if _, err := sc.BillingPortalConfigurations.Get(pc.ID, nil); err != nil {
+		return step("retrieve portal configuration", err)
+	}
+	lp := &stripe.BillingPortalConfigurationListParams{Active: stripe.Bool(false)}
+	lp.Limit = stripe.Int64(100)
+	it := sc.BillingPortalConfigurations.List(lp)
+	for it.Next() {
+	}
+	return step("list portal configurations", it.Err())
+}
