@@ -58,7 +58,7 @@ var expandableFields = map[string][]string{
 	"subscription_item":            {"billing_thresholds", "price", "tax_rates"},
 	"tax_id":                       {"customer", "owner", "verification"},
 	"tax_rate":                     {},
-	"billing_portal.configuration": {"application"},
+	"billing_portal.configuration": {"application", "business_profile", "features", "login_page"},
 	"test_helpers.test_clock":      {},
 	"webhook_endpoint":             {},
 	// A list's and a search result's objects are reached through data.

@@ -4,6 +4,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Customer portal configurations (billing_portal.configuration). They are created and updated, never deleted; an
@@ -124,7 +125,7 @@ func (c *call) enumList(p *param, name, path string, allowed []string) ([]string
 		case item.value == nil:
 			c.f.fail(ip, "Invalid string: {...}")
 		case !slices.Contains(allowed, *item.value):
-			c.f.fail(ip, "Invalid %s[%d]: must be one of %s", name, i, joinComma(allowed))
+			c.f.fail(ip, "Invalid %s[%d]: must be one of %s", name, i, strings.Join(allowed, ", "))
 		case !slices.Contains(out, *item.value):
 			out = append(out, *item.value)
 		}
@@ -132,18 +133,7 @@ func (c *call) enumList(p *param, name, path string, allowed []string) ([]string
 	return out, true
 }
 
-func joinComma(l []string) string {
-	out := ""
-	for i, s := range l {
-		if i > 0 {
-			out += ", "
-		}
-		out += s
-	}
-	return out
-}
-
-// portalRequiredEnabled fails when a feature hash lacks its required enabled flag (create, and some updates).
+// portalRequired fails with Stripe's missing-parameter error when the hash at path lacks one of names.
 func (c *call) portalRequired(p *param, path string, names ...string) {
 	for _, n := range names {
 		if p.get(n) == nil && c.f.err == nil {
