@@ -55,12 +55,13 @@ var expandableFields = map[string][]string{
 		"discount", "items", "latest_invoice", "on_behalf_of", "pause_collection", "payment_settings",
 		"pending_invoice_item_interval", "pending_setup_intent", "pending_update", "schedule", "test_clock",
 		"transfer_data", "trial_settings"},
-	"subscription_item":            {"billing_thresholds", "price", "tax_rates"},
-	"tax_id":                       {"customer", "owner", "verification"},
-	"tax_rate":                     {},
+	"subscription_item":       {"billing_thresholds", "price", "tax_rates"},
+	"tax_id":                  {"customer", "owner", "verification"},
+	"tax_rate":                {},
+	"test_helpers.test_clock": {},
+	"webhook_endpoint":        {},
+	// A customer portal configuration's nested hashes are expandable fields in the spec.
 	"billing_portal.configuration": {"application", "business_profile", "features", "login_page"},
-	"test_helpers.test_clock":      {},
-	"webhook_endpoint":             {},
 	// A list's and a search result's objects are reached through data.
 	"list":          {"data"},
 	"search_result": {"data"},
