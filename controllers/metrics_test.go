@@ -74,6 +74,7 @@ func TestStateMetrics(t *testing.T) {
 stripe_operator_customers_disputed 1
 # HELP stripe_operator_objects_stalled Billing objects whose Stalled condition is True (a person must act), by kind.
 # TYPE stripe_operator_objects_stalled gauge
+stripe_operator_objects_stalled{kind="BillingPortalConfiguration"} 0
 stripe_operator_objects_stalled{kind="Coupon"} 0
 stripe_operator_objects_stalled{kind="Customer"} 1
 stripe_operator_objects_stalled{kind="Meter"} 0
@@ -84,6 +85,7 @@ stripe_operator_objects_stalled{kind="Subscription"} 0
 stripe_operator_objects_stalled{kind="TaxRate"} 0
 # HELP stripe_operator_objects_stalled_oldest_seconds How long the longest-stalled billing object of each kind has been Stalled, from the condition's lastTransitionTime (0 when none is).
 # TYPE stripe_operator_objects_stalled_oldest_seconds gauge
+stripe_operator_objects_stalled_oldest_seconds{kind="BillingPortalConfiguration"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Coupon"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Customer"} 1200
 stripe_operator_objects_stalled_oldest_seconds{kind="Meter"} 0

@@ -16,7 +16,7 @@ import (
 func TestExactlyOnceOnEveryCreateEndpoint(t *testing.T) {
 	ctx, ns := newNamespace(t)
 	for _, path := range []string{"/v1/customers", "/v1/products", "/v1/prices", "/v1/subscriptions", "/v1/coupons",
-		"/v1/promotion_codes", "/v1/tax_rates"} {
+		"/v1/promotion_codes", "/v1/tax_rates", "/v1/billing_portal/configurations"} {
 		f, err := sim.AddFault(stripesim.Fault{Kind: stripesim.FaultCommitThenFail, Method: "POST", Path: path,
 			Response: "500"})
 		if err != nil {
@@ -24,9 +24,10 @@ func TestExactlyOnceOnEveryCreateEndpoint(t *testing.T) {
 		}
 		t.Cleanup(func() { sim.RemoveFault(f.ID) })
 	}
-	objs := make([]billingv1.StripeObject, 0, 11)
+	objs := make([]billingv1.StripeObject, 0, 12)
 	objs = append(objs, newProduct(ns, "plan"), newPrice(ns, "monthly", 700), newCoupon(ns, "deal"),
-		newPromotionCode(ns, "deal-code", "deal", codeFor(ns, "DEAL")), newTaxRate(ns, "vat", "19"))
+		newPromotionCode(ns, "deal-code", "deal", codeFor(ns, "DEAL")), newTaxRate(ns, "vat", "19"),
+		newPortal(ns, "portal"))
 	for i := range 3 {
 		objs = append(objs, newCustomer(ns, fmt.Sprintf("cus-%d", i)),
 			newSubscription(ns, fmt.Sprintf("sub-%d", i), fmt.Sprintf("cus-%d", i), "monthly"))
@@ -35,7 +36,8 @@ func TestExactlyOnceOnEveryCreateEndpoint(t *testing.T) {
 		create(t, o)
 	}
 	kinds := map[string]string{"Customer": "customer", "Product": "product", "Price": "price",
-		"Subscription": "subscription", "Coupon": "coupon", "PromotionCode": "promotion_code", "TaxRate": "tax_rate"}
+		"Subscription": "subscription", "Coupon": "coupon", "PromotionCode": "promotion_code", "TaxRate": "tax_rate",
+		"BillingPortalConfiguration": "billing_portal.configuration"}
 	for _, o := range objs {
 		o = waitReady(t, ctx, o)
 		kind := kinds[fmt.Sprintf("%T", o)[len("*v1."):]]

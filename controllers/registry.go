@@ -31,7 +31,7 @@ const (
 // iterate it. A new kind is its own file (its External and its entry function) plus one line here.
 var kinds = []kindEntry{customerKind(), productKind(), priceKind(), subscriptionKind(),
 	couponKind(), promotionCodeKind(), taxRateKind(),
-	meterKind()}
+	meterKind(), portalKind()}
 
 // kindEntry is everything the operator needs to know of one billing kind.
 type kindEntry struct {

@@ -40,7 +40,9 @@ func TestZZContractWithStripeMock(t *testing.T) {
 		"POST /v1/tax_rates/{id}", "GET /v1/tax_rates", "POST /v1/customers/{id}/tax_ids",
 		"DELETE /v1/customers/{id}/tax_ids/{id}", "POST /v1/billing/meters", "POST /v1/billing/meters/{id}",
 		"GET /v1/billing/meters/{id}", "POST /v1/billing/meters/{id}/deactivate",
-		"POST /v1/billing/meters/{id}/reactivate"} {
+		"POST /v1/billing/meters/{id}/reactivate",
+		"POST /v1/billing_portal/configurations", "POST /v1/billing_portal/configurations/{id}",
+		"GET /v1/billing_portal/configurations/{id}"} {
 		if !endpoints[e] {
 			t.Errorf("the suite never exercised %s", e)
 		}
@@ -85,11 +87,11 @@ func laterShape(r stripesim.Request) bool {
 
 func pathPattern(p string) string {
 	parts := strings.Split(p, "/")
-	first := 3 // /v1/customers/{id}/tax_ids/{id}
-	if len(parts) > 2 && parts[2] == "billing" {
-		first = 4 // /v1/billing/meters/{id}/deactivate
+	ids := []int{3, 5} // /v1/customers/{id}/tax_ids/{id}
+	if len(parts) > 2 && (parts[2] == "billing" || parts[2] == "billing_portal") {
+		ids = []int{4} // /v1/billing/meters/{id}/deactivate, /v1/billing_portal/configurations/{id}
 	}
-	for _, i := range []int{first, first + 2} {
+	for _, i := range ids {
 		if len(parts) > i {
 			parts[i] = "{id}"
 		}

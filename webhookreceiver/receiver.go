@@ -54,6 +54,7 @@ var HandledTypes = []string{
 	"customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
 	"tax_rate.updated",
 	"customer.tax_id.created", "customer.tax_id.updated", "customer.tax_id.deleted",
+	"billing_portal.configuration.updated",
 }
 
 // LaterTypes are event types the operator uses that Stripe's 2023-10-16 specification, the API version the

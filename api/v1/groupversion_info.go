@@ -37,6 +37,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&StripeEventLedger{}, &StripeEventLedgerList{},
 		&TaxRate{}, &TaxRateList{},
 		&Meter{}, &MeterList{},
+		&BillingPortalConfiguration{}, &BillingPortalConfigurationList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

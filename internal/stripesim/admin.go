@@ -265,7 +265,8 @@ func (s *Sim) ObjectsByUID() map[string]map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]map[string]int{"customer": {}, "product": {}, "price": {}, "subscription": {}, "coupon": {},
-		"promotion_code": {}, "tax_rate": {}}
+		"promotion_code": {}, "tax_rate": {},
+		"billing_portal.configuration": {}}
 	add := func(kind string, md map[string]string) {
 		if uid := md["k8s_uid"]; uid != "" {
 			out[kind][uid]++
@@ -292,6 +293,9 @@ func (s *Sim) ObjectsByUID() map[string]map[string]int {
 		}
 		for _, o := range st.taxRates {
 			add("tax_rate", o.Metadata)
+		}
+		for _, o := range st.portalConfigs {
+			add("billing_portal.configuration", o.Metadata)
 		}
 	}
 	return out
@@ -402,6 +406,7 @@ type storeSnapshot struct {
 	TaxIDs         map[string]*taxID           `json:"tax_ids"`
 	Meters         map[string]*meter           `json:"meters"`
 	MeterEvents    []*meterEvent               `json:"meter_events"`
+	PortalConfigs  map[string]*portalConfig    `json:"portal_configurations"`
 }
 
 // Save writes the objects and keys to path (idempotency keys, faults and statistics are not persisted).
@@ -414,7 +419,7 @@ func (s *Sim) Save(path string) error {
 			Invoices: st.invoices, Endpoints: st.endpoints, Charges: st.charges, Disputes: st.disputes,
 			PaymentMethods: st.paymentMethods, TimeShift: st.timeShift, Coupons: st.coupons,
 			PromotionCodes: st.promotionCodes, TaxRates: st.taxRates, TaxIDs: st.taxIDs, Meters: st.meters,
-			MeterEvents: st.meterEvents})
+			MeterEvents: st.meterEvents, PortalConfigs: st.portalConfigs})
 	}
 	data, err := json.Marshal(snap)
 	s.mu.Unlock()
@@ -470,6 +475,7 @@ func (s *Sim) Load(path string) error {
 		for _, ev := range ss.MeterEvents {
 			st.meterEventIDs[ev.Identifier] = true
 		}
+		maps.Copy(st.portalConfigs, ss.PortalConfigs)
 		s.stores[storeKey{account: ss.Account, live: ss.Live}] = st
 	}
 	if snap.Keys != nil {

@@ -19,7 +19,8 @@ type KeyConfig struct {
 	Account string `json:"account,omitempty"`
 	// Permissions of a restricted key, as Stripe names them: rak_<resource>_read or rak_<resource>_write, where
 	// resource is customer, product, price, subscription, invoice, payment_intent, charge, dispute,
-	// payment_method, coupon, promotion_code, event or webhook_endpoint. Write implies read.
+	// payment_method, coupon, promotion_code, customer_portal (billing_portal/configurations), event or
+	// webhook_endpoint. Write implies read.
 	Permissions []string `json:"permissions,omitempty"`
 	// Revoked keys are refused with 401, as a rolled key is.
 	Revoked bool `json:"revoked,omitempty"`

@@ -35,6 +35,9 @@ func scenario(sc *client.API) error {
 	if err := webhookScenario(sc); err != nil {
 		return err
 	}
+	if err := portalScenario(sc, prod, price); err != nil {
+		return err
+	}
 	empty, err := sc.Products.New(&stripe.ProductParams{Name: stripe.String("Empty")})
 	if err != nil {
 		return step("create empty product", err)

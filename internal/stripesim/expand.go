@@ -60,6 +60,8 @@ var expandableFields = map[string][]string{
 	"tax_rate":                {},
 	"test_helpers.test_clock": {},
 	"webhook_endpoint":        {},
+	// A customer portal configuration's nested hashes are expandable fields in the spec.
+	"billing_portal.configuration": {"application", "business_profile", "features", "login_page"},
 	// A list's and a search result's objects are reached through data.
 	"list":          {"data"},
 	"search_result": {"data"},
@@ -78,8 +80,11 @@ func expandable(o obj, key string) bool {
 
 // resourceObject is the object a route's resource (as routes names it) returns.
 func resourceObject(resource string) string {
-	if resource == "test_clock" {
+	switch resource {
+	case "test_clock":
 		return "test_helpers.test_clock"
+	case "customer_portal":
+		return "billing_portal.configuration"
 	}
 	return resource
 }

@@ -66,6 +66,11 @@ func (s *Sim) routes() {
 		{"POST /v1/billing/meters/{id}/deactivate", "billing_meter", write, (*call).deactivateMeter},
 		{"POST /v1/billing/meters/{id}/reactivate", "billing_meter", write, (*call).reactivateMeter},
 		{"POST /v1/billing/meter_events", "billing_meter_event", write, (*call).createMeterEvent},
+		{"POST /v1/billing_portal/configurations", "customer_portal", write, (*call).createPortalConfig},
+		{"GET /v1/billing_portal/configurations", "customer_portal", read, (*call).listPortalConfigs},
+		{"GET /v1/billing_portal/configurations/{id}", "customer_portal", read, (*call).getPortalConfig},
+		{"POST /v1/billing_portal/configurations/{id}", "customer_portal", write,
+			(*call).updatePortalConfig},
 
 		{"GET /v1/invoices", "invoice", read, (*call).listInvoices},
 		{"GET /v1/invoices/{id}", "invoice", read, (*call).getInvoice},

@@ -124,6 +124,8 @@ type store struct {
 	meters        map[string]*meter
 	meterEvents   []*meterEvent
 	meterEventIDs map[string]bool
+	// portalConfigs are the customer portal configurations (billing_portal.configuration).
+	portalConfigs map[string]*portalConfig
 }
 
 // accountNow is the account's time at the simulator's clock reading now.
@@ -151,6 +153,7 @@ func newStore(live bool) *store {
 		taxIDs:         map[string]*taxID{},
 		meters:         map[string]*meter{},
 		meterEventIDs:  map[string]bool{},
+		portalConfigs:  map[string]*portalConfig{},
 	}
 }
 

@@ -18,14 +18,15 @@ func TestSamplesBecomeReady(t *testing.T) {
 	k(t, "wait", ready, "--timeout=120s", "-n", "default",
 		"customer/acme", "product/pro-plan", "price/pro-monthly", "subscription/acme-pro", "coupon/partner20",
 		"promotioncode/launch", "taxrate/us-ca-sales-tax",
-		"meter/api-calls", "price/api-calls-usage")
+		"meter/api-calls", "price/api-calls-usage", "billingportalconfiguration/customer-portal")
 
 	out := k(t, "get", "stripe", "-n", "default")
 	for _, want := range []string{"STRIPE ID", "STRIPE STATUS", "PERIOD END", "AMOUNT", "trialing", "Synced",
 		"billing@acme.example", "coupon.billing.stripe-operator.io/partner20", "PARTNER20", "PERCENT OFF",
 		"promotioncode.billing.stripe-operator.io/launch", "LAUNCH2026",
 		"taxrate.billing.stripe-operator.io/us-ca-sales-tax", "PERCENTAGE", "7.25",
-		"meter.billing.stripe-operator.io/api-calls", "EVENT NAME", "api_call"} {
+		"meter.billing.stripe-operator.io/api-calls", "EVENT NAME", "api_call",
+		"billingportalconfiguration.billing.stripe-operator.io/customer-portal"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get stripe lacks %q:\n%s", want, out)
 		}

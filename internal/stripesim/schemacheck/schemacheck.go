@@ -193,7 +193,7 @@ func (o *Spec) resolve(s *schema) *schema {
 // operatorReads are the objects the operator reads: every field Stripe's fixture of them has must be present.
 var operatorReads = []string{"customer", "product", "price", "subscription", "subscription_item", "invoice",
 	"line_item", "payment_intent", "charge", "dispute", "event", "webhook_endpoint", "test_helpers.test_clock",
-	"payment_method"}
+	"payment_method", "billing_portal.configuration"}
 
 // fixtureOnly are the fields a fixture has that the object rightly lacks in the shapes the simulator renders.
 var fixtureOnly = map[string]string{
