@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,8 +24,9 @@ import (
 	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
-// withWebhooks registers a webhook endpoint on the simulator for the event types the operator registers for, which
-// delivers, over HTTP, to a receiver storing
+// withWebhooks registers a webhook endpoint on the simulator for the event types the receiver stores (those the
+// operator registers for, and the later ones a Dashboard endpoint may add), which delivers, over HTTP, to a receiver
+// storing
 // StripeEvents in the real API server; the running manager's worker folds them into status. Deliveries are
 // shuffled and some duplicated. While the returned switch is set, the receiver is down (503).
 func withWebhooks(t *testing.T) *atomic.Bool {
@@ -43,7 +45,8 @@ func withWebhooks(t *testing.T) *atomic.Bool {
 	}))
 	t.Cleanup(srv.Close)
 	ep, err := simClient().API.WebhookEndpoints.New(&stripego.WebhookEndpointParams{
-		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice(webhookreceiver.HandledTypes),
+		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice(append(slices.Clone(webhookreceiver.HandledTypes),
+			webhookreceiver.LaterTypes...)),
 		APIVersion: stripego.String(stripego.APIVersion)})
 	if err != nil {
 		t.Fatal(err)
