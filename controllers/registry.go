@@ -30,7 +30,8 @@ const (
 // kinds is the one registry of billing kinds: setup, the event router, the credentials controller and the metrics
 // iterate it. A new kind is its own file (its External and its entry function) plus one line here.
 var kinds = []kindEntry{customerKind(), productKind(), priceKind(), subscriptionKind(),
-	couponKind(), promotionCodeKind(), taxRateKind()}
+	couponKind(), promotionCodeKind(), taxRateKind(),
+	entitlementFeatureKind()}
 
 // kindEntry is everything the operator needs to know of one billing kind.
 type kindEntry struct {
@@ -147,4 +148,6 @@ func initRequestMetrics() {
 	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
 	stripe.InitMetrics(resPaymentMethod, opAttach)
 	stripe.InitMetrics(resTaxID, stripe.OpCreate, stripe.OpDelete, stripe.OpList)
+	stripe.InitMetrics(resProductFeature, stripe.OpCreate, stripe.OpDelete, stripe.OpList)
+	stripe.InitMetrics(resActiveEntitlement, stripe.OpList)
 }

@@ -50,6 +50,7 @@ var HandledTypes = []string{
 	"customer.discount.created", "customer.discount.updated", "customer.discount.deleted",
 	"tax_rate.created", "tax_rate.updated",
 	"customer.tax_id.created", "customer.tax_id.updated", "customer.tax_id.deleted",
+	"entitlements.active_entitlement_summary.updated",
 }
 
 // Handler verifies and stores events.

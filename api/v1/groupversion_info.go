@@ -36,6 +36,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&StripeEvent{}, &StripeEventList{},
 		&StripeEventLedger{}, &StripeEventLedgerList{},
 		&TaxRate{}, &TaxRateList{},
+		&EntitlementFeature{}, &EntitlementFeatureList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
