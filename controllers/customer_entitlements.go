@@ -162,39 +162,48 @@ func entitlementChange(typ string, p payload) bool {
 	return false
 }
 
-// refreshEntitlements is the fallback without summary events: one read of the active entitlements of the customer
-// of a subscription event that can change them, written to its Customer.
-func (w *eventWorker) refreshEntitlements(ctx context.Context, ev *billingv1.StripeEvent, p payload,
-	sub billingv1.StripeObject) error {
+// refreshEntitlements is the fallback without summary events: once a subscription event that can change its
+// customer's entitlements is settled (folded, or its Subscription gone from the cluster), one read of the customer's
+// active entitlements, written to its Customer. Other events cost nothing.
+func (w *eventWorker) refreshEntitlements(ctx context.Context, ev *billingv1.StripeEvent) error {
+	if !w.entitlementReads || !strings.HasPrefix(ev.Spec.Type, "customer.subscription.") {
+		return nil
+	}
+	var p payload
 	var s struct {
 		Customer json.RawMessage `json:"customer"`
 	}
 	var id string
-	if json.Unmarshal(p.Data.Object, &s) != nil || json.Unmarshal(s.Customer, &id) != nil || id == "" {
+	if json.Unmarshal([]byte(ev.Spec.Payload), &p) != nil || !entitlementChange(ev.Spec.Type, p) ||
+		json.Unmarshal(p.Data.Object, &s) != nil || json.Unmarshal(s.Customer, &id) != nil || id == "" {
 		return nil
 	}
 	l := &billingv1.CustomerList{}
-	if err := w.client.List(ctx, l, client.InNamespace(sub.GetNamespace()),
-		client.MatchingFields{indexStripeID: id}); err != nil {
+	if err := w.client.List(ctx, l, client.MatchingFields{indexStripeID: id}); err != nil {
 		return err
 	}
 	if len(l.Items) == 0 {
-		return nil // the customer is not managed here
+		return nil // the customer is not managed in this cluster
 	}
 	cus := &l.Items[0]
-	if !sameLock(sub, cus) {
+	if held, ok := ctx.Value(heldLockKey{}).(uint32); !ok || held != lockIndex(cus) {
 		unlock := w.lockTarget(cus)
 		defer unlock()
 	}
 	if err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	_, err := w.readEntitlements(ctx, cus, at(ev), "subscription "+ev.Spec.Type)
-	if apierrors.IsNotFound(err) {
-		return nil
+	_, err := w.readEntitlements(ctx, cus, at(ev), ev.Spec.Type)
+	if apierrors.IsNotFound(err) || stripe.IsNotFound(err) {
+		return nil // the customer is gone, in the cluster or in Stripe
 	}
 	return err
 }
 
-// sameLock reports whether two objects share a stripe of targetLocks (the worker holds a's already).
-func sameLock(a, b billingv1.StripeObject) bool { return lockIndex(a) == lockIndex(b) }
+// heldLockKey marks in a context the stripe of targetLocks the worker holds.
+type heldLockKey struct{}
+
+// withHeldLock records that the worker holds o's stripe of targetLocks.
+func withHeldLock(ctx context.Context, o billingv1.StripeObject) context.Context {
+	return context.WithValue(ctx, heldLockKey{}, lockIndex(o))
+}

@@ -150,12 +150,19 @@ func (e productExternal) Observe(ctx context.Context, c *stripe.Client, obj *bil
 	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur, Drift: driftOf(changed)}, nil
 }
 
-func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Product, key string,
+// Create creates the product and attaches its features. A failure to attach leaves the pending create in place, so
+// the next pass replays the create's key (Stripe answers with the same product) and attaches again under the same
+// keys.
+func (e productExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Product, key string,
 	stamp map[string]string) (string, error) {
 	p, _ := productParams(&obj.Spec, stamp, nil)
 	prod, err := stripe.Call(ctx, c, stripe.Op{Resource: resProduct, Operation: stripe.OpCreate, IdempotencyKey: key},
 		&p.Params, func() (*stripego.Product, error) { return c.API.Products.New(p) })
 	if err != nil {
+		return "", err
+	}
+	obj.Status.Features = nil
+	if err := e.syncFeatures(ctx, c, obj, prod.ID); err != nil {
 		return "", err
 	}
 	return prod.ID, nil
@@ -173,7 +180,7 @@ func (e productExternal) Update(ctx context.Context, c *stripe.Client, obj *bill
 			return err
 		}
 	}
-	return e.syncFeatures(ctx, c, obj)
+	return e.syncFeatures(ctx, c, obj, obj.Status.ID)
 }
 
 func (productExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Product,

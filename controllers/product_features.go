@@ -114,10 +114,11 @@ func (e productExternal) observeFeatures(ctx context.Context, c *stripe.Client, 
 	return nil
 }
 
-// syncFeatures attaches and detaches product features as the plan from status.features (read by Observe in this
-// pass) says. Each write's idempotency key names the feature or attachment and what the update answers
+// syncFeatures attaches and detaches the features of product as the plan from status.features (read by Observe in
+// this pass; none after a create) says. Each write's idempotency key names the feature or attachment and what the update answers
 // (updateKey), so a retry replays it and a repair after a change made in Stripe sends a new one.
-func (e productExternal) syncFeatures(ctx context.Context, c *stripe.Client, obj *billingv1.Product) error {
+func (e productExternal) syncFeatures(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
+	product string) error {
 	want, msg, err := e.featureIDs(ctx, obj)
 	if err != nil || msg != "" || want == nil {
 		return ignoreMissingRef(err)
@@ -128,7 +129,7 @@ func (e productExternal) syncFeatures(ctx context.Context, c *stripe.Client, obj
 		key := updateKey(obj, map[string]string{"features.detach": a.ID})
 		_, err := stripe.Call(ctx, c, stripe.Op{Resource: resProductFeature, Operation: stripe.OpDelete,
 			IdempotencyKey: key}, p, func() (*stripe.ProductFeature, error) {
-			return c.DetachProductFeature(obj.Status.ID, a.ID, p)
+			return c.DetachProductFeature(product, a.ID, p)
 		})
 		if err != nil && !stripe.IsNotFound(err) {
 			return err
@@ -142,7 +143,7 @@ func (e productExternal) syncFeatures(ctx context.Context, c *stripe.Client, obj
 		key := updateKey(obj, map[string]string{"features.attach": id})
 		pf, err := stripe.Call(ctx, c, stripe.Op{Resource: resProductFeature, Operation: stripe.OpCreate,
 			IdempotencyKey: key}, &p.Params, func() (*stripe.ProductFeature, error) {
-			return c.AttachProductFeature(obj.Status.ID, p)
+			return c.AttachProductFeature(product, p)
 		})
 		if err != nil {
 			return err

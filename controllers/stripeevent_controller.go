@@ -214,6 +214,7 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	// lags behind its own writes: one target at a time, read from the API server.
 	unlock := w.lockTarget(target)
 	defer unlock()
+	ctx = withHeldLock(ctx, target)
 	if w.apiReader != nil {
 		err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(target), target)
 		if apierrors.IsNotFound(err) {
@@ -320,6 +321,12 @@ func eventsRoutedBy(c client.Client) handler.EventHandler {
 // settle puts the event in a final phase and, for a dispute event, counts the dispute.
 func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEvent, phase billingv1.StripeEventPhase,
 	msg string, d *stripego.Dispute) (ctrl.Result, error) {
+	if phase != billingv1.EventFailed {
+		// Whether or not the subscription is still in the cluster, its customer's entitlements may have changed.
+		if err := w.refreshEntitlements(ctx, ev); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	w.finish(ev, phase, msg)
 	if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, err
@@ -489,11 +496,6 @@ func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p pa
 		}
 	case strings.HasPrefix(typ, "customer.subscription."):
 		msg, resync = foldSubscriptionEvent(ev, p, target, trusted, tie)
-		if w.entitlementReads && entitlementChange(typ, p) {
-			if err := w.refreshEntitlements(ctx, ev, p, target); err != nil {
-				return "", err
-			}
-		}
 		if groups := eventChangedGroups(p.Data.PreviousAttributes); !ours && len(groups) > 0 &&
 			typ == "customer.subscription.updated" && target.GetDeletionTimestamp().IsZero() {
 			// Changed outside the operator: the reconciler reads it and restores or follows it, as the spec says.

@@ -28,6 +28,12 @@ import (
 // shuffled and some duplicated. While the returned switch is set, the receiver is down (503).
 func withWebhooks(t *testing.T) *atomic.Bool {
 	t.Helper()
+	return withWebhookEvents(t, "*")
+}
+
+// withWebhookEvents is withWebhooks for an endpoint enabled for the given event types only.
+func withWebhookEvents(t *testing.T, types ...string) *atomic.Bool {
+	t.Helper()
 	var secret string
 	down := &atomic.Bool{}
 	h := &webhookreceiver.Handler{Client: env.Client, Namespace: operatorNamespace, Log: logr.Discard(),
@@ -42,7 +48,7 @@ func withWebhooks(t *testing.T) *atomic.Bool {
 	}))
 	t.Cleanup(srv.Close)
 	ep, err := simClient().API.WebhookEndpoints.New(&stripego.WebhookEndpointParams{
-		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice([]string{"*"}),
+		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice(types),
 		APIVersion: stripego.String(stripego.APIVersion)})
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,371 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v76"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
+	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/testenv"
+	"github.com/stripe-operator/stripe-operator/webhookreceiver"
+)
+
+func newFeature(ns, name, lookupKey string) *billingv1.EntitlementFeature {
+	return &billingv1.EntitlementFeature{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: billingv1.EntitlementFeatureSpec{Name: "Feature " + name, LookupKey: lookupKey,
+			Metadata: billingv1.Metadata{"team": "platform"}}}
+}
+
+func stripeFeature(t *testing.T, id string) *stripego.EntitlementsFeature {
+	t.Helper()
+	f, err := simClient().API.EntitlementsFeatures.Get(id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// productFeatureKeys are the lookup keys of the features attached to a Stripe product, sorted.
+func productFeatureKeys(t *testing.T, product string) []string {
+	t.Helper()
+	c := simClient()
+	l, err := stripe.Call(t.Context(), c, stripe.Op{Resource: resProductFeature, Operation: stripe.OpList},
+		&stripego.ListParams{}, func() (*stripe.ProductFeatureList, error) {
+			return c.ListProductFeatures(product, &stripego.ListParams{Limit: stripego.Int64(100)})
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, pf := range l.Data {
+		keys = append(keys, pf.EntitlementFeature.LookupKey)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// uniqueKey is a lookup key unique in the simulator's account (lookup keys are unique per account).
+func uniqueKey(ns, name string) string { return ns + "-" + name }
+
+// TestEntitlementFeatureLifecycle: a feature is created with its lookup key, name and metadata; a name change is
+// made in place; a lookup key change is refused by the API server with a clear message; deleting it archives it.
+// An existing feature is adopted and, deleted under Orphan, stays active; one whose lookup key differs from the
+// spec stalls.
+func TestEntitlementFeatureLifecycle(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	f := newFeature(ns, "sso", uniqueKey(ns, "sso"))
+	create(t, f)
+	f = waitReady(t, ctx, f)
+	got := stripeFeature(t, f.Status.ID)
+	if got.LookupKey != f.Spec.LookupKey || got.Name != "Feature sso" || !got.Active ||
+		got.Metadata["team"] != "platform" || got.Metadata[billingv1.MetadataUID] != string(f.UID) {
+		t.Fatalf("Stripe feature: %+v", got)
+	}
+	if err := updateSpec(f, func(o *billingv1.EntitlementFeature) { o.Spec.Name = "Single sign-on" }); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if n := stripeFeature(t, f.Status.ID).Name; n != "Single sign-on" {
+			return fmt.Errorf("Stripe name %q", n)
+		}
+		return nil
+	})
+	err := updateSpec(f, func(o *billingv1.EntitlementFeature) { o.Spec.LookupKey = "other" })
+	if err == nil || !strings.Contains(err.Error(), "lookupKey is immutable") {
+		t.Fatalf("a lookup key change: %v", err)
+	}
+	if err := env.Client.Delete(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, f)
+	if stripeFeature(t, f.Status.ID).Active {
+		t.Error("a deleted feature (Archive) is still active in Stripe")
+	}
+
+	existing, err := simClient().API.EntitlementsFeatures.New(&stripego.EntitlementsFeatureParams{
+		Name: stripego.String("Audit"), LookupKey: stripego.String(uniqueKey(ns, "audit"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	adopted := newFeature(ns, "audit", uniqueKey(ns, "audit"))
+	adopted.Spec.Adopt = &billingv1.EntitlementFeatureAdopt{ID: existing.ID}
+	adopted.Spec.DeletionPolicy = billingv1.Orphan
+	create(t, adopted)
+	adopted = waitReady(t, ctx, adopted)
+	if got := stripeFeature(t, existing.ID); adopted.Status.ID != existing.ID || got.Name != "Feature audit" ||
+		got.Metadata[billingv1.MetadataUID] != string(adopted.UID) {
+		t.Fatalf("adopted: %s %+v", adopted.Status.ID, got)
+	}
+	if err := env.Client.Delete(ctx, adopted); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, adopted)
+	if !stripeFeature(t, existing.ID).Active {
+		t.Error("an orphaned feature was archived")
+	}
+
+	mismatch := newFeature(ns, "mismatch", uniqueKey(ns, "not-the-key"))
+	mismatch.Spec.Adopt = &billingv1.EntitlementFeatureAdopt{ID: existing.ID}
+	create(t, mismatch)
+	c := waitReason(t, ctx, mismatch, billingv1.ReasonInvalidRequest)
+	if !strings.Contains(c.Message, "lookup key") {
+		t.Errorf("adopting a feature of another lookup key: %s", c.Message)
+	}
+}
+
+// TestProductFeatures: a Product's features, named by reference or by Stripe ID, are attached in Stripe; the
+// Product waits for a referenced feature's Stripe ID; a feature dropped from the spec, or attached in Stripe by
+// someone else, is detached; a Product without spec.features leaves Stripe's product features alone.
+func TestProductFeatures(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	byID, err := simClient().API.EntitlementsFeatures.New(&stripego.EntitlementsFeatureParams{
+		Name: stripego.String("Exports"), LookupKey: stripego.String(uniqueKey(ns, "exports"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := newProduct(ns, "plan")
+	prod.Spec.Features = []billingv1.ProductFeatureReference{
+		{FeatureRef: &billingv1.LocalObjectReference{Name: "sso"}}, {FeatureID: byID.ID}}
+	create(t, prod)
+	c := waitReason(t, ctx, prod, billingv1.ReasonDependencyNotReady)
+	if !strings.Contains(c.Message, "sso") {
+		t.Errorf("waiting for the feature: %s", c.Message)
+	}
+	create(t, newFeature(ns, "sso", uniqueKey(ns, "sso")))
+	want := []string{uniqueKey(ns, "exports"), uniqueKey(ns, "sso")}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(prod), prod); err != nil {
+			return err
+		}
+		if prod.Status.ID == "" || len(prod.Status.Features) != 2 {
+			return fmt.Errorf("status.features %+v", prod.Status.Features)
+		}
+		if got := productFeatureKeys(t, prod.Status.ID); !slices.Equal(got, want) {
+			return fmt.Errorf("Stripe product features %v, want %v", got, want)
+		}
+		return nil
+	})
+	prod = waitReady(t, ctx, prod)
+
+	// Someone attaches a feature in Stripe; the next read (asked for here) detaches it.
+	stray, err := simClient().API.EntitlementsFeatures.New(&stripego.EntitlementsFeatureParams{
+		Name: stripego.String("Stray"), LookupKey: stripego.String(uniqueKey(ns, "stray"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := simClient()
+	if _, err := sc.AttachProductFeature(prod.Status.ID,
+		&stripe.ProductFeatureParams{EntitlementFeature: stripego.String(stray.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateSpec(prod, func(p *billingv1.Product) {
+		p.Spec.Features = p.Spec.Features[:1]
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := productFeatureKeys(t, prod.Status.ID); !slices.Equal(got, want[1:]) {
+			return fmt.Errorf("Stripe product features %v, want %v", got, want[1:])
+		}
+		return nil
+	})
+
+	// Without spec.features, Stripe's product features are left alone.
+	free := newProduct(ns, "free")
+	create(t, free)
+	free = waitReady(t, ctx, free)
+	if _, err := sc.AttachProductFeature(free.Status.ID,
+		&stripe.ProductFeatureParams{EntitlementFeature: stripego.String(byID.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateSpec(free, func(p *billingv1.Product) { p.Spec.Description = "Free tier" }); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(free), free); err != nil {
+			return err
+		}
+		if free.Status.ObservedGeneration != free.Generation {
+			return fmt.Errorf("generation %d not observed yet", free.Generation)
+		}
+		return nil
+	})
+	if got := productFeatureKeys(t, free.Status.ID); !slices.Equal(got, want[:1]) {
+		t.Errorf("a Product without spec.features changed Stripe's product features: %v", got)
+	}
+}
+
+// waitEntitlements waits for the Customer's status.entitlements to be want, confirmed.
+func waitEntitlements(t *testing.T, ctx context.Context, cus *billingv1.Customer, want ...string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
+			return err
+		}
+		if cus.Status.EntitlementsConfirmedAt == nil || !slices.Equal(cus.Status.Entitlements, want) {
+			return fmt.Errorf("entitlements %v (confirmed %v), want %v", cus.Status.Entitlements,
+				cus.Status.EntitlementsConfirmedAt, want)
+		}
+		return nil
+	})
+}
+
+// entitlementReads counts the operator's reads of active entitlements.
+func entitlementReads() int64 { return calls("GET /v1/entitlements/active_entitlements") }
+
+// entitlementPlan creates a feature, a Product granting it, its Price, a Customer and its Subscription, and waits
+// for them.
+func entitlementPlan(t *testing.T, ctx context.Context, ns string) (*billingv1.Customer, *billingv1.Subscription,
+	string) {
+	t.Helper()
+	key := uniqueKey(ns, "analytics")
+	prod := newProduct(ns, "plan")
+	prod.Spec.Features = []billingv1.ProductFeatureReference{
+		{FeatureRef: &billingv1.LocalObjectReference{Name: "analytics"}}}
+	cus := newCustomer(ns, "acme")
+	create(t, newFeature(ns, "analytics", key), prod, newPrice(ns, "monthly", 900), cus)
+	waitReady(t, ctx, prod)
+	cus = waitReady(t, ctx, cus)
+	sub := newSubscription(ns, "acme-plan", "acme", "monthly")
+	create(t, sub)
+	return cus, waitReady(t, ctx, sub), key
+}
+
+// unrelatedChanges makes changes that send events about the customer and the product but change no entitlement:
+// none of them may cost a read of active entitlements.
+func unrelatedChanges(t *testing.T, ctx context.Context, cus *billingv1.Customer, sub *billingv1.Subscription) {
+	t.Helper()
+	if err := updateSpec(cus, func(c *billingv1.Customer) { c.Spec.Name = "Acme Corp" }); err != nil {
+		t.Fatal(err)
+	}
+	if err := updateSpec(sub, func(s *billingv1.Subscription) {
+		s.Spec.Metadata = billingv1.Metadata{"note": "renamed"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if got := stripeCustomer(t, cus.Status.ID).Name; got != "Acme Corp" {
+			return fmt.Errorf("Stripe customer name %q", got)
+		}
+		if got := stripeSubscription(t, sub.Status.ID).Metadata["note"]; got != "renamed" {
+			return fmt.Errorf("Stripe subscription note %q", got)
+		}
+		return nil
+	})
+	time.Sleep(time.Second) // their events are delivered and folded
+	waitReady(t, ctx, cus)
+}
+
+// TestWebhookCustomerEntitlements: a Customer's status.entitlements lists the lookup keys of the features its
+// subscription's product grants once the subscription starts, and is emptied when the subscription is canceled,
+// driven only by Stripe's summary events, delivered as signed webhooks over HTTP (shuffled and duplicated). The
+// payload is the truth: active entitlements are read only when two summaries of one second disagree, never for
+// an unrelated event.
+func TestWebhookCustomerEntitlements(t *testing.T) {
+	withWebhooks(t)
+	ctx, ns := newNamespace(t)
+	before := entitlementReads()
+	cus, sub, key := entitlementPlan(t, ctx, ns)
+	waitEntitlements(t, ctx, cus, key)
+	if cus.Status.EntitlementsConfirmedAt.Unix() < sub.CreationTimestamp.Unix()-1 {
+		t.Errorf("confirmed at %v, before the subscription began", cus.Status.EntitlementsConfirmedAt)
+	}
+	afterStart := entitlementReads()
+	if afterStart-before > 1 {
+		t.Errorf("%d reads of active entitlements for one summary", afterStart-before)
+	}
+
+	unrelatedChanges(t, ctx, cus, sub)
+	if n := entitlementReads() - afterStart; n != 0 {
+		t.Errorf("%d reads of active entitlements for events that change no entitlement", n)
+	}
+	waitEntitlements(t, ctx, cus, key)
+
+	if err := env.Client.Delete(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, sub)
+	waitEntitlements(t, ctx, cus)
+	if len(cus.Status.Entitlements) != 0 {
+		t.Errorf("entitlements after the cancellation: %v", cus.Status.Entitlements)
+	}
+}
+
+// subscriptionChanges counts the events Stripe sent of the subscription that can change its customer's entitlements
+// (entitlementChange), and the others.
+func subscriptionChanges(t *testing.T, id string) (changes, others int64) {
+	t.Helper()
+	p := &stripego.EventListParams{Type: stripego.String("customer.subscription.*")}
+	it := simClient().API.Events.List(p)
+	for it.Next() {
+		ev := it.Event()
+		if ev.Data.Object["id"] != id {
+			continue
+		}
+		var pl payload
+		pl.Data.PreviousAttributes = map[string]json.RawMessage{}
+		for k, v := range ev.Data.PreviousAttributes {
+			raw, _ := json.Marshal(v)
+			pl.Data.PreviousAttributes[k] = raw
+		}
+		if entitlementChange(string(ev.Type), pl) {
+			changes++
+		} else {
+			others++
+		}
+	}
+	if it.Err() != nil {
+		t.Fatal(it.Err())
+	}
+	return changes, others
+}
+
+// TestEntitlementReadsWithoutSummaryEvents: where Stripe's summary events are not delivered
+// (--entitlement-summary-events=false), a Customer's entitlements are read once per subscription change, and never
+// for another event.
+func TestEntitlementReadsWithoutSummaryEvents(t *testing.T) {
+	restartManager(t, func(o *Options) { o.EntitlementReads = true })
+	types := slices.DeleteFunc(slices.Clone(webhookreceiver.HandledTypes), func(typ string) bool {
+		return typ == eventEntitlementSummary
+	})
+	withWebhookEvents(t, types...)
+	ctx, ns := newNamespace(t)
+	before := entitlementReads()
+	cus, sub, key := entitlementPlan(t, ctx, ns)
+	waitEntitlements(t, ctx, cus, key)
+	// One read per subscription change: every event of the start that can change entitlements, once, though
+	// deliveries are duplicated.
+	starts, _ := subscriptionChanges(t, sub.Status.ID)
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if n := entitlementReads() - before; n != starts {
+			return fmt.Errorf("%d reads of active entitlements for %d subscription changes", n, starts)
+		}
+		return nil
+	})
+	afterStart := entitlementReads()
+
+	unrelatedChanges(t, ctx, cus, sub)
+	changes, others := subscriptionChanges(t, sub.Status.ID)
+	if n := entitlementReads() - afterStart; n != changes-starts || others == 0 {
+		t.Errorf("%d reads of active entitlements for %d subscription changes and %d other subscription events",
+			n, changes-starts, others)
+	}
+
+	if err := env.Client.Delete(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, ctx, sub)
+	waitEntitlements(t, ctx, cus)
+	if len(cus.Status.Entitlements) != 0 {
+		t.Errorf("entitlements after the cancellation: %v", cus.Status.Entitlements)
+	}
+}
