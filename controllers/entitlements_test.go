@@ -15,6 +15,7 @@ import (
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
+	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
 	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
@@ -58,13 +59,29 @@ func uniqueKey(ns, name string) string { return ns + "-" + name }
 
 // TestEntitlementFeatureLifecycle: a feature is created with its lookup key, name and metadata; a name change is
 // made in place; a lookup key change is refused by the API server with a clear message; deleting it archives it.
+// A create whose answer is lost (committed in Stripe, then the connection dropped) is recovered, not repeated.
 // An existing feature is adopted and, deleted under Orphan, stays active; one whose lookup key differs from the
 // spec stalls.
 func TestEntitlementFeatureLifecycle(t *testing.T) {
 	ctx, ns := newNamespace(t)
+	faults := addFaults(t, stripesim.Fault{Kind: stripesim.FaultCommitThenFail, Method: "POST",
+		Path: "/v1/entitlements/features", Count: 1})
 	f := newFeature(ns, "sso", uniqueKey(ns, "sso"))
 	create(t, f)
 	f = waitReady(t, ctx, f)
+	if firedTimes(faults) != 1 {
+		t.Errorf("the commit-then-fail fault fired %d times", firedTimes(faults))
+	}
+	lp := &stripego.EntitlementsFeatureListParams{}
+	lp.Filters.AddFilter("lookup_key", "", f.Spec.LookupKey)
+	it := simClient().API.EntitlementsFeatures.List(lp)
+	var ids []string
+	for it.Next() {
+		ids = append(ids, it.EntitlementsFeature().ID)
+	}
+	if it.Err() != nil || !slices.Equal(ids, []string{f.Status.ID}) {
+		t.Fatalf("Stripe features of the lookup key: %v %v, want only %s", ids, it.Err(), f.Status.ID)
+	}
 	got := stripeFeature(t, f.Status.ID)
 	if got.LookupKey != f.Spec.LookupKey || got.Name != "Feature sso" || !got.Active ||
 		got.Metadata["team"] != "platform" || got.Metadata[billingv1.MetadataUID] != string(f.UID) {

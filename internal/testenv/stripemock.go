@@ -32,6 +32,27 @@ func StartStripeMock() (*StripeMock, error) {
 			return nil, err
 		}
 	}
+	return startStripeMock(bin)
+}
+
+// LaterStripeMockVersion is the stripe-mock whose specification (API version 2026-08-26) has the resources
+// 2023-10-16 lacks and the operator uses: entitlement features, product features, active entitlements.
+const LaterStripeMockVersion = "v0.203.0"
+
+// StartLaterStripeMock starts stripe-mock LaterStripeMockVersion (from STRIPE_MOCK_LATER, or installed by
+// hack/stripe-mock.sh), to validate the requests to those resources.
+func StartLaterStripeMock() (*StripeMock, error) {
+	bin := os.Getenv("STRIPE_MOCK_LATER")
+	if bin == "" {
+		var err error
+		if bin, err = runScript("stripe-mock.sh", "STRIPE_MOCK_VERSION="+LaterStripeMockVersion); err != nil {
+			return nil, err
+		}
+	}
+	return startStripeMock(bin)
+}
+
+func startStripeMock(bin string) (*StripeMock, error) {
 	cmd := exec.CommandContext(context.Background(), bin, "-http-port", "0") //nolint:gosec // G204: pinned tool
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -59,11 +59,14 @@ func Assets() (string, error) {
 }
 
 // runScript runs a hack/ script and returns the last line it printed to stdout.
-func runScript(name string) (string, error) {
+func runScript(name string, env ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	script := filepath.Join(RepoRoot(), "hack", name)
 	cmd := exec.CommandContext(context.Background(), "bash", script) //nolint:gosec // G204: our own script
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("hack/%s: %w: %s", name, err, stderr.String())
 	}
