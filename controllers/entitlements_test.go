@@ -46,7 +46,7 @@ func productFeatureKeys(t *testing.T, product string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []string
+	keys := make([]string, 0, len(l.Data))
 	for _, pf := range l.Data {
 		keys = append(keys, pf.EntitlementFeature.LookupKey)
 	}

@@ -76,7 +76,8 @@ func listProductFeatures(ctx context.Context, c *stripe.Client, product string, 
 
 // featurePlan is what brings Stripe's product features in line with want: the features to attach, and the
 // attachments to detach.
-func featurePlan(want []string, have []billingv1.AttachedFeature) (attach []string, detach []billingv1.AttachedFeature) {
+func featurePlan(want []string, have []billingv1.AttachedFeature) (attach []string,
+	detach []billingv1.AttachedFeature) {
 	for _, id := range want {
 		if !slices.ContainsFunc(have, func(a billingv1.AttachedFeature) bool { return a.FeatureID == id }) {
 			attach = append(attach, id)
@@ -115,8 +116,8 @@ func (e productExternal) observeFeatures(ctx context.Context, c *stripe.Client, 
 }
 
 // syncFeatures attaches and detaches the features of product as the plan from status.features (read by Observe in
-// this pass; none after a create) says. Each write's idempotency key names the feature or attachment and what the update answers
-// (updateKey), so a retry replays it and a repair after a change made in Stripe sends a new one.
+// this pass; none after a create) says. Each write's idempotency key names the feature or attachment and what the
+// update answers (updateKey), so a retry replays it and a repair after a change made in Stripe sends a new one.
 func (e productExternal) syncFeatures(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
 	product string) error {
 	want, msg, err := e.featureIDs(ctx, obj)

@@ -63,7 +63,7 @@ func summaries(t *testing.T, sc *client.API, customer string) []string {
 		if s.Customer != customer {
 			continue
 		}
-		var keys []string
+		keys := make([]string, 0, len(s.Entitlements.Data))
 		for _, e := range s.Entitlements.Data {
 			keys = append(keys, e.LookupKey)
 		}
