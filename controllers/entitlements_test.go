@@ -139,11 +139,19 @@ func TestEntitlementFeatureLifecycle(t *testing.T) {
 	}
 }
 
-// TestProductFeatures: a Product's features, named by reference or by Stripe ID, are attached in Stripe; the
+// TestProductFeatures: a feature named both by reference and by ID is refused by the API server; a Product's
+// features, named by reference or by Stripe ID, are attached in Stripe; the
 // Product waits for a referenced feature's Stripe ID; a feature dropped from the spec, or attached in Stripe by
 // someone else, is detached; a Product without spec.features leaves Stripe's product features alone.
 func TestProductFeatures(t *testing.T) {
 	ctx, ns := newNamespace(t)
+	both := newProduct(ns, "both")
+	both.Spec.Features = []billingv1.ProductFeatureReference{{FeatureRef: &billingv1.LocalObjectReference{Name: "x"},
+		FeatureID: "feat_x"}}
+	if err := env.Client.Create(ctx, both); err == nil ||
+		!strings.Contains(err.Error(), "exactly one of featureRef and featureID must be set") {
+		t.Errorf("a feature named both ways: %v", err)
+	}
 	byID, err := simClient().API.EntitlementsFeatures.New(&stripego.EntitlementsFeatureParams{
 		Name: stripego.String("Exports"), LookupKey: stripego.String(uniqueKey(ns, "exports"))})
 	if err != nil {

@@ -79,7 +79,8 @@ func TestSamplesAreAccepted(t *testing.T) {
 		}
 		kinds[u.GetKind()] = true
 	}
-	for _, k := range []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate"} {
+	for _, k := range []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate",
+		"EntitlementFeature"} {
 		if !kinds[k] {
 			t.Errorf("config/samples has no %s", k)
 		}

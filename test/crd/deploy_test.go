@@ -184,8 +184,8 @@ func TestDefaultDeploymentObjects(t *testing.T) {
 		}
 	}
 	sort.Strings(r.crds)
-	want := []string{"coupons", "customers", "prices", "products", "promotioncodes", "stripeeventledgers",
-		"stripeevents", "subscriptions", "taxrates"}
+	want := []string{"coupons", "customers", "entitlementfeatures", "prices", "products", "promotioncodes",
+		"stripeeventledgers", "stripeevents", "subscriptions", "taxrates"}
 	for i := range want {
 		want[i] += "." + billingv1.GroupVersion.Group
 	}
@@ -534,7 +534,8 @@ func TestArgoCDHealthCheckInstalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate"}
+	kinds := []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate",
+		"EntitlementFeature"}
 	key := func(kind string) string {
 		return "resource.customizations.health." + billingv1.GroupVersion.Group + "_" + kind
 	}
