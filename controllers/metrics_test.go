@@ -76,6 +76,7 @@ stripe_operator_customers_disputed 1
 # TYPE stripe_operator_objects_stalled gauge
 stripe_operator_objects_stalled{kind="Coupon"} 0
 stripe_operator_objects_stalled{kind="Customer"} 1
+stripe_operator_objects_stalled{kind="EntitlementFeature"} 0
 stripe_operator_objects_stalled{kind="Price"} 2
 stripe_operator_objects_stalled{kind="Product"} 0
 stripe_operator_objects_stalled{kind="PromotionCode"} 0
@@ -85,6 +86,7 @@ stripe_operator_objects_stalled{kind="TaxRate"} 0
 # TYPE stripe_operator_objects_stalled_oldest_seconds gauge
 stripe_operator_objects_stalled_oldest_seconds{kind="Coupon"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Customer"} 1200
+stripe_operator_objects_stalled_oldest_seconds{kind="EntitlementFeature"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Price"} 600
 stripe_operator_objects_stalled_oldest_seconds{kind="Product"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="PromotionCode"} 0
