@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -249,7 +250,7 @@ func waitEntitlements(t *testing.T, ctx context.Context, cus *billingv1.Customer
 func entitlementReads(customer string) int64 {
 	var n int64
 	for _, r := range sim.Recorded() {
-		if r.Method == "GET" && r.Path == "/v1/entitlements/active_entitlements" &&
+		if r.Method == http.MethodGet && r.Path == "/v1/entitlements/active_entitlements" &&
 			strings.Contains("&"+r.Params+"&", "&customer="+customer+"&") {
 			n++
 		}
@@ -400,5 +401,120 @@ func TestEntitlementReadsWithoutSummaryEvents(t *testing.T) {
 	waitEntitlements(t, ctx, cus)
 	if len(cus.Status.Entitlements) != 0 {
 		t.Errorf("entitlements after the cancellation: %v", cus.Status.Entitlements)
+	}
+}
+
+// summaryEvent is a StripeEvent as the receiver stores it, for an entitlement summary of customer with keys.
+func summaryEvent(eventID, customer string, created int64, keys ...string) *billingv1.StripeEvent {
+	data := make([]string, 0, len(keys))
+	for _, k := range keys {
+		data = append(data, fmt.Sprintf(`{"id":"ent_%s","object":"entitlements.active_entitlement","feature":"feat_%s",`+
+			`"livemode":false,"lookup_key":%q}`, k, k, k))
+	}
+	payload := fmt.Sprintf(`{"id":%q,"object":"event","type":%q,"data":{"object":{"object":%q,"customer":%q,`+
+		`"livemode":false,"entitlements":{"object":"list","data":[%s],"has_more":false,"url":"/v1/x"}}}}`,
+		eventID, eventEntitlementSummary, stripeObjectEntitlementSummary, customer, strings.Join(data, ","))
+	return &billingv1.StripeEvent{ObjectMeta: metav1.ObjectMeta{Namespace: operatorNamespace,
+		Name: webhookreceiver.EventName(eventID)},
+		Spec: billingv1.StripeEventSpec{EventID: eventID, Type: eventEntitlementSummary, Created: created,
+			APIVersion: stripego.APIVersion, ObjectType: stripeObjectEntitlementSummary, Payload: payload}}
+}
+
+// TestEntitlementSummaryOrder: summaries are folded by their own time, whatever order they arrive in: a newer one
+// is the truth without a read, an older one is skipped, a redelivery changes nothing, and two of the same second
+// that disagree are settled by one read of Stripe (where this customer, without subscriptions, has none).
+func TestEntitlementSummaryOrder(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	cus := newCustomer(ns, "ordered")
+	create(t, cus)
+	cus = waitReady(t, ctx, cus)
+	id := cus.Status.ID
+	t0 := time.Now().Unix() - 3600 // in the past, so that a read's own time is later than every summary
+	store := func(ev *billingv1.StripeEvent) {
+		t.Helper()
+		create(t, ev)
+		testenv.Eventually(t, 20*time.Second, func() error {
+			got := &billingv1.StripeEvent{}
+			err := env.Client.Get(ctx, client.ObjectKeyFromObject(ev), got)
+			if err == nil && got.Status.Phase == "" || err == nil && got.Status.Phase == billingv1.EventPending {
+				return fmt.Errorf("event %s not processed yet", ev.Spec.EventID)
+			}
+			return client.IgnoreNotFound(err)
+		})
+	}
+	store(summaryEvent("evt_"+ns+"_2", id, t0+20, "sso", "analytics"))
+	waitEntitlements(t, ctx, cus, "analytics", "sso")
+	if got := cus.Status.EntitlementsConfirmedAt.Unix(); got != t0+20 {
+		t.Errorf("confirmed at %d, want the summary's time %d", got, t0+20)
+	}
+	store(summaryEvent("evt_"+ns+"_1", id, t0+10, "sso")) // older, delivered late
+	store(summaryEvent("evt_"+ns+"_2b", id, t0+20, "analytics", "sso"))
+	waitEntitlements(t, ctx, cus, "analytics", "sso")
+	if n := entitlementReads(id); n != 0 {
+		t.Errorf("%d reads for summaries whose order their time tells", n)
+	}
+	// Two summaries of the same second that disagree: Stripe is read once.
+	store(summaryEvent("evt_"+ns+"_3", id, t0+20, "analytics"))
+	waitEntitlements(t, ctx, cus)
+	if n := entitlementReads(id); n != 1 {
+		t.Errorf("%d reads for two summaries of one second that disagree, want 1", n)
+	}
+	if got := cus.Status.EntitlementsConfirmedAt.Unix(); got <= t0+20 {
+		t.Errorf("a read confirmed at %d, not after the summaries (%d)", got, t0+20)
+	}
+}
+
+func TestFeaturePlan(t *testing.T) {
+	have := []billingv1.AttachedFeature{{ID: "prodft_1", FeatureID: "feat_a"}, {ID: "prodft_2", FeatureID: "feat_b"}}
+	for _, c := range []struct {
+		name           string
+		want           []string
+		attach, detach []string
+	}{
+		{"in sync", []string{"feat_b", "feat_a"}, nil, nil},
+		{"one more", []string{"feat_a", "feat_b", "feat_c"}, []string{"feat_c"}, nil},
+		{"one fewer", []string{"feat_a"}, nil, []string{"prodft_2"}},
+		{"none", []string{}, nil, []string{"prodft_1", "prodft_2"}},
+		{"swapped", []string{"feat_c"}, []string{"feat_c"}, []string{"prodft_1", "prodft_2"}},
+	} {
+		attach, detach := featurePlan(c.want, have)
+		var ids []string
+		for _, d := range detach {
+			ids = append(ids, d.ID)
+		}
+		if !slices.Equal(attach, c.attach) || !slices.Equal(ids, c.detach) {
+			t.Errorf("%s: attach %v detach %v, want %v %v", c.name, attach, ids, c.attach, c.detach)
+		}
+	}
+}
+
+func TestEntitlementChange(t *testing.T) {
+	prev := func(fields ...string) payload {
+		var p payload
+		p.Data.PreviousAttributes = map[string]json.RawMessage{}
+		for _, f := range fields {
+			p.Data.PreviousAttributes[f] = json.RawMessage(`null`)
+		}
+		return p
+	}
+	for _, c := range []struct {
+		typ  string
+		p    payload
+		want bool
+	}{
+		{"customer.subscription.created", prev(), true},
+		{"customer.subscription.deleted", prev(), true},
+		{"customer.subscription.paused", prev(), true},
+		{"customer.subscription.resumed", prev(), true},
+		{"customer.subscription.updated", prev("status"), true},
+		{"customer.subscription.updated", prev("items", "metadata"), true},
+		{"customer.subscription.updated", prev("metadata"), false},
+		{"customer.subscription.updated", prev("cancel_at_period_end"), false},
+		{"customer.subscription.trial_will_end", prev(), false},
+		{"invoice.paid", prev(), false},
+	} {
+		if got := entitlementChange(c.typ, c.p); got != c.want {
+			t.Errorf("%s %v: %v, want %v", c.typ, c.p.Data.PreviousAttributes, got, c.want)
+		}
 	}
 }
