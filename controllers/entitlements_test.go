@@ -518,3 +518,42 @@ func TestEntitlementChange(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveThenManageFeatures: an existing feature and a product's features adopted with managementPolicy
+// Observe are read, never written: status.drift lists the feature's name and the product's features; switching to
+// Manage writes exactly that.
+func TestObserveThenManageFeatures(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	sc := simClient()
+	feat, err := sc.API.EntitlementsFeatures.New(&stripego.EntitlementsFeatureParams{Name: stripego.String("Old"),
+		LookupKey: stripego.String(uniqueKey(ns, "observed"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := sc.API.Products.New(&stripego.ProductParams{Name: stripego.String("Plan")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	observe := billingv1.Management{ManagementPolicy: billingv1.ManagementObserve}
+	f := newFeature(ns, "observed", uniqueKey(ns, "observed"))
+	f.Spec.Management, f.Spec.Metadata = observe, nil
+	f.Spec.Adopt = &billingv1.EntitlementFeatureAdopt{ID: feat.ID}
+	p := newProduct(ns, "plan")
+	p.Spec.Management, p.Spec.Name = observe, "Plan"
+	p.Spec.Adopt = &billingv1.ProductAdopt{ID: prod.ID}
+	p.Spec.Features = []billingv1.ProductFeatureReference{{FeatureID: feat.ID}}
+	create(t, f, p)
+	checkDrifted(t, ctx, f, feat.ID, []billingv1.FieldDrift{{Field: "name", Spec: "Feature observed", Stripe: "Old"}})
+	checkDrifted(t, ctx, p, prod.ID, []billingv1.FieldDrift{{Field: "features", Spec: feat.ID}})
+	if got := stripeFeature(t, feat.ID); got.Name != "Old" || len(productFeatureKeys(t, prod.ID)) != 0 {
+		t.Fatalf("an observed object was written: %+v", got)
+	}
+	setPolicy(t, ctx, f, billingv1.ManagementManage)
+	setPolicy(t, ctx, p, billingv1.ManagementManage)
+	checkManaged(t, ctx, f)
+	checkManaged(t, ctx, p)
+	if got := stripeFeature(t, feat.ID); got.Name != "Feature observed" ||
+		!slices.Equal(productFeatureKeys(t, prod.ID), []string{uniqueKey(ns, "observed")}) {
+		t.Errorf("managed: feature %+v, product features %v", got, productFeatureKeys(t, prod.ID))
+	}
+}

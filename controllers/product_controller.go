@@ -144,7 +144,7 @@ func (e productExternal) Observe(ctx context.Context, c *stripe.Client, obj *bil
 		obj.Status.DefaultPriceID = cur.DefaultPrice.ID
 	}
 	_, changed := productParams(&obj.Spec, stamp, cur)
-	if err := e.observeFeatures(ctx, c, obj, prio, changed); err != nil {
+	if err := e.observeFeatures(ctx, c, obj, id, prio, changed); err != nil {
 		return Observation{}, err
 	}
 	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur, Drift: driftOf(changed)}, nil

@@ -91,16 +91,16 @@ func featurePlan(want []string, have []billingv1.AttachedFeature) (attach []stri
 	return attach, detach
 }
 
-// observeFeatures reads the product's features into status.features and records in changed how they differ from
+// observeFeatures reads the features of product id (status.id, or the one being adopted) into status.features and records in changed how they differ from
 // the spec ("features": Stripe's IDs -> the spec's). Nothing is read while the spec leaves them alone.
-func (e productExternal) observeFeatures(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
+func (e productExternal) observeFeatures(ctx context.Context, c *stripe.Client, obj *billingv1.Product, id string,
 	prio stripe.Priority, changed map[string]string) error {
 	want, msg, err := e.featureIDs(ctx, obj)
 	if err != nil || msg != "" || want == nil {
 		obj.Status.Features = nil
 		return ignoreMissingRef(err)
 	}
-	have, err := listProductFeatures(ctx, c, obj.Status.ID, prio)
+	have, err := listProductFeatures(ctx, c, id, prio)
 	if err != nil {
 		return err
 	}
