@@ -91,8 +91,9 @@ func featurePlan(want []string, have []billingv1.AttachedFeature) (attach []stri
 	return attach, detach
 }
 
-// observeFeatures reads the features of product id (status.id, or the one being adopted) into status.features and records in changed how they differ from
-// the spec ("features": Stripe's IDs -> the spec's). Nothing is read while the spec leaves them alone.
+// observeFeatures reads the features of product id (status.id, or the one being adopted) into status.features and
+// records in changed how they differ from the spec ("features": Stripe's IDs -> the spec's). Nothing is read while
+// the spec leaves them alone.
 func (e productExternal) observeFeatures(ctx context.Context, c *stripe.Client, obj *billingv1.Product, id string,
 	prio stripe.Priority, changed map[string]string) error {
 	want, msg, err := e.featureIDs(ctx, obj)
