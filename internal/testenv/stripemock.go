@@ -35,12 +35,12 @@ func StartStripeMock() (*StripeMock, error) {
 	return startStripeMock(bin)
 }
 
-// LaterStripeMockVersion is the stripe-mock whose specification (API version 2026-08-26) has the resources
-// 2023-10-16 lacks and the operator uses: entitlement features, product features, active entitlements.
+// LaterStripeMockVersion is the stripe-mock whose specification (a 2026 API version) has what 2023-10-16's lacks
+// and stripe-go v76.25.0 already sends: billing meters, meter events and a price's recurring[meter].
 const LaterStripeMockVersion = "v0.203.0"
 
-// StartLaterStripeMock starts stripe-mock LaterStripeMockVersion (from STRIPE_MOCK_LATER, or installed by
-// hack/stripe-mock.sh), to validate the requests to those resources.
+// StartLaterStripeMock starts stripe-mock LaterStripeMockVersion, from STRIPE_MOCK_LATER or installed by
+// hack/stripe-mock.sh, to validate the request shapes 2023-10-16's specification does not know.
 func StartLaterStripeMock() (*StripeMock, error) {
 	bin := os.Getenv("STRIPE_MOCK_LATER")
 	if bin == "" {
