@@ -26,8 +26,9 @@ import (
 // entitlements settles it.
 //
 // Where the summary events are not delivered (--entitlement-summary-events=false: an endpoint configured without
-// them), the worker reads the customer's active entitlements once per subscription change instead (a subscription
-// created, paused, resumed or deleted, or updated in its status or items), and never for another event.
+// them), the worker reads the customer's active entitlements once per subscription change instead (a subscription's
+// first invoice paid, a subscription paused, resumed or deleted, or updated in its status or items), and never for
+// another event.
 
 const (
 	// eventEntitlementSummary is Stripe's event of a change of a customer's active entitlements.
@@ -147,12 +148,19 @@ func listActiveEntitlements(ctx context.Context, c *stripe.Client, customer stri
 	}
 }
 
-// entitlementChange reports whether a subscription event can change its customer's entitlements: the
-// subscription started, paused, resumed or ended, or its status or items changed.
+// entitlementChange reports whether an event says a subscription's grant of its products' features may have changed:
+// its first invoice was paid (invoice.paid with billing_reason subscription_create: it started, active or
+// trialing), it paused, resumed or ended, or its status or items changed. A subscription's creation alone grants
+// nothing until then (its first payment may fail), so customer.subscription.created is not one; neither is a
+// renewal's invoice, nor any other change.
 func entitlementChange(typ string, p payload) bool {
 	switch typ {
-	case "customer.subscription.created", "customer.subscription.deleted", "customer.subscription.paused",
-		"customer.subscription.resumed":
+	case "invoice.paid":
+		var in struct {
+			BillingReason string `json:"billing_reason"`
+		}
+		return json.Unmarshal(p.Data.Object, &in) == nil && in.BillingReason == "subscription_create"
+	case "customer.subscription.deleted", "customer.subscription.paused", "customer.subscription.resumed":
 		return true
 	case "customer.subscription.updated":
 		_, status := p.Data.PreviousAttributes["status"]
@@ -162,11 +170,11 @@ func entitlementChange(typ string, p payload) bool {
 	return false
 }
 
-// refreshEntitlements is the fallback without summary events: once a subscription event that can change its
-// customer's entitlements is settled (folded, or its Subscription gone from the cluster), one read of the customer's
-// active entitlements, written to its Customer. Other events cost nothing.
+// refreshEntitlements is the fallback without summary events: once an event that can change a customer's
+// entitlements (entitlementChange) is settled (folded, or its Subscription gone from the cluster), one read of the
+// customer's active entitlements, written to its Customer. Other events cost nothing.
 func (w *eventWorker) refreshEntitlements(ctx context.Context, ev *billingv1.StripeEvent) error {
-	if !w.entitlementReads || !strings.HasPrefix(ev.Spec.Type, "customer.subscription.") {
+	if !w.entitlementReads || ev.Spec.Type != "invoice.paid" && !strings.HasPrefix(ev.Spec.Type, "customer.subscription.") {
 		return nil
 	}
 	var p payload

@@ -335,38 +335,42 @@ func TestWebhookCustomerEntitlements(t *testing.T) {
 	}
 }
 
-// subscriptionChanges counts the events Stripe sent of the subscription that can change its customer's entitlements
-// (entitlementChange), and the others.
+// subscriptionChanges counts the events Stripe sent of the subscription (and its invoices) that can change its
+// customer's entitlements (entitlementChange), and the other events of the subscription.
 func subscriptionChanges(t *testing.T, id string) (changes, others int64) {
 	t.Helper()
-	p := &stripego.EventListParams{Type: stripego.String("customer.subscription.*")}
-	it := simClient().API.Events.List(p)
-	for it.Next() {
-		ev := it.Event()
-		if ev.Data.Object["id"] != id {
-			continue
+	for _, typ := range []string{"customer.subscription.*", "invoice.paid"} {
+		it := simClient().API.Events.List(&stripego.EventListParams{Type: stripego.String(typ)})
+		for it.Next() {
+			ev := it.Event()
+			if ev.Data.Object["id"] != id && ev.Data.Object["subscription"] != id {
+				continue
+			}
+			var pl payload
+			pl.Data.Object = ev.Data.Raw
+			pl.Data.PreviousAttributes = map[string]json.RawMessage{}
+			for k, v := range ev.Data.PreviousAttributes {
+				raw, _ := json.Marshal(v)
+				pl.Data.PreviousAttributes[k] = raw
+			}
+			switch {
+			case entitlementChange(string(ev.Type), pl):
+				changes++
+			case strings.HasPrefix(string(ev.Type), "customer.subscription."):
+				others++
+			}
 		}
-		var pl payload
-		pl.Data.PreviousAttributes = map[string]json.RawMessage{}
-		for k, v := range ev.Data.PreviousAttributes {
-			raw, _ := json.Marshal(v)
-			pl.Data.PreviousAttributes[k] = raw
+		if it.Err() != nil {
+			t.Fatal(it.Err())
 		}
-		if entitlementChange(string(ev.Type), pl) {
-			changes++
-		} else {
-			others++
-		}
-	}
-	if it.Err() != nil {
-		t.Fatal(it.Err())
 	}
 	return changes, others
 }
 
 // TestEntitlementReadsWithoutSummaryEvents: where Stripe's summary events are not delivered
-// (--entitlement-summary-events=false), a Customer's entitlements are read once per subscription change, and never
-// for another event.
+// (--entitlement-summary-events=false), a Customer's entitlements are read once per subscription change (its first
+// invoice paid, its cancellation), and never for another event (its creation, a metadata change, the customer's
+// own changes).
 func TestEntitlementReadsWithoutSummaryEvents(t *testing.T) {
 	restartManager(t, func(o *Options) { o.EntitlementReads = true })
 	types := slices.DeleteFunc(slices.Clone(webhookreceiver.HandledTypes), func(typ string) bool {
@@ -497,12 +501,17 @@ func TestEntitlementChange(t *testing.T) {
 		}
 		return p
 	}
+	invoice := func(reason string) payload {
+		var p payload
+		p.Data.Object = json.RawMessage(`{"object":"invoice","billing_reason":"` + reason + `"}`)
+		return p
+	}
 	for _, c := range []struct {
 		typ  string
 		p    payload
 		want bool
 	}{
-		{"customer.subscription.created", prev(), true},
+		{"customer.subscription.created", prev(), false},
 		{"customer.subscription.deleted", prev(), true},
 		{"customer.subscription.paused", prev(), true},
 		{"customer.subscription.resumed", prev(), true},
@@ -512,6 +521,9 @@ func TestEntitlementChange(t *testing.T) {
 		{"customer.subscription.updated", prev("cancel_at_period_end"), false},
 		{"customer.subscription.trial_will_end", prev(), false},
 		{"invoice.paid", prev(), false},
+		{"invoice.paid", invoice("subscription_create"), true},
+		{"invoice.paid", invoice("subscription_cycle"), false},
+		{"invoice.payment_failed", invoice("subscription_create"), false},
 	} {
 		if got := entitlementChange(c.typ, c.p); got != c.want {
 			t.Errorf("%s %v: %v, want %v", c.typ, c.p.Data.PreviousAttributes, got, c.want)
