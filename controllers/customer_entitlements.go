@@ -35,6 +35,8 @@ const (
 	eventEntitlementSummary = "entitlements.active_entitlement_summary.updated"
 	// stripeObjectEntitlementSummary is the object type of that event's data.object.
 	stripeObjectEntitlementSummary = "entitlements.active_entitlement_summary"
+	// eventInvoicePaid is Stripe's event of a paid invoice: a subscription's first one starts its grant.
+	eventInvoicePaid = "invoice.paid"
 	// resActiveEntitlement labels the reads of active entitlements in the request metrics.
 	resActiveEntitlement = "entitlements.active_entitlement"
 )
@@ -155,7 +157,7 @@ func listActiveEntitlements(ctx context.Context, c *stripe.Client, customer stri
 // renewal's invoice, nor any other change.
 func entitlementChange(typ string, p payload) bool {
 	switch typ {
-	case "invoice.paid":
+	case eventInvoicePaid:
 		var in struct {
 			BillingReason string `json:"billing_reason"`
 		}
@@ -174,7 +176,8 @@ func entitlementChange(typ string, p payload) bool {
 // entitlements (entitlementChange) is settled (folded, or its Subscription gone from the cluster), one read of the
 // customer's active entitlements, written to its Customer. Other events cost nothing.
 func (w *eventWorker) refreshEntitlements(ctx context.Context, ev *billingv1.StripeEvent) error {
-	if !w.entitlementReads || ev.Spec.Type != "invoice.paid" && !strings.HasPrefix(ev.Spec.Type, "customer.subscription.") {
+	if !w.entitlementReads ||
+		ev.Spec.Type != eventInvoicePaid && !strings.HasPrefix(ev.Spec.Type, "customer.subscription.") {
 		return nil
 	}
 	var p payload
