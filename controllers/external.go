@@ -105,6 +105,9 @@ type Options struct {
 	Webhooks bool
 	// ObserveOnly observes every object, as managementPolicy Observe does: Stripe is read, never written.
 	ObserveOnly bool
+	// EntitlementReads: Stripe's entitlements.active_entitlement_summary.updated events are not delivered, so the
+	// event worker reads a customer's active entitlements once per change of one of its subscriptions instead.
+	EntitlementReads bool
 	// ReferenceGrace is how long a reference to an object that does not exist, or has no Stripe ID, is reported as
 	// Reconciling before it turns Stalled (ReferenceNotFound), so that kstatus reports Failed (default 5 minutes).
 	ReferenceGrace time.Duration

@@ -77,6 +77,7 @@ stripe_operator_customers_disputed 1
 stripe_operator_objects_stalled{kind="BillingPortalConfiguration"} 0
 stripe_operator_objects_stalled{kind="Coupon"} 0
 stripe_operator_objects_stalled{kind="Customer"} 1
+stripe_operator_objects_stalled{kind="EntitlementFeature"} 0
 stripe_operator_objects_stalled{kind="Meter"} 0
 stripe_operator_objects_stalled{kind="Price"} 2
 stripe_operator_objects_stalled{kind="Product"} 0
@@ -88,6 +89,7 @@ stripe_operator_objects_stalled{kind="TaxRate"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="BillingPortalConfiguration"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Coupon"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Customer"} 1200
+stripe_operator_objects_stalled_oldest_seconds{kind="EntitlementFeature"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Meter"} 0
 stripe_operator_objects_stalled_oldest_seconds{kind="Price"} 600
 stripe_operator_objects_stalled_oldest_seconds{kind="Product"} 0

@@ -37,7 +37,8 @@ const (
 )
 
 // eventOwnedFields are the status fields the event worker owns in every kind.
-var eventOwnedFields = []string{"lastEventID", "lastEventCreated", "syncRequest", "disputes"}
+var eventOwnedFields = []string{"lastEventID", "lastEventCreated", "syncRequest", "disputes", "entitlements",
+	"entitlementsConfirmedAt"}
 
 // eventOwnedConditions are the condition types the event worker owns; the reconciler owns the others.
 var eventOwnedConditions = []string{billingv1.ConditionPaymentFailed, billingv1.ConditionDisputed}

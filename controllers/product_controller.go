@@ -2,10 +2,12 @@ package controllers
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v76"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 	"github.com/stripe-operator/stripe-operator/internal/stripe"
@@ -17,17 +19,55 @@ import (
 
 const resProduct = "product"
 
-// productExternal maps a Product to a Stripe product.
-type productExternal struct{ standalone[*billingv1.Product] }
+// productExternal maps a Product to a Stripe product, and its features to Stripe's product features.
+type productExternal struct {
+	never[*billingv1.Product]
+	refs refResolver
+}
 
 func (productExternal) Kind() string { return kindProduct }
 
-// productKind is the Product's registry entry.
+// indexProductFeatureRefs indexes Products by the EntitlementFeatures their spec.features name.
+const indexProductFeatureRefs = "spec.features.featureRef.name"
+
+// productKind is the Product's registry entry: a Product whose features name EntitlementFeatures waits for their
+// Stripe IDs.
 func productKind() kindEntry {
-	return entry(kindProduct, "product", resProduct, func() *billingv1.Product { return &billingv1.Product{} },
+	k := entry(kindProduct, "product", resProduct, func() *billingv1.Product { return &billingv1.Product{} },
 		func() *billingv1.ProductList { return &billingv1.ProductList{} },
-		func(loopDeps) External[*billingv1.Product] { return productExternal{} },
+		func(d loopDeps) External[*billingv1.Product] {
+			return productExternal{refs: refResolver{cache: d.client, live: d.apiReader}}
+		},
 		stripe.OpRetrieve, stripe.OpCreate, stripe.OpUpdate, stripe.OpList)
+	k.refs = []reference{{kind: kindEntitlementFeature, index: indexProductFeatureRefs,
+		extract: func(o client.Object) []string {
+			var names []string
+			for _, f := range o.(*billingv1.Product).Spec.Features {
+				if f.FeatureRef != nil {
+					names = append(names, f.FeatureRef.Name)
+				}
+			}
+			return names
+		}}}
+	return k
+}
+
+func (e productExternal) Dependencies(ctx context.Context, obj *billingv1.Product) (bool, string, error) {
+	_, msg, err := e.featureIDs(ctx, obj)
+	return msg == "", msg, err
+}
+
+// Stale implements External: an EntitlementFeature re-created under a new Stripe ID is attached in its place.
+func (e productExternal) Stale(ctx context.Context, obj *billingv1.Product) (bool, error) {
+	want, msg, err := e.featureIDs(ctx, obj)
+	if err != nil || msg != "" || want == nil {
+		return false, ignoreMissingRef(err)
+	}
+	have := make([]string, 0, len(obj.Status.Features))
+	for _, f := range obj.Status.Features {
+		have = append(have, f.FeatureID)
+	}
+	return !slices.Equal(sortedIDs(want), sortedIDs(have)), nil
 }
 
 func (productExternal) AdoptID(_ context.Context, _ *stripe.Client, obj *billingv1.Product) (string, error) {
@@ -87,7 +127,7 @@ func updateProduct(ctx context.Context, c *stripe.Client, id, key string, p *str
 	return err
 }
 
-func (productExternal) Observe(ctx context.Context, c *stripe.Client, obj *billingv1.Product, id string,
+func (e productExternal) Observe(ctx context.Context, c *stripe.Client, obj *billingv1.Product, id string,
 	prio stripe.Priority, stamp map[string]string) (Observation, error) {
 	cur, err := getProduct(ctx, c, id, prio)
 	if stripe.IsNotFound(err) {
@@ -104,10 +144,16 @@ func (productExternal) Observe(ctx context.Context, c *stripe.Client, obj *billi
 		obj.Status.DefaultPriceID = cur.DefaultPrice.ID
 	}
 	_, changed := productParams(&obj.Spec, stamp, cur)
+	if err := e.observeFeatures(ctx, c, obj, id, prio, changed); err != nil {
+		return Observation{}, err
+	}
 	return Observation{Exists: true, UpToDate: len(changed) == 0, Current: cur, Drift: driftOf(changed)}, nil
 }
 
-func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Product, key string,
+// Create creates the product and attaches its features. A failure to attach leaves the pending create in place, so
+// the next pass replays the create's key (Stripe answers with the same product) and attaches again under the same
+// keys.
+func (e productExternal) Create(ctx context.Context, c *stripe.Client, obj *billingv1.Product, key string,
 	stamp map[string]string) (string, error) {
 	p, _ := productParams(&obj.Spec, stamp, nil)
 	prod, err := stripe.Call(ctx, c, stripe.Op{Resource: resProduct, Operation: stripe.OpCreate, IdempotencyKey: key},
@@ -115,21 +161,26 @@ func (productExternal) Create(ctx context.Context, c *stripe.Client, obj *billin
 	if err != nil {
 		return "", err
 	}
+	obj.Status.Features = nil
+	if err := e.syncFeatures(ctx, c, obj, prod.ID); err != nil {
+		return "", err
+	}
 	return prod.ID, nil
 }
 
-func (productExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
+func (e productExternal) Update(ctx context.Context, c *stripe.Client, obj *billingv1.Product,
 	stamp map[string]string, obs Observation) error {
 	cur, err := observed(ctx, c, obj.Status.ID, obs, getProduct)
 	if err != nil {
 		return err
 	}
 	p, changed := productParams(&obj.Spec, stamp, cur)
-	if len(changed) == 0 {
-		return nil
+	if len(changed) > 0 {
+		if err := updateProduct(ctx, c, obj.Status.ID, updateKey(obj, changed), p); err != nil {
+			return err
+		}
 	}
-	key := updateKey(obj, changed)
-	return updateProduct(ctx, c, obj.Status.ID, key, p)
+	return e.syncFeatures(ctx, c, obj, obj.Status.ID)
 }
 
 func (productExternal) Find(ctx context.Context, c *stripe.Client, obj *billingv1.Product,

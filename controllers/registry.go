@@ -31,7 +31,7 @@ const (
 // iterate it. A new kind is its own file (its External and its entry function) plus one line here.
 var kinds = []kindEntry{customerKind(), productKind(), priceKind(), subscriptionKind(),
 	couponKind(), promotionCodeKind(), taxRateKind(),
-	meterKind(), portalKind()}
+	meterKind(), portalKind(), entitlementFeatureKind()}
 
 // kindEntry is everything the operator needs to know of one billing kind.
 type kindEntry struct {
@@ -148,4 +148,6 @@ func initRequestMetrics() {
 	stripe.InitMetrics(resDispute, stripe.OpRetrieve)
 	stripe.InitMetrics(resPaymentMethod, opAttach)
 	stripe.InitMetrics(resTaxID, stripe.OpCreate, stripe.OpDelete, stripe.OpList)
+	stripe.InitMetrics(resProductFeature, stripe.OpCreate, stripe.OpDelete, stripe.OpList)
+	stripe.InitMetrics(resActiveEntitlement, stripe.OpList)
 }

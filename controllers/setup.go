@@ -84,7 +84,8 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 	ledger := newEventLedger(c, mgr.GetAPIReader(), now, retention, compacted)
 	worker := &eventWorker{client: c, ids: ids, recorder: recorder, creds: creds, retention: retention, backoff: backoff,
 		now: now, webhooks: opts.Webhooks, apiReader: mgr.GetAPIReader(), ledger: ledger,
-		compactionDelay: max(opts.EventCompactionDelay, 0), observeOnly: opts.ObserveOnly}
+		compactionDelay: max(opts.EventCompactionDelay, 0), observeOnly: opts.ObserveOnly,
+		entitlementReads: opts.EntitlementReads}
 	deps := loopDeps{client: c, apiReader: mgr.GetAPIReader(), recorder: recorder, creds: creds, opts: opts}
 	if opts.Webhooks {
 		deps.handover = worker.handover

@@ -58,6 +58,9 @@ type eventWorker struct {
 	// StripeEvent keeps its payload first.
 	ledger          *eventLedger
 	compactionDelay time.Duration
+	// entitlementReads: no entitlement summary events are delivered, so a subscription change reads its customer's
+	// active entitlements (customer_entitlements.go).
+	entitlementReads bool
 }
 
 // observed reports whether a change made in Stripe to target is only reported (managementPolicy Observe), not
@@ -107,10 +110,10 @@ type objectFields struct {
 	Customer json.RawMessage `json:"customer"`
 }
 
-// taxIDCustomer is the customer a tax ID event concerns, or "".
+// taxIDCustomer is the customer a tax ID event, or an entitlement summary event, concerns, or "".
 func (f objectFields) taxIDCustomer() string {
 	var id string
-	if f.Object != resTaxID || json.Unmarshal(f.Customer, &id) != nil {
+	if (f.Object != resTaxID && f.Object != stripeObjectEntitlementSummary) || json.Unmarshal(f.Customer, &id) != nil {
 		return ""
 	}
 	return id
@@ -210,6 +213,7 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 	// lags behind its own writes: one target at a time, read from the API server.
 	unlock := w.lockTarget(target)
 	defer unlock()
+	ctx = withHeldLock(ctx, target)
 	if w.apiReader != nil {
 		err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(target), target)
 		if apierrors.IsNotFound(err) {
@@ -237,11 +241,16 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 var targetLocks [256]sync.Mutex
 
 func (w *eventWorker) lockTarget(o billingv1.StripeObject) func() {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(o.GetUID()))
-	m := &targetLocks[h.Sum32()%uint32(len(targetLocks))]
+	m := &targetLocks[lockIndex(o)]
 	m.Lock()
 	return m.Unlock
+}
+
+// lockIndex is o's stripe of targetLocks.
+func lockIndex(o billingv1.StripeObject) uint32 {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(o.GetUID()))
+	return h.Sum32() % uint32(len(targetLocks))
 }
 
 // eventFields reads what routing needs of an event's object: from the payload (also decoded into p when given),
@@ -273,7 +282,7 @@ func routeID(ev *billingv1.StripeEvent) string {
 	if f.Object == "invoice" || f.Object == stripeObjectDiscount {
 		return f.Subscription
 	}
-	if f.Object == resTaxID {
+	if f.Object == resTaxID || f.Object == stripeObjectEntitlementSummary {
 		return f.taxIDCustomer()
 	}
 	if _, ok := kindByStripeObject(f.Object); ok {
@@ -311,6 +320,12 @@ func eventsRoutedBy(c client.Client) handler.EventHandler {
 // settle puts the event in a final phase and, for a dispute event, counts the dispute.
 func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEvent, phase billingv1.StripeEventPhase,
 	msg string, d *stripego.Dispute) (ctrl.Result, error) {
+	if phase != billingv1.EventFailed {
+		// Whether or not the subscription is still in the cluster, its customer's entitlements may have changed.
+		if err := w.refreshEntitlements(ctx, ev); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	w.finish(ev, phase, msg)
 	if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, err
@@ -417,8 +432,8 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 				ID: f.Subscription})
 		}
 	}
-	if f.Object == resTaxID {
-		object, id = "customer", f.taxIDCustomer() // a customer's tax ID routes to its customer
+	if f.Object == resTaxID || f.Object == stripeObjectEntitlementSummary {
+		object, id = "customer", f.taxIDCustomer() // a customer's tax ID or entitlements route to its customer
 	}
 	k, ok := kindByStripeObject(object)
 	if !ok || id == "" {
@@ -445,6 +460,10 @@ func (w *eventWorker) route(ctx context.Context, f objectFields) (billingv1.Stri
 // reconcile undoes.
 func (w *eventWorker) apply(ctx context.Context, ev *billingv1.StripeEvent, p payload,
 	target billingv1.StripeObject) (string, error) {
+	if ev.Spec.Type == eventEntitlementSummary {
+		// Ordered by status.entitlementsConfirmedAt, not by the customer's other events.
+		return w.foldEntitlementSummary(ctx, ev, p, target)
+	}
 	st := target.GetStripeStatus()
 	if ev.Spec.Created < st.LastEventCreated {
 		return "older than what the status holds", nil

@@ -26,10 +26,15 @@ import (
 
 // withWebhooks registers a webhook endpoint on the simulator for the event types the receiver stores (those the
 // operator registers for, and the later ones a Dashboard endpoint may add), which delivers, over HTTP, to a receiver
-// storing
-// StripeEvents in the real API server; the running manager's worker folds them into status. Deliveries are
+// storing StripeEvents in the real API server; the running manager's worker folds them into status. Deliveries are
 // shuffled and some duplicated. While the returned switch is set, the receiver is down (503).
 func withWebhooks(t *testing.T) *atomic.Bool {
+	t.Helper()
+	return withWebhookEvents(t, append(slices.Clone(webhookreceiver.HandledTypes), webhookreceiver.LaterTypes...)...)
+}
+
+// withWebhookEvents is withWebhooks for an endpoint enabled for the given event types only.
+func withWebhookEvents(t *testing.T, types ...string) *atomic.Bool {
 	t.Helper()
 	var secret string
 	down := &atomic.Bool{}
@@ -45,8 +50,7 @@ func withWebhooks(t *testing.T) *atomic.Bool {
 	}))
 	t.Cleanup(srv.Close)
 	ep, err := simClient().API.WebhookEndpoints.New(&stripego.WebhookEndpointParams{
-		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice(append(slices.Clone(webhookreceiver.HandledTypes),
-			webhookreceiver.LaterTypes...)),
+		URL: stripego.String(srv.URL + webhookreceiver.Path), EnabledEvents: stripego.StringSlice(types),
 		APIVersion: stripego.String(stripego.APIVersion)})
 	if err != nil {
 		t.Fatal(err)

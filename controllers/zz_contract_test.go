@@ -3,11 +3,13 @@ package controllers
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stripe-operator/stripe-operator/internal/stripesim"
 	"github.com/stripe-operator/stripe-operator/internal/testenv"
+	"github.com/stripe-operator/stripe-operator/webhookreceiver"
 )
 
 // The tests in this file run after every other test of the package (Go runs files in name order), so they see
@@ -59,8 +61,16 @@ func TestZZContractWithStripeMock(t *testing.T) {
 		t.Errorf("stripe-mock refused: %v", err)
 	}
 	t.Logf("stripe-mock accepted %d requests over %d endpoints", len(now), len(endpoints))
+	for _, e := range []string{"POST /v1/entitlements/features", "POST /v1/entitlements/features/{id}",
+		"GET /v1/entitlements/features/{id}", "GET /v1/entitlements/features", "POST /v1/products/{id}/features",
+		"GET /v1/products/{id}/features", "DELETE /v1/products/{id}/features/{id}",
+		"GET /v1/entitlements/active_entitlements"} {
+		if !endpoints[e] {
+			t.Errorf("the suite never exercised %s", e)
+		}
+	}
 	if len(later) == 0 {
-		t.Fatal("no request of a later API version's shape (billing meters) was recorded")
+		t.Fatal("no request of a later API version's shape (billing meters, entitlements) was recorded")
 	}
 	lmock, err := testenv.StartLaterStripeMock()
 	if err != nil {
@@ -75,21 +85,37 @@ func TestZZContractWithStripeMock(t *testing.T) {
 }
 
 // laterShape says a request uses what Stripe's 2023-10-16 specification lacks and stripe-go v76.25.0 sends:
-// billing meters and meter events, and a price on a meter (recurring[meter]). These are replayed to the later
-// stripe-mock.
+// billing meters and meter events, a price on a meter (recurring[meter]), entitlement features, active
+// entitlements and product features, and an endpoint enabled for their event types. These are replayed to the later stripe-mock.
 func laterShape(r stripesim.Request) bool {
-	if strings.HasPrefix(r.Path, "/v1/billing/meter") {
+	parts := strings.Split(r.Path, "/")
+	if strings.HasPrefix(r.Path, "/v1/billing/meter") || strings.HasPrefix(r.Path, "/v1/entitlements/") ||
+		len(parts) >= 5 && parts[2] == "products" && parts[4] == "features" {
 		return true
 	}
 	form, err := url.ParseQuery(r.Params)
-	return err == nil && r.Method == http.MethodPost && r.Path == "/v1/prices" && form.Has("recurring[meter]")
+	if err != nil || r.Method != http.MethodPost {
+		return false
+	}
+	if r.Path == "/v1/webhook_endpoints" {
+		// An endpoint enabled for event types of later API versions (as one configured in the Dashboard may be).
+		for k, vs := range form {
+			if strings.HasPrefix(k, "enabled_events") && slices.ContainsFunc(vs, func(v string) bool {
+				return slices.Contains(webhookreceiver.LaterTypes, v)
+			}) {
+				return true
+			}
+		}
+		return false
+	}
+	return r.Path == "/v1/prices" && form.Has("recurring[meter]")
 }
 
 func pathPattern(p string) string {
 	parts := strings.Split(p, "/")
 	ids := []int{3, 5} // /v1/customers/{id}/tax_ids/{id}
-	if len(parts) > 2 && (parts[2] == "billing" || parts[2] == "billing_portal") {
-		ids = []int{4} // /v1/billing/meters/{id}/deactivate, /v1/billing_portal/configurations/{id}
+	if len(parts) > 2 && (parts[2] == "billing" || parts[2] == "billing_portal" || parts[2] == "entitlements") {
+		ids = []int{4} // /v1/billing/meters/{id}/deactivate, /v1/billing_portal/configurations/{id}, /v1/entitlements/features/{id}
 	}
 	for _, i := range ids {
 		if len(parts) > i {

@@ -63,6 +63,7 @@ var HandledTypes = []string{
 // with --webhook-public-url, so that its endpoint stays valid for the pinned version.
 var LaterTypes = []string{
 	"billing.meter.updated", "billing.meter.deactivated", "billing.meter.reactivated",
+	"entitlements.active_entitlement_summary.updated",
 }
 
 // Handler verifies and stores events.

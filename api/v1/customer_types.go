@@ -243,6 +243,22 @@ type CustomerStatus struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=25
 	TaxIDs []CustomerTaxIDStatus `json:"taxIDs,omitempty"`
+
+	// entitlements are the lookup keys of the customer's active entitlements in Stripe (the features that the
+	// products of its active, trialing or past_due subscriptions grant), sorted. Written by the event worker from
+	// Stripe's entitlements.active_entitlement_summary.updated events (or, with --entitlement-summary-events=false,
+	// from one read per subscription change). Absent when the customer has none: entitlementsConfirmedAt says
+	// whether, and when, that was confirmed.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=200
+	// +kubebuilder:validation:items:MaxLength=80
+	Entitlements []string `json:"entitlements,omitempty"`
+
+	// entitlementsConfirmedAt is when Stripe last reported status.entitlements: the creation time of the event, or
+	// of the read, it came from. Later changes of the entitlements are folded only when newer than this.
+	// +optional
+	EntitlementsConfirmedAt *metav1.Time `json:"entitlementsConfirmedAt,omitempty"`
 }
 
 // Customer is a Stripe customer.

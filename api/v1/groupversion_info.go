@@ -38,6 +38,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&TaxRate{}, &TaxRateList{},
 		&Meter{}, &MeterList{},
 		&BillingPortalConfiguration{}, &BillingPortalConfigurationList{},
+		&EntitlementFeature{}, &EntitlementFeatureList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -76,6 +76,48 @@ type ProductSpec struct {
 	// adopt takes over an existing Stripe product instead of creating one.
 	// +optional
 	Adopt *ProductAdopt `json:"adopt,omitempty"`
+
+	// features are the entitlement features the product grants to the customers subscribed to it, kept in sync with
+	// Stripe's product features: a feature missing in Stripe is attached, one Stripe has and this list lacks is
+	// detached. Unset leaves Stripe's product features alone; an empty list detaches them all.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Features []ProductFeatureReference `json:"features,omitempty"`
+}
+
+// ProductFeatureReference names an entitlement feature: an EntitlementFeature in the same namespace, or a Stripe
+// feature ID.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.featureRef) != has(self.featureID)",message="exactly one of featureRef and featureID must be set"
+type ProductFeatureReference struct {
+	// featureRef names an EntitlementFeature in the same namespace; the Product waits for its Stripe ID.
+	// +optional
+	FeatureRef *LocalObjectReference `json:"featureRef,omitempty"`
+
+	// featureID is the ID of a Stripe feature (feat_...) not managed in this cluster.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^feat_[A-Za-z0-9_]+$`
+	// +kubebuilder:validation:MaxLength=255
+	FeatureID string `json:"featureID,omitempty"`
+}
+
+// AttachedFeature is a feature attached to the product in Stripe.
+type AttachedFeature struct {
+	// id of the Stripe product feature (the attachment).
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	ID string `json:"id"`
+
+	// featureID is the attached feature (feat_...).
+	// +required
+	// +kubebuilder:validation:MaxLength=255
+	FeatureID string `json:"featureID"`
+
+	// lookupKey is the feature's lookup key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=80
+	LookupKey string `json:"lookupKey,omitempty"`
 }
 
 // ProductStatus is what Stripe holds for the product.
@@ -86,6 +128,12 @@ type ProductStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	DefaultPriceID string `json:"defaultPriceID,omitempty"`
+
+	// features are the entitlement features attached to the product in Stripe, when spec.features is set.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Features []AttachedFeature `json:"features,omitempty"`
 }
 
 // Product is a Stripe product.

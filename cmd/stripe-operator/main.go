@@ -33,26 +33,27 @@ type options struct {
 	leaderElectionNamespace string
 	zap                     zap.Options
 
-	credentialsSecret   string
-	namespaceSecretName string
-	allowLiveMode       bool
-	stripeAPIBase       string
-	testRate            float64
-	liveRate            float64
-	searchRate          float64
-	resyncInterval      time.Duration
-	clusterName         string
-	workers             int
-	webhookAddr         string
-	receiverOnly        bool
-	webhookEvents       bool
-	eventRetention      time.Duration
-	driftLoopWindow     time.Duration
-	eventCompaction     time.Duration
-	webhookPublicURL    string
-	observeOnly         bool
-	referenceGrace      time.Duration
-	namespaceWeights    string
+	credentialsSecret    string
+	namespaceSecretName  string
+	allowLiveMode        bool
+	stripeAPIBase        string
+	testRate             float64
+	liveRate             float64
+	searchRate           float64
+	resyncInterval       time.Duration
+	clusterName          string
+	workers              int
+	webhookAddr          string
+	receiverOnly         bool
+	webhookEvents        bool
+	entitlementSummaries bool
+	eventRetention       time.Duration
+	driftLoopWindow      time.Duration
+	eventCompaction      time.Duration
+	webhookPublicURL     string
+	observeOnly          bool
+	referenceGrace       time.Duration
+	namespaceWeights     string
 }
 
 func (o *options) bindFlags(fs *flag.FlagSet) {
@@ -103,6 +104,11 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.webhookEvents, "webhook-events", true,
 		"Stripe's events reach the operator (its receiver, or a receiver-only deployment): a subscription's state, "+
 			"period and latest invoice are taken from events. false: they are read from Stripe at each reconcile.")
+	fs.BoolVar(&o.entitlementSummaries, "entitlement-summary-events", true,
+		"Stripe's entitlements.active_entitlement_summary.updated events reach the operator and set Customers' "+
+			"status.entitlements. false: a Customer's active entitlements are read from Stripe once per change of one "+
+			"of its subscriptions. Defaults to false with --webhook-public-url (the endpoint the operator registers "+
+			"does not carry these events).")
 	fs.BoolVar(&o.receiverOnly, "webhook-receiver-only", false,
 		"Run only the webhook receiver (no controllers, no leader election), to scale ingest separately.")
 	fs.BoolVar(&o.observeOnly, "observe-only", false,
@@ -116,11 +122,23 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 	o.zap.BindFlags(fs)
 }
 
+// defaultEntitlementSummaries turns the summary events off when the operator registers its own endpoint and the flag
+// was not given: the registered endpoint carries only the event types of the pinned API version, which lack
+// entitlements.active_entitlement_summary.updated, so the Customers' entitlements are read instead.
+func (o *options) defaultEntitlementSummaries(fs *flag.FlagSet) {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "entitlement-summary-events" })
+	if !given && o.webhookPublicURL != "" {
+		o.entitlementSummaries = false
+	}
+}
+
 func main() {
 	o := options{zap: zap.Options{Development: false}}
 	// flag.CommandLine already carries controller-runtime's --kubeconfig flag.
 	o.bindFlags(flag.CommandLine)
 	flag.Parse()
+	o.defaultEntitlementSummaries(flag.CommandLine)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
@@ -152,6 +170,7 @@ func run(ctx context.Context, o options) error {
 			MaxConcurrentReconciles: o.workers, EventRetention: o.eventRetention,
 			EventCompactionDelay: o.eventCompaction, Webhooks: o.webhookEvents,
 			DriftLoopWindow: o.driftLoopWindow, ObserveOnly: o.observeOnly, ReferenceGrace: o.referenceGrace,
+			EntitlementReads: !o.entitlementSummaries,
 			NamespaceWeights: weights},
 		WebhookAddr: o.webhookAddr, ReceiverOnly: o.receiverOnly, WebhookPublicURL: o.webhookPublicURL,
 	})

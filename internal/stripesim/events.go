@@ -60,6 +60,7 @@ func normalize(o obj) map[string]any {
 
 // commitEvents stores the call's events in the account's event log (under s.mu) and returns them for delivery.
 func (c *call) commitEvents(requestID, idemKey string) []*event {
+	c.entitlementSummaries()
 	out := make([]*event, 0, len(c.events))
 	for _, pe := range c.events {
 		ev := &event{meta: c.nextMeta("evt"), Type: pe.typ, Object: normalize(pe.object), RequestID: requestID,

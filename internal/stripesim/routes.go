@@ -97,6 +97,17 @@ func (s *Sim) routes() {
 		{"GET /v1/webhook_endpoints/{id}", "webhook_endpoint", read, (*call).getEndpoint},
 		{"POST /v1/webhook_endpoints/{id}", "webhook_endpoint", write, (*call).updateEndpoint},
 		{"DELETE /v1/webhook_endpoints/{id}", "webhook_endpoint", write, (*call).deleteEndpoint},
+
+		{"POST /v1/entitlements/features", "entitlements.feature", write, (*call).createFeature},
+		{"GET /v1/entitlements/features", "entitlements.feature", read, (*call).listFeatures},
+		{"GET /v1/entitlements/features/{id}", "entitlements.feature", read, (*call).getFeature},
+		{"POST /v1/entitlements/features/{id}", "entitlements.feature", write, (*call).updateFeature},
+		{"POST /v1/products/{product}/features", "product", write, (*call).attachFeature},
+		{"GET /v1/products/{product}/features", "product", read, (*call).listProductFeatures},
+		{"GET /v1/products/{product}/features/{id}", "product", read, (*call).getProductFeature},
+		{"DELETE /v1/products/{product}/features/{id}", "product", write, (*call).detachFeature},
+		{"GET /v1/entitlements/active_entitlements", "entitlements.active_entitlement", read,
+			(*call).listActiveEntitlements},
 	} {
 		s.endpoint(r.pattern, r.resource, r.write, r.h)
 	}

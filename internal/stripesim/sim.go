@@ -126,6 +126,11 @@ type store struct {
 	meterEventIDs map[string]bool
 	// portalConfigs are the customer portal configurations (billing_portal.configuration).
 	portalConfigs map[string]*portalConfig
+	// features, productFeatures and entitled (the feature IDs of each customer's last entitlement summary) model
+	// entitlements (entitlements.go).
+	features        map[string]*feature
+	productFeatures map[string]*productFeature
+	entitled        map[string][]string
 }
 
 // accountNow is the account's time at the simulator's clock reading now.
@@ -154,6 +159,9 @@ func newStore(live bool) *store {
 		meters:         map[string]*meter{},
 		meterEventIDs:  map[string]bool{},
 		portalConfigs:  map[string]*portalConfig{},
+		features:        map[string]*feature{},
+		productFeatures: map[string]*productFeature{},
+		entitled:        map[string][]string{},
 	}
 }
 
@@ -235,10 +243,14 @@ type call struct {
 	tokens map[string]*paymentMethod
 	// attach is the payment method a customer creation attaches once it succeeds.
 	attach *paymentMethod
+	// pathProduct is the product of a sub-resource path (/v1/products/{product}/features); featureProducts are the
+	// products whose features the call changed (entitlements.go).
+	pathProduct     string
+	featureProducts []string
 }
 
 // pathIDs are the IDs a request's path names.
-type pathIDs struct{ id, customer string }
+type pathIDs struct{ id, customer, product string }
 
 const (
 	read  = false
@@ -322,7 +334,8 @@ func (s *Sim) serve(w http.ResponseWriter, r *http.Request, resource string, isW
 	if isWrite {
 		kind = resourceObject(resource)
 	}
-	status, body := s.execute(sk, form, pathIDs{id: r.PathValue("id"), customer: r.PathValue("customer")},
+	status, body := s.execute(sk, form, pathIDs{id: r.PathValue("id"), customer: r.PathValue("customer"),
+		product: r.PathValue("product")},
 		requestID, idemKey, kind, h)
 	if s.opts.Record && status < 300 {
 		s.record(Request{Method: r.Method, Path: r.URL.Path, Params: values.Encode()})
@@ -349,7 +362,7 @@ func (s *Sim) execute(sk sessionKey, form *param, ids pathIDs, requestID, idemKe
 	defer s.mu.Unlock()
 	st := s.storeFor(sk)
 	c := &call{sim: s, st: st, form: form, id: ids.id, pathCustomer: ids.customer, now: st.accountNow(s.opts.Now()),
-		tokens: map[string]*paymentMethod{}}
+		tokens: map[string]*paymentMethod{}, pathProduct: ids.product}
 	c.st.now = c.now
 	c.expand = c.f.expand(form)
 	if apiErr := checkExpandTop(kind, c.expand); apiErr != nil {

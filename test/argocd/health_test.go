@@ -283,7 +283,8 @@ func TestHealth(t *testing.T) {
 // The script does not look at the kind: every billing kind gets the same verdicts.
 func TestHealthIsTheSameForEveryKind(t *testing.T) {
 	script := loadScript(t)
-	for _, kind := range []string{customer, product, price, subscription, "TaxRate", "Meter", "BillingPortalConfiguration"} {
+	for _, kind := range []string{customer, product, price, subscription, "TaxRate", "Meter", "BillingPortalConfiguration",
+		"EntitlementFeature"} {
 		for _, c := range healthCases {
 			obj := object(kind, 0, nil)
 			for k, v := range c.obj {

@@ -80,7 +80,7 @@ func TestSamplesAreAccepted(t *testing.T) {
 		kinds[u.GetKind()] = true
 	}
 	for _, k := range []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate",
-		"Meter", "BillingPortalConfiguration"} {
+		"Meter", "BillingPortalConfiguration", "EntitlementFeature"} {
 		if !kinds[k] {
 			t.Errorf("config/samples has no %s", k)
 		}

@@ -184,8 +184,8 @@ func TestDefaultDeploymentObjects(t *testing.T) {
 		}
 	}
 	sort.Strings(r.crds)
-	want := []string{"billingportalconfigurations", "coupons", "customers", "meters", "prices", "products",
-		"promotioncodes", "stripeeventledgers", "stripeevents", "subscriptions", "taxrates"}
+	want := []string{"billingportalconfigurations", "coupons", "customers", "entitlementfeatures", "meters", "prices",
+		"products", "promotioncodes", "stripeeventledgers", "stripeevents", "subscriptions", "taxrates"}
 	for i := range want {
 		want[i] += "." + billingv1.GroupVersion.Group
 	}
@@ -535,7 +535,7 @@ func TestArgoCDHealthCheckInstalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	kinds := []string{"Customer", "Product", "Price", "Subscription", "Coupon", "PromotionCode", "TaxRate", "Meter",
-		"BillingPortalConfiguration"}
+		"BillingPortalConfiguration", "EntitlementFeature"}
 	key := func(kind string) string {
 		return "resource.customizations.health." + billingv1.GroupVersion.Group + "_" + kind
 	}

@@ -278,7 +278,7 @@ func TestOperatorRunsUnderItsRBAC(t *testing.T) {
 	sim.RegisterKey(stripesim.KeyConfig{Key: teamKey, Account: "acct_team", Permissions: []string{
 		"rak_customer_write", "rak_product_write", "rak_price_write", "rak_subscription_write", "rak_invoice_read",
 		"rak_payment_intent_read", "rak_coupon_write", "rak_promotion_code_write", "rak_tax_rate_write",
-		"rak_billing_meter_write", "rak_customer_portal_write"}})
+		"rak_billing_meter_write", "rak_customer_portal_write", "rak_entitlements.feature_write"}})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 
