@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -14,7 +16,11 @@ import (
 //     so neither needs them;
 //   - a billing object's pending-create record once status.createKey shows its create recorded: PendingCreate
 //     reads such a record as none, and the record is rewritten, not edited, when the next create (a rollover)
-//     starts. An unrecorded or foreign record stays, so an interrupted create is still recovered.
+//     starts. An unrecorded or foreign record stays, so an interrupted create is still recovered;
+//   - a StripeEvent's payload, but for what routing reads of its object (eventFields): a backlog of events waiting
+//     to be folded (a renewal day stores tens of thousands within minutes) would otherwise hold every 3-4 KB
+//     payload in memory. The worker reads the whole event from the API server when it folds it
+//     (annotationRoutingPayload marks the cached copy).
 //
 // An object left with no annotations has none in the cache, not an empty map.
 func StripForCache(in any) (any, error) {
@@ -23,6 +29,9 @@ func StripForCache(in any) (any, error) {
 		return in, nil
 	}
 	o.SetManagedFields(nil)
+	if ev, ok := o.(*billingv1.StripeEvent); ok {
+		compactPayload(ev)
+	}
 	ann := o.GetAnnotations()
 	if ann == nil {
 		return in, nil
@@ -41,4 +50,43 @@ func StripForCache(in any) (any, error) {
 		o.SetAnnotations(ann)
 	}
 	return in, nil
+}
+
+// annotationRoutingPayload marks a cached StripeEvent whose payload holds only what routing reads. It exists only in
+// the operator's cache, never in the API server.
+const annotationRoutingPayload = "billing.stripe-operator.io/routing-payload"
+
+// compactPayload replaces a StripeEvent's payload by what routing reads of its object, and marks it.
+func compactPayload(ev *billingv1.StripeEvent) {
+	if ev.Spec.Payload == "" {
+		return
+	}
+	var p payload
+	var f objectFields
+	if json.Unmarshal([]byte(ev.Spec.Payload), &p) != nil || json.Unmarshal(p.Data.Object, &f) != nil {
+		return // not a payload the worker can read: kept whole, as the worker will report it
+	}
+	raw, err := json.Marshal(struct {
+		Data struct {
+			Object objectFields `json:"object"`
+		} `json:"data"`
+	}{Data: struct {
+		Object objectFields `json:"object"`
+	}{Object: f}})
+	if err != nil {
+		return
+	}
+	ev.Spec.Payload = string(raw)
+	ann := ev.GetAnnotations()
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[annotationRoutingPayload] = "true"
+	ev.SetAnnotations(ann)
+}
+
+// routingPayloadOnly reports whether ev is a cached copy whose payload was compacted.
+func routingPayloadOnly(ev *billingv1.StripeEvent) bool {
+	_, ok := ev.GetAnnotations()[annotationRoutingPayload]
+	return ok
 }

@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"encoding/json"
+	"reflect"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,5 +58,39 @@ func TestStripForCache(t *testing.T) {
 		if after := PendingCreate(got); (before == nil) != (after == nil) {
 			t.Errorf("%s: PendingCreate changed from %v to %v", tc.name, before, after)
 		}
+	}
+}
+
+// A cached StripeEvent keeps what routing reads of its payload, and routes exactly as the whole event does.
+func TestStripForCacheCompactsEventPayloads(t *testing.T) {
+	invoice := `{"id":"evt_1","type":"invoice.paid","request":{"id":null,"idempotency_key":null},` +
+		`"data":{"object":{"id":"in_1","object":"invoice","subscription":"sub_1","customer":"cus_1",` +
+		`"subscription_details":{"metadata":{"k8s_uid":"u1","k8s_name":"acme-pro"}},"lines":{"data":[` +
+		strings.Repeat(`{"id":"il_1","amount":1000,"description":"1 × Pro (at $10.00 / month)"},`, 20) +
+		`{"id":"il_2"}]},"total":1000,"metadata":{}}}}`
+	taxID := `{"id":"evt_2","type":"customer.tax_id.created","data":{"object":{"id":"txi_1","object":"tax_id",` +
+		`"customer":"cus_9","value":"DE123456789","type":"eu_vat"}}}`
+	for _, raw := range []string{invoice, taxID} {
+		ev := &billingv1.StripeEvent{ObjectMeta: metav1.ObjectMeta{Name: "evt"},
+			Spec: billingv1.StripeEventSpec{Payload: raw, ObjectID: "x", ObjectType: "y"}}
+		whole := ev.DeepCopy()
+		out, _ := StripForCache(ev)
+		got := out.(*billingv1.StripeEvent)
+		if !routingPayloadOnly(got) || len(got.Spec.Payload) >= len(raw) {
+			t.Errorf("payload of %d bytes cached as %d, marked %v", len(raw), len(got.Spec.Payload),
+				routingPayloadOnly(got))
+		}
+		if a, b := eventFields(whole, nil), eventFields(got, nil); !reflect.DeepEqual(a, b) {
+			t.Errorf("routing fields changed:\n%+v\n%+v", a, b)
+		}
+		if a, b := routeID(whole), routeID(got); a != b || a == "" {
+			t.Errorf("route %q, cached %q", a, b)
+		}
+	}
+	// A payload the worker cannot read is kept whole, unmarked.
+	ev := &billingv1.StripeEvent{Spec: billingv1.StripeEventSpec{Payload: "{not json"}}
+	out, _ := StripForCache(ev)
+	if got := out.(*billingv1.StripeEvent); got.Spec.Payload != "{not json" || routingPayloadOnly(got) {
+		t.Errorf("unreadable payload cached as %q", got.Spec.Payload)
 	}
 }

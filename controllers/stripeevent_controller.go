@@ -163,6 +163,15 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		}
 		return ctrl.Result{}, client.IgnoreNotFound(w.client.Delete(ctx, ev))
 	}
+	if routingPayloadOnly(ev) && w.apiReader != nil {
+		// The cache holds only what routing reads of the payload (see StripForCache): the fold reads it whole.
+		if err := w.apiReader.Get(ctx, req.NamespacedName, ev); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+		if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventFailed {
+			return ctrl.Result{}, nil // settled since the cache saw it; its own update re-queues it
+		}
+	}
 	base := ev.DeepCopy()
 	ev.Status.Attempts++
 	var p payload
