@@ -154,23 +154,10 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		settled = target == nil
 	}
 	if settled {
-		// Failed and Unroutable events keep their payload (a person may look at them) for the retention, then
-		// they are collected.
-		if ev.Status.ProcessedAt != nil {
-			if left := ev.Status.ProcessedAt.Add(w.retention).Sub(now); left > 0 {
-				return ctrl.Result{RequeueAfter: left}, nil
-			}
-		}
-		return ctrl.Result{}, client.IgnoreNotFound(w.client.Delete(ctx, ev))
+		return w.collect(ctx, ev, now)
 	}
-	if routingPayloadOnly(ev) && w.apiReader != nil {
-		// The cache holds only what routing reads of the payload (see StripForCache): the fold reads it whole.
-		if err := w.apiReader.Get(ctx, req.NamespacedName, ev); err != nil {
-			return ctrl.Result{}, client.IgnoreNotFound(err)
-		}
-		if ev.Status.Phase == billingv1.EventProcessed || ev.Status.Phase == billingv1.EventFailed {
-			return ctrl.Result{}, nil // settled since the cache saw it; its own update re-queues it
-		}
+	if whole, err := w.whole(ctx, ev); err != nil || !whole {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	base := ev.DeepCopy()
 	ev.Status.Attempts++
@@ -244,6 +231,29 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		return ctrl.Result{}, err
 	}
 	return w.settle(ctx, ev, base, billingv1.EventProcessed, msg, dispute)
+}
+
+// collect deletes a Failed or Unroutable event once its retention is over: until then it keeps its payload, for a
+// person to look at.
+func (w *eventWorker) collect(ctx context.Context, ev *billingv1.StripeEvent, now time.Time) (ctrl.Result, error) {
+	if ev.Status.ProcessedAt != nil {
+		if left := ev.Status.ProcessedAt.Add(w.retention).Sub(now); left > 0 {
+			return ctrl.Result{RequeueAfter: left}, nil
+		}
+	}
+	return ctrl.Result{}, client.IgnoreNotFound(w.client.Delete(ctx, ev))
+}
+
+// whole makes ev the event as stored when the cache holds only what routing reads of its payload (see
+// StripForCache); false when it was settled since the cache saw it (its own update re-queues it).
+func (w *eventWorker) whole(ctx context.Context, ev *billingv1.StripeEvent) (bool, error) {
+	if !routingPayloadOnly(ev) || w.apiReader == nil {
+		return true, nil
+	}
+	if err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(ev), ev); err != nil {
+		return false, err
+	}
+	return ev.Status.Phase != billingv1.EventProcessed && ev.Status.Phase != billingv1.EventFailed, nil
 }
 
 // targetLocks serialize the worker's read-fold-write of one billing object (striped by UID).
