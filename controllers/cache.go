@@ -2,8 +2,10 @@ package controllers
 
 import (
 	"encoding/json"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -22,7 +24,8 @@ import (
 //     payload in memory. The worker reads the whole event from the API server when it folds it
 //     (annotationRoutingPayload marks the cached copy).
 //
-// An object left with no annotations has none in the cache, not an empty map.
+// An object left with no annotations has none in the cache, not an empty map. The strings every object repeats (its
+// namespace, finalizers, and its conditions' type, status and reason) are interned: one copy for all objects.
 func StripForCache(in any) (any, error) {
 	o, ok := in.(client.Object)
 	if !ok {
@@ -32,6 +35,7 @@ func StripForCache(in any) (any, error) {
 	if ev, ok := o.(*billingv1.StripeEvent); ok {
 		compactPayload(ev)
 	}
+	internShared(o)
 	ann := o.GetAnnotations()
 	if ann == nil {
 		return in, nil
@@ -89,4 +93,23 @@ func compactPayload(ev *billingv1.StripeEvent) {
 func routingPayloadOnly(ev *billingv1.StripeEvent) bool {
 	_, ok := ev.GetAnnotations()[annotationRoutingPayload]
 	return ok
+}
+
+// internShared makes the strings objects repeat share one copy each (unique.Make keeps the canonical copy).
+func internShared(o client.Object) {
+	o.SetNamespace(unique.Make(o.GetNamespace()).Value())
+	if f := o.GetFinalizers(); len(f) > 0 {
+		for i := range f {
+			f[i] = unique.Make(f[i]).Value()
+		}
+	}
+	if so, ok := o.(billingv1.StripeObject); ok {
+		conds := so.GetStripeStatus().Conditions
+		for i := range conds {
+			c := &conds[i]
+			c.Type = unique.Make(c.Type).Value()
+			c.Status = metav1.ConditionStatus(unique.Make(string(c.Status)).Value())
+			c.Reason = unique.Make(c.Reason).Value()
+		}
+	}
 }

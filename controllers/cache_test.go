@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unsafe"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -92,5 +93,28 @@ func TestStripForCacheCompactsEventPayloads(t *testing.T) {
 	out, _ := StripForCache(ev)
 	if got := out.(*billingv1.StripeEvent); got.Spec.Payload != "{not json" || routingPayloadOnly(got) {
 		t.Errorf("unreadable payload cached as %q", got.Spec.Payload)
+	}
+}
+
+// The strings every cached object repeats are one copy.
+func TestStripForCacheInternsSharedStrings(t *testing.T) {
+	mk := func() *billingv1.Customer {
+		c := &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: strings.Clone("team-a"),
+			Finalizers: []string{strings.Clone(billingv1.Finalizer)}}}
+		c.Status.Conditions = []metav1.Condition{{Type: strings.Clone("Ready"), Status: "True",
+			Reason: strings.Clone("Synced"), Message: "Customer cus_1 is in sync with Stripe"}}
+		return c
+	}
+	a, b := mk(), mk()
+	_, _ = StripForCache(a)
+	_, _ = StripForCache(b)
+	same := func(x, y string) bool { return unsafe.StringData(x) == unsafe.StringData(y) }
+	if !same(a.Namespace, b.Namespace) || !same(a.Finalizers[0], b.Finalizers[0]) ||
+		!same(a.Status.Conditions[0].Reason, b.Status.Conditions[0].Reason) ||
+		!same(a.Status.Conditions[0].Type, b.Status.Conditions[0].Type) {
+		t.Error("the shared strings of two cached objects are separate copies")
+	}
+	if a.Namespace != "team-a" || a.Status.Conditions[0].Reason != "Synced" {
+		t.Errorf("interned values changed: %q %q", a.Namespace, a.Status.Conditions[0].Reason)
 	}
 }

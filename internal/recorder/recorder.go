@@ -50,7 +50,8 @@ func init() { ctrlmetrics.Registry.MustRegister(dropped) }
 type Options struct {
 	// Queue is how many Events may wait to be written (default 1,000), shared among the writers.
 	Queue int
-	// Series is how many recent Events are remembered for folding repeats (default 4,096).
+	// Series is how many recent Events are remembered for folding repeats (default 1,024: an object's repeats come
+	// within seconds, and 1,024 covers them during a bulk import of thousands).
 	Series int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
@@ -100,7 +101,7 @@ func New(c client.Client, scheme *runtime.Scheme, name string, o Options) *Recor
 		o.Queue = 1000
 	}
 	if o.Series <= 0 {
-		o.Series = 4096
+		o.Series = 1024
 	}
 	if o.Now == nil {
 		o.Now = time.Now
