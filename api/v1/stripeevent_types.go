@@ -78,7 +78,7 @@ type StripeEventSpec struct {
 type EventTarget struct {
 	// kind of the billing object: Customer, Product, Price, Subscription, Coupon, PromotionCode or TaxRate.
 	// +required
-	// +kubebuilder:validation:Enum=Customer;Product;Price;Subscription;Coupon;PromotionCode;TaxRate
+	// +kubebuilder:validation:Enum=Customer;Product;Price;Subscription;Coupon;PromotionCode;TaxRate;Meter;BillingPortalConfiguration;EntitlementFeature
 	Kind string `json:"kind"`
 	// namespace of the billing object.
 	// +required

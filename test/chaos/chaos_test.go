@@ -371,7 +371,7 @@ func (s *suite) thresholds(n int, from, to float64) []float64 {
 }
 
 // progress is how far the Stripe side has come, from the simulator alone (no load on the API server): half for
-// the objects created in Stripe, half for the events delivered (about 4 per Customer and Subscription pair).
+// the objects created in Stripe, half for the events delivered of those scheduled.
 func (s *suite) progress() float64 {
 	created := 0
 	for _, byUID := range s.sim.ObjectsByUID() {
@@ -384,7 +384,9 @@ func (s *suite) progress() float64 {
 		}
 	}
 	objects := float64(s.objects())
-	events := float64(4*s.cfg.n + 3)
+	// The events scheduled so far for the operator's endpoint, and at least one per Customer and Subscription pair
+	// (its first invoice's).
+	events := float64(max(len(s.sim.ScheduledEvents()), s.cfg.n))
 	return 0.5*min(1, float64(created)/objects) + 0.5*min(1, float64(len(delivered))/events)
 }
 
