@@ -25,7 +25,7 @@ func TestEveryKindCanBeAnEventTarget(t *testing.T) {
 		t.Fatal(err)
 	}
 	kind := crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["status"].Properties["target"].Properties["kind"]
-	var enum []string
+	enum := make([]string, 0, len(kind.Enum))
 	for _, v := range kind.Enum {
 		enum = append(enum, string(v.Raw[1:len(v.Raw)-1]))
 	}
