@@ -28,7 +28,9 @@ import (
 // Where the summary events are not delivered (--entitlement-summary-events=false: an endpoint configured without
 // them), the worker reads the customer's active entitlements once per subscription change instead (a subscription's
 // first invoice paid, a subscription paused, resumed or deleted, or updated in its status or items), and never for
-// another event.
+// another event; and only where entitlements are used: the Customer's namespace declares a feature (an
+// EntitlementFeature, or a Product with spec.features) or the Customer lists entitlements already. A namespace that
+// declares none costs no read (features attached to its products outside the cluster show only with summary events).
 
 const (
 	// eventEntitlementSummary is Stripe's event of a change of a customer's active entitlements.
@@ -204,11 +206,38 @@ func (w *eventWorker) refreshEntitlements(ctx context.Context, ev *billingv1.Str
 	if err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
 		return client.IgnoreNotFound(err)
 	}
+	if len(cus.Status.Entitlements) == 0 {
+		if uses, err := w.declaresFeatures(ctx, cus.Namespace); err != nil || !uses {
+			return err
+		}
+	}
 	_, err := w.readEntitlements(ctx, cus, at(ev), ev.Spec.Type)
 	if apierrors.IsNotFound(err) || stripe.IsNotFound(err) {
 		return nil // the customer is gone, in the cluster or in Stripe
 	}
 	return err
+}
+
+// declaresFeatures reports whether a namespace declares an entitlement feature: an EntitlementFeature, or a Product
+// with spec.features (read from the cache).
+func (w *eventWorker) declaresFeatures(ctx context.Context, namespace string) (bool, error) {
+	features := &billingv1.EntitlementFeatureList{}
+	if err := w.client.List(ctx, features, client.InNamespace(namespace)); err != nil {
+		return false, err
+	}
+	if len(features.Items) > 0 {
+		return true, nil
+	}
+	products := &billingv1.ProductList{}
+	if err := w.client.List(ctx, products, client.InNamespace(namespace)); err != nil {
+		return false, err
+	}
+	for i := range products.Items {
+		if len(products.Items[i].Spec.Features) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // heldLockKey marks in a context the stripe of targetLocks the worker holds.
