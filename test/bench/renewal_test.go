@@ -58,8 +58,9 @@ func BenchmarkRenewalDay(b *testing.B) {
 	r := &rig{ctx: ctx, c: env.Client, sim: sim, cfg: env.Config, webhooks: true, etcdURL: env.EtcdURL(),
 		simURL: url}
 	hook, metricsAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
+	pprofAddr := testenv.FreeAddr(b)
 	op := startOperatorProcess(b, env, url, "--stripe-test-rate", strconv.Itoa(rate), "--max-concurrent-reconciles",
-		"8", "--webhook-bind-address", hook, "--metrics-bind-address", metricsAddr)
+		"8", "--webhook-bind-address", hook, "--metrics-bind-address", metricsAddr, "--pprof-bind-address", pprofAddr)
 	metricsURL := "http://" + metricsAddr + "/metrics"
 	scrape := func() []sample { return scrapeSamples(b, metricsURL) }
 	r.createCatalogue(b, 3)
@@ -99,6 +100,10 @@ func BenchmarkRenewalDay(b *testing.B) {
 	peak := peaks()
 	rss, rssPeak, err := processMemory(op.Process.Pid)
 	must(b, err)
+	goHeap := scrape()
+	if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
+		saveHeapProfile(b, "http://"+pprofAddr+"/debug/pprof/heap", path)
+	}
 	grown := et.sizes(b)
 	et.compact(b)
 	after := et.sizes(b)
@@ -142,8 +147,12 @@ func BenchmarkRenewalDay(b *testing.B) {
 	eventsPerRenewal := compacted / float64(max(moved.Steps, 1))
 	figure("renewal_day_etcd_mb_kept_for_100k_renewals", perEvent*eventsPerRenewal*100000/1e6, "MB",
 		with(map[string]any{"events_per_renewal": eventsPerRenewal, "target": 100}))
+	mib := func(name string) float64 { return sumSamples(goHeap, name, nil) / (1 << 20) }
 	figure("renewal_day_operator_rss_mib", rss, "MiB", with(map[string]any{"peak_mib": rssPeak,
-		"note": "the operator process (receiver and worker) after the backlog emptied, and its peak"}))
+		"go_heap_inuse_mib": mib("go_memstats_heap_inuse_bytes"), "go_heap_idle_mib": mib("go_memstats_heap_idle_bytes"),
+		"go_heap_released_mib": mib("go_memstats_heap_released_bytes"),
+		"note": "the operator process (receiver and worker) after the backlog emptied, and its peak; the Go heap in " +
+			"use, and idle (of which released to the system), from its metrics"}))
 
 	if wrong := r.checkRenewed(b); wrong != "" {
 		b.Errorf("status after the renewal day: %s", wrong)
