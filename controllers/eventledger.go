@@ -33,11 +33,13 @@ import (
 // The steps, and what a crash between any two of them leaves:
 //
 //  1. the receiver stores the StripeEvent and acknowledges (a crash before the store: Stripe retries);
-//  2. the worker folds it into its target and marks it Processed, holding the target's lock (a crash before the
-//     mark: the event is Pending and processed again; the fold and lastEventID are one write, so it is not folded
-//     twice);
-//  3. the ledger records it, in a batch with the others processed meanwhile (a crash before: the event is
-//     Processed and recorded after the restart);
+//  2. the worker folds it into its target, holding the target's lock, and queues it for the ledger; with a
+//     compaction delay (--event-compaction-delay, to look at processed events) it first marks it Processed and
+//     queues it once the delay is over. By default there is no mark: the ledger entry is the event's record of
+//     being processed, and the StripeEvent costs two writes, its create and its deletion;
+//  3. the ledger records it, in a batch with the others processed meanwhile (a crash before: the event is Pending,
+//     or Processed with a delay, and processed again after the restart; the fold and lastEventID are one write, so
+//     an event that changed status is not folded twice, and one that changed nothing changes nothing again);
 //  4. the worker deletes the StripeEvent (a crash before: the event is Processed and already recorded, so it is
 //     deleted after the restart).
 //
@@ -159,6 +161,14 @@ func (l *eventLedger) Deleted(ev *billingv1.StripeEvent) {
 	if l.written[key] == ev.UID {
 		delete(l.written, key)
 	}
+}
+
+// Queued reports whether a processed event waits for the next write.
+func (l *eventLedger) Queued(namespace, eventID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.pending[ledgerKey(namespace, eventID)]
+	return ok
 }
 
 // Add queues a processed event for the next write; Recorded says when it is written.

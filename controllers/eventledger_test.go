@@ -176,7 +176,8 @@ func TestEventLedgerRecognisesRedeliveriesForTheRetention(t *testing.T) {
 }
 
 // No event is lost or folded twice whatever point of the path the operator stops at: stored but not processed (it
-// is processed after the restart), processed but not recorded (it is recorded and deleted after the restart), and
+// is processed after the restart), folded but not recorded (there is no Processed mark without a compaction delay:
+// it is Pending, is not folded again after the restart though status moved on, and is recorded and deleted), and
 // recorded but not deleted (it is deleted after the restart, without a second fold).
 func TestEventCompactionSurvivesCrashes(t *testing.T) {
 	restartManager(t, compactAtOnce)
@@ -223,22 +224,39 @@ func TestEventCompactionSurvivesCrashes(t *testing.T) {
 	}
 	waitCompacted(t, ctx, stored, target)
 
-	// Processed, not recorded: every ledger write fails, so the event stays Processed with its payload.
+	// Folded, not recorded: every ledger write fails, so the event stays with its payload, Pending.
 	restart(func(_ string, obj client.Object) error {
 		if isLedger(obj) {
 			return crashed
 		}
 		return nil
 	})
-	unrecorded := subscriptionEvent(ns, "evt_crashunrecorded", sub, "active", created+1)
+	unrecorded := subscriptionEvent(ns, "evt_crashunrecorded", sub, "unpaid", created+1)
 	create(t, unrecorded)
-	phase(unrecorded, billingv1.EventProcessed)
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if _, last := subscriptionState(t, ctx, sub); last != unrecorded.Spec.EventID {
+			return fmt.Errorf("not folded yet (lastEventID %q)", last)
+		}
+		return nil
+	})
 	time.Sleep(3 * ledgerFlushEvery) // a few ledger flushes fail
 	if entries, _, err := ledgerEntries(ctx, ns); err != nil || entries[unrecorded.Spec.EventID] != "" {
 		t.Fatalf("recorded although the ledger writes failed: %v %v", entries, err)
 	}
+	phase(unrecorded, "")
+	// Status moves on meanwhile (a read of Stripe); a second fold of the event would undo it.
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+			return err
+		}
+		sub.Status.StripeState = "active"
+		return env.Client.Status().Update(ctx, sub)
+	})
 	restart(nil)
 	waitCompacted(t, ctx, unrecorded, target)
+	if state, last := subscriptionState(t, ctx, sub); state != "active" || last != unrecorded.Spec.EventID {
+		t.Errorf("after the restart: state %q, lastEventID %q (folded again?)", state, last)
+	}
 
 	// Recorded, not deleted: the ledger has the event, its StripeEvent stays.
 	restart(func(verb string, obj client.Object) error {
@@ -256,7 +274,7 @@ func TestEventCompactionSurvivesCrashes(t *testing.T) {
 		}
 		return nil
 	})
-	phase(undeleted, billingv1.EventProcessed)
+	phase(undeleted, "") // no Processed mark without a compaction delay
 	// Status moves on meanwhile (a read of Stripe); a second fold of the event would undo it.
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
@@ -293,17 +311,17 @@ func stateGauge(t *testing.T, name string, labels prometheus.Labels) float64 {
 	return v
 }
 
-// During a burst the backlog gauges say what the API server holds: while the worker cannot finish events (marking
-// them Processed fails), every stored event counts as Pending and the oldest one's age grows; once it can, the
-// backlog drains to 0 and every event is recorded in the ledger and deleted.
+// During a burst the backlog gauges say what the API server holds: while the worker cannot finish events (they are
+// folded, but recording them in the ledger fails), every stored event counts as Pending and the oldest one's age
+// grows; once it can, the backlog drains to 0 and every event is recorded in the ledger and deleted.
 func TestEventBacklogMetricsDuringABurst(t *testing.T) {
 	restartManager(t, compactAtOnce)
 	ctx, ns := newNamespace(t)
 	sub := readySubscription(t, ctx, ns)
 	basePending := stateGauge(t, "stripe_operator_stripeevents", prometheus.Labels{"phase": "Pending"})
 	held := errors.New("injected: the worker cannot write")
-	fault := func(verb string, obj client.Object) error {
-		if ev, ok := obj.(*billingv1.StripeEvent); ok && verb == "status patch" && ev.Namespace == ns {
+	fault := func(_ string, obj client.Object) error {
+		if lg, ok := obj.(*billingv1.StripeEventLedger); ok && lg.Namespace == ns {
 			return held
 		}
 		return nil

@@ -50,7 +50,8 @@ type kindEntry struct {
 	// reconciler builds the kind's generic loop.
 	reconciler func(d loopDeps) reconcile.Reconciler
 	// lifecycleFields are status fields that Stripe changes on its own (a subscription's state, its latest invoice):
-	// while webhooks flow, the event worker owns them (see ownership.go).
+	// while webhooks flow, the event worker owns them (see ownership.go). The first is the Stripe object's own
+	// state: while status lacks it, no event has brought the object, and a handover fills what status lacks.
 	lifecycleFields []string
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -128,6 +130,10 @@ func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Res
 		return w.compact(ctx, ev)
 	}
 	if ev.Status.Phase != billingv1.EventFailed {
+		if w.ledger.Queued(ev.Namespace, ev.Spec.EventID) {
+			// Processed, and waiting for the ledger's next write (no Processed mark without a compaction delay).
+			return ctrl.Result{RequeueAfter: compactRecheck}, nil
+		}
 		// A redelivery stored after its event was processed and compacted (a new StripeEvent of the same name).
 		recorded, err := w.ledger.Recorded(ctx, ev.Namespace, ev.Spec.EventID)
 		if err != nil {
@@ -346,6 +352,15 @@ func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEven
 		}
 	}
 	w.finish(ev, phase, msg)
+	if phase == billingv1.EventProcessed && w.compactionDelay == 0 {
+		// No Processed mark: the ledger records the event, then it is deleted (eventledger.go). The ledger's notice,
+		// or this, compacts it.
+		if isDisputeEvent(ev.Spec.Type) {
+			countDispute(ev.Spec.Type, d)
+		}
+		w.ledger.Add(ledgerEntryOf(ev))
+		return ctrl.Result{RequeueAfter: compactRecheck}, nil
+	}
 	if err := w.client.Status().Patch(ctx, ev, client.MergeFrom(base)); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -353,12 +368,8 @@ func (w *eventWorker) settle(ctx context.Context, ev, base *billingv1.StripeEven
 		countDispute(ev.Spec.Type, d)
 	}
 	if phase == billingv1.EventProcessed {
-		// The worker's own write does not re-queue the event: the ledger's notice, or this, compacts it.
-		if w.compactionDelay > 0 {
-			return ctrl.Result{RequeueAfter: w.compactionDelay}, nil
-		}
-		w.ledger.Add(ledgerEntryOf(ev))
-		return ctrl.Result{RequeueAfter: compactRecheck}, nil
+		// The worker's own write does not re-queue the event: once the delay is over, compact records and deletes it.
+		return ctrl.Result{RequeueAfter: w.compactionDelay}, nil
 	}
 	// Collected after the retention (the worker's own write does not re-queue the event).
 	return ctrl.Result{RequeueAfter: w.retention}, nil
@@ -698,8 +709,10 @@ var errHandoverDropped = errors.New("the object changed since it was read; the r
 
 // handover writes what the reconciler read from Stripe of the fields the worker owns (a subscription's state,
 // period and latest invoice), unless an event newer than the read was folded meanwhile. It writes with the
-// resourceVersion of the object the reconciler read: if anything wrote the object since, the read is dropped (what
-// the worker wrote is at least as new, and a dropped handover costs no Stripe call).
+// resourceVersion of the object the reconciler read. If anything wrote the object since, what the worker wrote is
+// at least as new as the read, but it may not hold every field the read brings (an invoice event folded before a
+// create's handover brings the latest invoice, not the subscription's state): the fields status still lacks are
+// taken from the read, and the rest of the read is dropped. A dropped handover costs no Stripe call.
 func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeObject) error {
 	unlock := w.lockTarget(obj)
 	defer unlock()
@@ -708,8 +721,18 @@ func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeOb
 		return err
 	}
 	err := owner.applyAt(ctx, w.client, obj, obj.GetResourceVersion())
+	for try := 0; apierrors.IsConflict(err) && try < 3; try++ {
+		var filled billingv1.StripeObject
+		if filled, err = w.fillMissing(ctx, obj); err != nil || filled == nil {
+			if err == nil {
+				ctrl.LoggerFrom(ctx).V(1).Info("Dropped a Stripe read older than the status written since")
+				err = errHandoverDropped
+			}
+			return err
+		}
+		err = owner.applyAt(ctx, w.client, filled, filled.GetResourceVersion())
+	}
 	if apierrors.IsConflict(err) {
-		ctrl.LoggerFrom(ctx).V(1).Info("Dropped a Stripe read older than the status written since")
 		return errHandoverDropped
 	}
 	if err != nil {
@@ -717,6 +740,68 @@ func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeOb
 	}
 	w.paymentFailedEvent(base, obj)
 	return nil
+}
+
+// fillMissing reads obj as stored and returns it with the fields the worker owns that it lacks and read has (a
+// Stripe read handed over), or nil when it lacks none of them (or is gone).
+func (w *eventWorker) fillMissing(ctx context.Context, read billingv1.StripeObject) (billingv1.StripeObject, error) {
+	if w.apiReader == nil {
+		return nil, nil
+	}
+	owner := w.owner()
+	want, err := owner.project(read)
+	if err != nil {
+		return nil, err
+	}
+	cur := read.DeepCopyObject().(billingv1.StripeObject)
+	if err := w.apiReader.Get(ctx, client.ObjectKeyFromObject(read), cur); err != nil {
+		return nil, client.IgnoreNotFound(err)
+	}
+	if cur.GetUID() != read.GetUID() {
+		return nil, nil
+	}
+	have, err := owner.project(cur)
+	if err != nil {
+		return nil, err
+	}
+	kind, err := kindOf(cur)
+	if err != nil {
+		return nil, err
+	}
+	k, ok := kindByName(kind)
+	if !ok || len(k.lifecycleFields) == 0 {
+		return nil, nil
+	}
+	if _, ok := have[k.lifecycleFields[0]]; ok {
+		// An event brought the object's state, at least as new as the read: a field it lacks is one it cleared
+		// (cancelAtPeriodEnd false is left out of status).
+		return nil, nil
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(cur)
+	if err != nil {
+		return nil, err
+	}
+	status, _ := u["status"].(map[string]any)
+	if status == nil {
+		status = map[string]any{}
+		u["status"] = status
+	}
+	n := 0
+	for field, v := range want {
+		// Conditions and the fields only events bring (lastEventID, disputes, ...) are not the read's to fill.
+		if _, ok := have[field]; ok || !slices.Contains(k.lifecycleFields, field) {
+			continue
+		}
+		status[field] = v
+		n++
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u, cur); err != nil {
+		return nil, err
+	}
+	return cur, nil
 }
 
 // paymentFailedEvent emits a Warning Event when PaymentFailed turns True.

@@ -120,6 +120,60 @@ func TestWorkerWriteDuringCreateCostsNothing(t *testing.T) {
 	}
 }
 
+// An invoice event folded while a Subscription's create is in flight brings the latest invoice, not the
+// subscription's state: the create's handover still records the state (without an event or a read to bring it), and
+// keeps what the event wrote.
+func TestHandoverFillsWhatAnEarlierFoldLacks(t *testing.T) {
+	ctx, ns := newNamespace(t)
+	create(t, newProduct(ns, "plan"), newPrice(ns, "monthly", 900), newCustomer(ns, "early"))
+	waitReady(t, ctx, &billingv1.Price{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "monthly"}})
+	waitReady(t, ctx, &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "early"}})
+	f, err := sim.AddFault(stripesim.Fault{Kind: stripesim.FaultLatency, Method: "POST", Path: "/v1/subscriptions",
+		LatencyMS: 1500, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.RemoveFault(f.ID) })
+	reads := calls("GET /v1/subscriptions/")
+	sub := newSubscription(ns, "early", "early", "monthly")
+	if err := env.Client.Create(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
+			return err
+		}
+		if PendingCreate(sub) == nil {
+			return fmt.Errorf("no pending create yet")
+		}
+		return nil
+	})
+	// What the worker writes folding an invoice event: the latest invoice, and lastEventID.
+	worker := sub.DeepCopy()
+	worker.Status.LastEventID, worker.Status.LastEventCreated = "evt_invoice_first", 1
+	worker.Status.LatestInvoice = &billingv1.InvoiceSummary{ID: "in_early", Status: "paid", AmountDue: 900,
+		Currency: "usd"}
+	if err := (statusOwner{name: ownerEvents, webhooks: true}).apply(ctx, env.Client, sub, worker); err != nil {
+		t.Fatal(err)
+	}
+	sub = waitReady(t, ctx, sub)
+	if faultFired(f.ID) != 1 {
+		t.Fatalf("the latency fault did not hold the create (fired %d)", faultFired(f.ID))
+	}
+	if sub.Status.StripeState == "" || sub.Status.CurrentPeriodEnd == nil {
+		t.Errorf("the create's state was not handed over: stripeStatus %q, currentPeriodEnd %v",
+			sub.Status.StripeState, sub.Status.CurrentPeriodEnd)
+	}
+	if sub.Status.LatestInvoice == nil || sub.Status.LatestInvoice.ID != "in_early" ||
+		sub.Status.LastEventID != "evt_invoice_first" {
+		t.Errorf("the event's fold was overwritten: latestInvoice %+v, lastEventID %q", sub.Status.LatestInvoice,
+			sub.Status.LastEventID)
+	}
+	if n := calls("GET /v1/subscriptions/") - reads; n != 0 {
+		t.Errorf("%d subscription reads, want 0", n)
+	}
+}
+
 // A Subscription applied with its Customer waits silently while the Customer is created: no DependencyNotReady
 // write, no Event. A reference to an object that does not exist is said at once.
 func TestDependencyWaits(t *testing.T) {

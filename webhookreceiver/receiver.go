@@ -39,15 +39,14 @@ const (
 
 // HandledTypes are the event types the operator uses; others are acknowledged and counted, not stored. The
 // creation events of the objects the operator creates are not among them: the create's answer already holds what
-// they carry, and each one cost a delivery, a stored StripeEvent and its settling. The exception is
-// customer.subscription.created: it brings the subscription's state (owned by the worker) when the create's
-// handover of that state to the worker was lost (a crash, or a fold in between), which the chaos suite showed.
-// invoice.payment_succeeded is not among them either: invoice.paid covers every payment it reports, and more.
+// they carry, and each one cost a delivery, a stored StripeEvent and its settling. (A subscription's state reaches
+// the worker from the create's answer even when an invoice event was folded first: the handover fills what status
+// lacks.) invoice.payment_succeeded is not among them either: invoice.paid covers every payment it reports, and more.
 var HandledTypes = []string{
 	"customer.updated", "customer.deleted",
 	"product.updated", "product.deleted",
 	"price.updated", "price.deleted",
-	"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+	"customer.subscription.updated", "customer.subscription.deleted",
 	"customer.subscription.paused", "customer.subscription.resumed", "customer.subscription.trial_will_end",
 	"invoice.paid", "invoice.payment_failed", "invoice.payment_action_required",
 	"charge.dispute.created", "charge.dispute.closed",

@@ -9,9 +9,11 @@ import (
 type StripeEventPhase string
 
 const (
-	// EventPending: stored, not yet folded into a billing object's status.
+	// EventPending: stored, and not yet recorded as processed: not folded yet, or (without a compaction delay, which
+	// is the default) folded and waiting half a second for the event ledger, after which it is deleted.
 	EventPending StripeEventPhase = "Pending"
-	// EventProcessed: folded into its target's status (or found to be older than what the status holds).
+	// EventProcessed: folded into its target's status (or found to be older than what the status holds); set only
+	// with --event-compaction-delay, which keeps processed events that long to be looked at.
 	EventProcessed StripeEventPhase = "Processed"
 	// EventUnroutable: no billing object in this cluster matches the event, after retries for out-of-order delivery.
 	EventUnroutable StripeEventPhase = "Unroutable"
