@@ -109,7 +109,8 @@ func Start() (*Env, error) {
 
 func (e *Env) finishStart() error {
 	var err error
-	if e.Client, err = client.New(e.Config, client.Options{Scheme: e.Scheme}); err != nil {
+	// A client that can also watch (the benchmarks wait on watches, as kubectl wait does, not on repeated lists).
+	if e.Client, err = client.NewWithWatch(e.Config, client.Options{Scheme: e.Scheme}); err != nil {
 		return fmt.Errorf("creating a client: %w", err)
 	}
 	admin, err := e.env.AddUser(envtest.User{Name: "test-admin", Groups: []string{"system:masters"}}, nil)

@@ -2,8 +2,11 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"testing"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 )
 
 // BenchmarkWebhooks measures the production setup: the operator runs its webhook receiver and registers it with
@@ -44,6 +47,19 @@ func benchWebhookLoad(b *testing.B, prefix string, n int, rate float64, card boo
 	before := r.snapshot(b)
 
 	start := time.Now()
+	if path := os.Getenv("BENCH_APISERVER_PROFILE"); path != "" {
+		// A CPU profile of the API server while the load converges (where the machine's time goes).
+		go func() {
+			cs, err := kubernetes.NewForConfig(r.cfg)
+			if err != nil {
+				return
+			}
+			data, err := cs.RESTClient().Get().AbsPath("/debug/pprof/profile").Param("seconds", "15").DoRaw(r.ctx)
+			if err == nil {
+				_ = os.WriteFile(fmt.Sprintf("%s.%s%d", path, prefix, n), data, 0o600)
+			}
+		}()
+	}
 	createAll(b, r.ctx, r.c, customersWithSubscriptions(n, 3, card))
 	applied := time.Since(start)
 	waitAllReady(b, r.ctx, r.c, benchNS, 4+2*n, 30*time.Minute)
