@@ -87,7 +87,7 @@ func BenchmarkOperatorRSS(b *testing.B) {
 		b.Fatal(err)
 	}
 	if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
-		saveHeapProfile(b, "http://"+pprofAddr+"/debug/pprof/heap", path)
+		saveHeapProfile(b, "http://"+pprofAddr+"/debug/pprof/heap?gc=1", path)
 	}
 	extra := map[string]any{"customers": n, "peak_mib": peak, "converge_s": elapsed.Seconds(), "machine": "2 cores",
 		"date": time.Now().Format("2006-01-02")}

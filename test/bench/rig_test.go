@@ -302,7 +302,10 @@ func watchAllReady(ctx context.Context, c client.WithWatch, ns string, want int,
 				return nil
 			}
 		case err := <-errs:
-			return err
+			if ctx.Err() == nil {
+				return err
+			}
+			return fmt.Errorf("not all %d objects Ready within %v (%d are)", want, timeout, count())
 		case <-ctx.Done():
 			return fmt.Errorf("not all %d objects Ready within %v (%d are)", want, timeout, count())
 		}
@@ -328,10 +331,7 @@ func followReady(ctx context.Context, c client.WithWatch, ns, kind string, newLi
 	for ctx.Err() == nil {
 		l := newList()
 		if err := c.List(ctx, l, client.InNamespace(ns)); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return err // the wait's own end, or a failure
 		}
 		items, err := meta.ExtractList(l)
 		if err != nil {
