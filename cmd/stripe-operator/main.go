@@ -94,7 +94,8 @@ func (o *options) bindFlags(fs *flag.FlagSet) {
 		"How long processed events are recognised as such, in the event ledger, so that Stripe's redeliveries "+
 			"(for 3 days in live mode) are not folded again; also how long Failed and Unroutable StripeEvents are kept.")
 	fs.DurationVar(&o.eventCompaction, "event-compaction-delay", 0,
-		"How long a processed StripeEvent keeps its payload before it is recorded in the event ledger and deleted.")
+		"How long a processed StripeEvent is kept, marked Processed with its payload, before it is recorded in the "+
+			"event ledger and deleted; 0 records it without the mark.")
 	fs.StringVar(&o.namespaceWeights, "namespace-weights", "",
 		"Shares of namespaces in the work queues and the Stripe rate budget while several wait, as "+
 			"name=weight,... (weights above 0, at most 100; 1 for namespaces not named).")
