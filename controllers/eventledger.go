@@ -39,7 +39,8 @@ import (
 //     being processed, and the StripeEvent costs two writes, its create and its deletion;
 //  3. the ledger records it, in a batch with the others processed meanwhile (a crash before: the event is Pending,
 //     or Processed with a delay, and processed again after the restart; the fold and lastEventID are one write, so
-//     an event that changed status is not folded twice, and one that changed nothing changes nothing again);
+//     an event that changed status is not folded twice, and one that changed nothing meets the same ordering
+//     rules as an out-of-order delivery);
 //  4. the worker deletes the StripeEvent (a crash before: the event is Processed and already recorded, so it is
 //     deleted after the restart).
 //

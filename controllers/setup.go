@@ -121,7 +121,7 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 		For(&billingv1.StripeEvent{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		WatchesRawSource(source.Channel(compacted, &handler.TypedEnqueueRequestForObject[*billingv1.StripeEvent]{}))
 	for _, k := range kinds {
-		b = b.Watches(k.newObject(), eventsRoutedBy(c), builder.WithPredicates(idAssigned()))
+		b = b.Watches(k.newObject(), eventsRoutedBy(c, ids, k.kind), builder.WithPredicates(idAssigned()))
 	}
 	if err := b.Complete(worker); err != nil {
 		return fmt.Errorf("setting up the StripeEvent worker: %w", err)

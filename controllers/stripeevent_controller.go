@@ -122,6 +122,10 @@ func (f objectFields) taxIDCustomer() string {
 }
 
 func (w *eventWorker) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if !w.ids.synced() {
+		// Routing by Stripe ID would miss objects the map has not seen yet (after a start).
+		return ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
 	ev := &billingv1.StripeEvent{}
 	if err := w.client.Get(ctx, req.NamespacedName, ev); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
@@ -318,12 +322,16 @@ func routeID(ev *billingv1.StripeEvent) string {
 
 // eventsRoutedBy maps a billing object to the unsettled StripeEvents that route by its Stripe ID, so that events
 // which arrived before the object's ID was recorded are tried again at once.
-func eventsRoutedBy(c client.Client) handler.EventHandler {
+func eventsRoutedBy(c client.Client, ids *stripeIDs, kind string) handler.EventHandler {
 	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 		so, ok := o.(billingv1.StripeObject)
 		if !ok || so.GetStripeStatus().ID == "" {
 			return nil
 		}
+		// The map of Stripe IDs is fed by another notification of the same change, which informers deliver in no
+		// order with this one: record the ID first, or the events re-queued here may find nothing and stay
+		// Unroutable.
+		ids.add(kind, so)
 		l := &billingv1.StripeEventList{}
 		if err := c.List(ctx, l, client.MatchingFields{indexEventRoute: so.GetStripeStatus().ID}); err != nil {
 			ctrl.LoggerFrom(ctx).Error(err, "Listing the StripeEvents of an object")
@@ -721,7 +729,12 @@ func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeOb
 		return err
 	}
 	err := owner.applyAt(ctx, w.client, obj, obj.GetResourceVersion())
+	if err == nil {
+		w.paymentFailedEvent(base, obj)
+		return nil
+	}
 	for try := 0; apierrors.IsConflict(err) && try < 3; try++ {
+		// Only lifecycle fields are filled: conditions (PaymentFailed) are what the events folded meanwhile say.
 		var filled billingv1.StripeObject
 		if filled, err = w.fillMissing(ctx, obj); err != nil || filled == nil {
 			if err == nil {
@@ -735,11 +748,7 @@ func (w *eventWorker) handover(ctx context.Context, base, obj billingv1.StripeOb
 	if apierrors.IsConflict(err) {
 		return errHandoverDropped
 	}
-	if err != nil {
-		return err
-	}
-	w.paymentFailedEvent(base, obj)
-	return nil
+	return err
 }
 
 // fillMissing reads obj as stored and returns it with the fields the worker owns that it lacks and read has (a

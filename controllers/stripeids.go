@@ -16,10 +16,14 @@ import (
 // that carry no metadata stamp. It is a plain map fed by the informers' notifications: a client-go index keeps a
 // one-element set per value (and controller-runtime's field index two keys per object), which cost about 5 MB of the
 // operator's memory per 10,000 objects; this map costs under 1 MB. It may lag the cache by a notification; the
-// worker checks what it finds against the cached object and retries an event it cannot route yet.
+// worker checks what it finds against the cached object and retries an event it cannot route yet, does not start
+// before the map has seen the informers' initial lists, and the notification that re-queues the events waiting for
+// an object's ID records that ID itself (eventsRoutedBy).
 type stripeIDs struct {
 	mu   sync.RWMutex
 	byID map[stripeIDKey]types.NamespacedName
+	// handlers are the informers' registrations of the map's handlers: synced once each has seen its initial list.
+	handlers []toolscache.ResourceEventHandlerRegistration
 }
 
 // stripeIDKey is a Stripe ID within one kind (a Stripe ID names one object, but the operator may hold two objects
@@ -38,14 +42,33 @@ func (s *stripeIDs) watch(ctx context.Context, c cache.Cache, k kindEntry) error
 	if err != nil {
 		return err
 	}
-	_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
 		AddFunc: func(o any) { s.set(k.kind, nil, o) },
 		UpdateFunc: func(oldObj, newObj any) {
 			s.set(k.kind, oldObj, newObj)
 		},
 		DeleteFunc: func(o any) { s.set(k.kind, o, nil) },
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.handlers = append(s.handlers, reg)
+	return nil
+}
+
+// synced reports whether the map holds every object of the informers' initial lists: the caches are synced before
+// the controllers start, but the map's handlers see those lists in their own time.
+func (s *stripeIDs) synced() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, h := range s.handlers {
+		if !h.HasSynced() {
+			return false
+		}
+	}
+	return true
 }
 
 // set moves an object's entry from its old Stripe ID to its new one (either may be nil or without an ID; the old one
@@ -68,6 +91,20 @@ func (s *stripeIDs) set(kind string, oldObj, newObj any) {
 	}
 	if newID != "" {
 		s.byID[stripeIDKey{kind: kind, id: newID}] = client.ObjectKeyFromObject(newObj.(client.Object))
+	}
+}
+
+// add records an object's Stripe ID, unless the map has an entry for it already.
+func (s *stripeIDs) add(kind string, o billingv1.StripeObject) {
+	id := o.GetStripeStatus().ID
+	if id == "" {
+		return
+	}
+	key := stripeIDKey{kind: kind, id: id}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.byID[key]; !ok {
+		s.byID[key] = client.ObjectKeyFromObject(o)
 	}
 }
 

@@ -1,11 +1,18 @@
 package controllers
 
 import (
+	"context"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
 )
@@ -52,3 +59,53 @@ func TestStripeIDsFollowTheObjects(t *testing.T) {
 		t.Errorf("%d entries, want 1", len(s.byID))
 	}
 }
+
+// The notification that re-queues the events waiting for an object's Stripe ID records the ID itself: the map's
+// own notification of the same change may come later (informers deliver to each handler in its own time), and an
+// event re-queued before it would find nothing and stay Unroutable.
+func TestEventsRoutedByRecordsTheID(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := billingv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	sub := &billingv1.Subscription{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "plan"}}
+	sub.Status.ID = "sub_late"
+	payload := `{"id":"evt_1","object":"event","type":"customer.discount.created","data":{"object":` +
+		`{"id":"di_1","object":"discount","subscription":"sub_late"}}}`
+	waiting := &billingv1.StripeEvent{ObjectMeta: metav1.ObjectMeta{Namespace: "ops", Name: "evt-1"},
+		Spec: billingv1.StripeEventSpec{EventID: "evt_1", Type: "customer.discount.created", Payload: payload,
+			ObjectID: "di_1", ObjectType: stripeObjectDiscount},
+		Status: billingv1.StripeEventStatus{Phase: billingv1.EventUnroutable, Attempts: 6}}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(waiting).
+		WithIndex(&billingv1.StripeEvent{}, indexEventRoute, func(o client.Object) []string {
+			if id := routeID(o.(*billingv1.StripeEvent)); id != "" {
+				return []string{id}
+			}
+			return nil
+		}).Build()
+	ids := newStripeIDs()
+	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())
+	defer q.ShutDown()
+	eventsRoutedBy(c, ids, kindSubscription).Update(context.Background(),
+		event.UpdateEvent{ObjectOld: &billingv1.Subscription{ObjectMeta: sub.ObjectMeta}, ObjectNew: sub}, q)
+	if got, ok := ids.get(kindSubscription, "sub_late"); !ok || got != client.ObjectKeyFromObject(sub) {
+		t.Errorf("the ID is not recorded: %v %v", got, ok)
+	}
+	if q.Len() != 1 {
+		t.Errorf("%d events re-queued, want 1", q.Len())
+	}
+	if !ids.synced() {
+		t.Error("a map without informers is not synced")
+	}
+	ids.handlers = append(ids.handlers, notSynced{})
+	if ids.synced() {
+		t.Error("synced while a handler has not seen its initial list")
+	}
+}
+
+// notSynced is a handler registration that has not seen its informer's initial list.
+type notSynced struct {
+	toolscache.ResourceEventHandlerRegistration
+}
+
+func (notSynced) HasSynced() bool { return false }
