@@ -333,41 +333,6 @@ func TestWebhookCustomerEntitlements(t *testing.T) {
 	if len(cus.Status.Entitlements) != 0 {
 		t.Errorf("entitlements after the cancellation: %v", cus.Status.Entitlements)
 	}
-
-	// A namespace that declares no feature costs no read: its subscription's start is folded without one.
-	ctx, plain := newNamespace(t)
-	other := newSubscription(plain, "plain", "plain", "monthly")
-	create(t, newProduct(plain, "plan"), newPrice(plain, "monthly", 900), newCustomer(plain, "plain"), other)
-	other = waitReady(t, ctx, other)
-	var paid []string
-	it := simClient().API.Events.List(&stripego.EventListParams{Type: stripego.String(eventInvoicePaid)})
-	for it.Next() {
-		if it.Event().Data.Object["subscription"] == other.Status.ID {
-			paid = append(paid, it.Event().ID)
-		}
-	}
-	if it.Err() != nil || len(paid) == 0 {
-		t.Fatalf("no invoice.paid event of %s (%v)", other.Status.ID, it.Err())
-	}
-	testenv.Eventually(t, 30*time.Second, func() error {
-		entries, _, err := ledgerEntries(ctx, operatorNamespace)
-		if err != nil {
-			return err
-		}
-		for _, id := range paid {
-			if _, ok := entries[id]; !ok {
-				return fmt.Errorf("%s not processed yet", id)
-			}
-		}
-		return nil
-	})
-	plainCustomer := &billingv1.Customer{}
-	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: plain, Name: "plain"}, plainCustomer); err != nil {
-		t.Fatal(err)
-	}
-	if n := entitlementReads(plainCustomer.Status.ID); n != 0 {
-		t.Errorf("%d reads of active entitlements in a namespace that declares no feature", n)
-	}
 }
 
 // subscriptionChanges counts the events Stripe sent of the subscription (and its invoices) that can change its
