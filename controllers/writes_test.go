@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"testing"
@@ -86,15 +87,7 @@ func TestWorkerWriteDuringCreateCostsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The pending record is stored before the POST, which the fault holds for 1.5 s: write the worker's fields now.
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(cus), cus); err != nil {
-			return err
-		}
-		if PendingCreate(cus) == nil {
-			return fmt.Errorf("no pending create yet")
-		}
-		return nil
-	})
+	waitPendingCreate(t, ctx, cus)
 	worker := &billingv1.Customer{}
 	cus.DeepCopyInto(worker)
 	worker.Status.LastEventID, worker.Status.LastEventCreated = "evt_meanwhile", 1
@@ -139,15 +132,7 @@ func TestHandoverFillsWhatAnEarlierFoldLacks(t *testing.T) {
 	if err := env.Client.Create(ctx, sub); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 10*time.Second, func() error {
-		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sub), sub); err != nil {
-			return err
-		}
-		if PendingCreate(sub) == nil {
-			return fmt.Errorf("no pending create yet")
-		}
-		return nil
-	})
+	waitPendingCreate(t, ctx, sub)
 	// What the worker writes folding an invoice event: the latest invoice, and lastEventID.
 	worker := sub.DeepCopy()
 	worker.Status.LastEventID, worker.Status.LastEventCreated = "evt_invoice_first", 1
@@ -397,4 +382,19 @@ func TestPriceRolloverReadsNoProduct(t *testing.T) {
 	if old := stripePrice(t, oldID); old.Active {
 		t.Error("the old price is still active")
 	}
+}
+
+// waitPendingCreate waits until obj's pending-create record is stored (its create is about to be sent), and reads
+// obj as stored.
+func waitPendingCreate(t *testing.T, ctx context.Context, obj billingv1.StripeObject) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			return err
+		}
+		if PendingCreate(obj) == nil {
+			return fmt.Errorf("no pending create yet")
+		}
+		return nil
+	})
 }
