@@ -219,17 +219,17 @@ func (w *eventWorker) refreshEntitlements(ctx context.Context, ev *billingv1.Str
 }
 
 // declaresFeatures reports whether a namespace declares an entitlement feature: an EntitlementFeature, or a Product
-// with spec.features (read from the cache).
+// with spec.features (read from the cache, without copies: nothing is changed).
 func (w *eventWorker) declaresFeatures(ctx context.Context, namespace string) (bool, error) {
 	features := &billingv1.EntitlementFeatureList{}
-	if err := w.client.List(ctx, features, client.InNamespace(namespace)); err != nil {
+	if err := w.client.List(ctx, features, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
 	if len(features.Items) > 0 {
 		return true, nil
 	}
 	products := &billingv1.ProductList{}
-	if err := w.client.List(ctx, products, client.InNamespace(namespace)); err != nil {
+	if err := w.client.List(ctx, products, client.InNamespace(namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return false, err
 	}
 	for i := range products.Items {
