@@ -150,10 +150,11 @@ func BenchmarkRenewalDay(b *testing.B) {
 	eventsPerRenewal := compacted / float64(max(moved.Steps, 1))
 	figure("renewal_day_etcd_mb_kept_for_100k_renewals", perEvent*eventsPerRenewal*100000/1e6, "MB",
 		with(map[string]any{"events_per_renewal": eventsPerRenewal, "target": 100}))
-	mib := func(name string) float64 { return sumSamples(goHeap, name, nil) / (1 << 20) }
+	mib := func(page []sample, name string) float64 { return sumSamples(page, name, nil) / (1 << 20) }
 	figure("renewal_day_operator_rss_mib", rss, "MiB", with(map[string]any{"peak_mib": rssPeak,
-		"go_heap_inuse_mib": mib("go_memstats_heap_inuse_bytes"), "go_heap_idle_mib": mib("go_memstats_heap_idle_bytes"),
-		"go_heap_released_mib": mib("go_memstats_heap_released_bytes"),
+		"go_heap_inuse_mib":    mib(goHeap, "go_memstats_heap_inuse_bytes"),
+		"go_heap_idle_mib":     mib(goHeap, "go_memstats_heap_idle_bytes"),
+		"go_heap_released_mib": mib(goHeap, "go_memstats_heap_released_bytes"),
 		"note": "the operator process (receiver and worker) after the backlog emptied, and its peak; the Go heap in " +
 			"use, and idle (of which released to the system), from its metrics"}))
 
@@ -164,8 +165,8 @@ func BenchmarkRenewalDay(b *testing.B) {
 	must(b, err)
 	idleHeap := scrape()
 	figure("renewal_day_operator_rss_settled_mib", settled, "MiB", with(map[string]any{
-		"settle_s": renewalSettle.Seconds(), "go_heap_inuse_mib": sumSamples(idleHeap, "go_memstats_heap_inuse_bytes", nil) / (1 << 20),
-		"go_heap_released_mib": sumSamples(idleHeap, "go_memstats_heap_released_bytes", nil) / (1 << 20),
+		"settle_s": renewalSettle.Seconds(), "go_heap_inuse_mib": mib(idleHeap, "go_memstats_heap_inuse_bytes"),
+		"go_heap_released_mib": mib(idleHeap, "go_memstats_heap_released_bytes"),
 		"note":                 "the operator's resident memory after the backlog emptied and it stayed idle settle_s"}))
 
 	if wrong := r.checkRenewed(b); wrong != "" {
