@@ -84,6 +84,10 @@ func TestErrorTable(t *testing.T) {
 			t.Errorf("the message lacks Stripe's request ID: %q", cond.Message)
 		}
 		assertStalled(t, cus)
+		// A Customer whose create succeeds at once: its first Ready is not an Event.
+		quiet := newCustomer(ns, "quiet")
+		create(t, quiet)
+		waitReady(t, ctx, quiet)
 		// No retry on its own: the fault is spent, yet the object stays Stalled.
 		time.Sleep(2 * time.Second)
 		waitReason(t, ctx, cus, billingv1.ReasonInvalidRequest)
@@ -94,6 +98,17 @@ func TestErrorTable(t *testing.T) {
 		}
 		waitReady(t, ctx, cus)
 		assertEvent(t, ns, cus.Name, corev1.EventTypeWarning, billingv1.ReasonInvalidRequest)
+		// The recovery is recorded; by then the quiet Customer's Ready, seconds older, would have been too.
+		assertEvent(t, ns, cus.Name, corev1.EventTypeNormal, billingv1.ReasonSynced)
+		l := &corev1.EventList{}
+		if err := env.Client.List(ctx, l, client.InNamespace(ns)); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range l.Items {
+			if e.InvolvedObject.Name == quiet.Name {
+				t.Errorf("an Event for a first Ready: %s %s %q", e.Type, e.Reason, e.Message)
+			}
+		}
 	})
 
 	t.Run("404 on a referenced ID is ReferenceNotFound", func(t *testing.T) {

@@ -219,10 +219,16 @@ func PendingCreate(obj billingv1.StripeObject) *billingv1.PendingCreate {
 	return p
 }
 
-// recordTransition emits an Event when Ready changes status or reason.
+// recordTransition emits an Event when Ready changes status or reason, except an object's first Ready: a new object
+// that becomes Ready on its first pass says so in its condition, and an Event for it would add one API write per
+// object to every bulk import (a fifth of what the import writes). A Ready after anything else (a failure, a wait
+// that was said, a deletion in Stripe) is recorded.
 func (r *Reconciler[T]) recordTransition(obj T, before readyState) {
 	after := readyOf(obj)
 	if after == before || r.Recorder == nil || after.status == "" {
+		return
+	}
+	if after.status == metav1.ConditionTrue && (before.status == "" || before.reason == billingv1.ReasonCreating) {
 		return
 	}
 	typ := corev1.EventTypeNormal
