@@ -1,11 +1,15 @@
 package controllers
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -112,4 +116,19 @@ func internShared(o client.Object) {
 			c.Reason = unique.Make(c.Reason).Value()
 		}
 	}
+}
+
+// cachedObjects returns the objects of obj's kind that the cache holds, as its informer's store has them: no list is
+// built and nothing is copied (a List copies every object into its items, some 8 MB for 10,000 Subscriptions). The
+// objects are the cache's own and must not be modified.
+func cachedObjects(ctx context.Context, c cache.Cache, obj client.Object) ([]any, error) {
+	inf, err := c.GetInformer(ctx, obj, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, err
+	}
+	s, ok := inf.(interface{ GetStore() toolscache.Store })
+	if !ok || s.GetStore() == nil {
+		return nil, fmt.Errorf("the informer of %T has no store", obj)
+	}
+	return s.GetStore().List(), nil
 }

@@ -5,12 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	"hash/fnv"
+	"math"
 	"reflect"
 	"time"
-
-	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	"github.com/stripe-operator/stripe-operator/internal/fairness"
 
@@ -82,6 +80,9 @@ type External[T billingv1.StripeObject] interface {
 type Options struct {
 	// ResyncInterval is how often an in-sync object is re-read from Stripe (jittered by ±10%).
 	ResyncInterval time.Duration
+	// ResyncSweep is how often each kind's cache is swept for objects whose resync is due (default: a twentieth of
+	// ResyncInterval, between a second and 30 seconds).
+	ResyncSweep time.Duration
 	// ClusterName is stamped into Stripe metadata as k8s_cluster.
 	ClusterName string
 	// ReplayWindow is how long a pending create may replay its idempotency key (below Stripe's 24 h).
@@ -258,24 +259,48 @@ func (r *Reconciler[T]) resyncInterval(obj T) time.Duration {
 	return 10 * time.Hour
 }
 
-// resyncAfter is the resync interval jittered by ±10%, so objects created together do not resync together.
-func (r *Reconciler[T]) resyncAfter(obj T) time.Duration {
-	return time.Duration(float64(r.resyncInterval(obj)) * (0.9 + 0.2*rand.Float64())) //nolint:gosec // G404: jitter
+// resyncAt is when obj's periodic resync is due: its last sync plus the interval, jittered by ±10% by its UID, so
+// that objects created together do not resync together, and every pass and every replica agree on the time.
+func (r *Reconciler[T]) resyncAt(obj T) time.Time {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(obj.GetUID()))
+	jitter := 0.9 + 0.2*float64(h.Sum32())/math.MaxUint32
+	return obj.GetStripeStatus().LastSyncedAt.Add(time.Duration(float64(r.resyncInterval(obj)) * jitter))
 }
 
-// inSync reports whether obj needs no Stripe call now: Ready for this generation, nothing pending, synced within
-// the resync interval, and no reconcile or sync requested since.
-func (r *Reconciler[T]) inSync(obj T) (bool, time.Duration) {
+// settled reports whether obj is Ready for this generation with nothing pending: no create to confirm, no
+// reconcile or sync requested since its last sync. Only its periodic resync can make it need a Stripe call.
+func (r *Reconciler[T]) settled(obj T) bool {
 	st := obj.GetStripeStatus()
 	requested := obj.GetAnnotations()[billingv1.AnnotationReconcileRequestedAt]
-	if readyOf(obj).status != metav1.ConditionTrue || st.ObservedGeneration != obj.GetGeneration() ||
-		PendingCreate(obj) != nil || st.LastSyncedAt == nil || requested != st.LastHandledReconcileAt ||
-		st.SyncRequest != st.LastHandledSyncRequest {
-		return false, 0
+	return readyOf(obj).status == metav1.ConditionTrue && st.ObservedGeneration == obj.GetGeneration() &&
+		PendingCreate(obj) == nil && st.LastSyncedAt != nil && requested == st.LastHandledReconcileAt &&
+		st.SyncRequest == st.LastHandledSyncRequest
+}
+
+// inSync reports whether obj needs no Stripe call now: settled, and its resync not due yet.
+func (r *Reconciler[T]) inSync(obj T) bool {
+	return r.settled(obj) && r.now().Before(r.resyncAt(obj))
+}
+
+// resyncDue reports whether an object of the kind, as the cache holds it, is settled and due for its periodic
+// resync (see resyncSweep).
+func (r *Reconciler[T]) resyncDue(o client.Object) bool {
+	obj, ok := o.(T)
+	return ok && r.settled(obj) && !r.now().Before(r.resyncAt(obj))
+}
+
+// sweepEvery is how often the kind's cache is swept for due resyncs: the option, else a twentieth of the
+// operator's interval, between a second and 30 seconds (a resync comes at most that late).
+func (r *Reconciler[T]) sweepEvery() time.Duration {
+	if r.Options.ResyncSweep > 0 {
+		return r.Options.ResyncSweep
 	}
-	// The jitter may bring the requeue a little before the interval: within 10% counts as due.
-	remaining := st.LastSyncedAt.Add(r.resyncInterval(obj) * 9 / 10).Sub(r.now())
-	return remaining > 0, remaining
+	interval := r.Options.ResyncInterval
+	if interval <= 0 {
+		interval = 10 * time.Hour
+	}
+	return min(max(interval/20, time.Second), 30*time.Second)
 }
 
 func (r *Reconciler[T]) stamp(obj T) map[string]string {
@@ -332,13 +357,13 @@ func (r *Reconciler[T]) waitForDependencies(ctx context.Context, obj T) (bool, c
 }
 
 func (r *Reconciler[T]) reconcileNormal(ctx context.Context, obj T, base *T) (ctrl.Result, error) {
-	if ok, remaining := r.inSync(obj); ok {
+	if r.inSync(obj) {
 		stale, err := r.External.Stale(ctx, obj)
 		if err != nil {
 			return ctrl.Result{}, err
 		}
 		if !stale {
-			return ctrl.Result{RequeueAfter: remaining, Priority: ptr.To(handler.LowPriority)}, nil
+			return ctrl.Result{}, nil // its resync comes from the sweep (resyncSweep)
 		}
 	}
 	if wait, res, err := r.waitForDependencies(ctx, obj); wait || err != nil {
@@ -465,8 +490,8 @@ func (r *Reconciler[T]) synced(obj T) ctrl.Result {
 		meta.RemoveStatusCondition(&st.Conditions, billingv1.ConditionInSync)
 		setReady(obj, fmt.Sprintf("%s %s is in sync with Stripe", r.External.Kind(), st.ID))
 	}
-	// A periodic resync goes after every change a person made (and after the first pass of a new object).
-	return ctrl.Result{RequeueAfter: r.resyncAfter(obj), Priority: ptr.To(handler.LowPriority)}
+	// The periodic resync comes from the sweep, at low priority: after every change a person made.
+	return ctrl.Result{}
 }
 
 // observeOnly reads the Stripe object named by status.id or spec.adopt and reports how it differs from the spec in

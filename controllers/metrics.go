@@ -12,7 +12,7 @@ import (
 	stripego "github.com/stripe/stripe-go/v76"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -88,18 +88,18 @@ func disputeEventLabel(typ string) string { return strings.TrimPrefix(typ, "char
 // billing objects and StripeEvents).
 type stateCollector struct {
 	mu     sync.Mutex
-	reader client.Reader
+	reader cache.Cache
 	now    func() time.Time
 }
 
-func (c *stateCollector) set(r client.Reader, now func() time.Time) {
+func (c *stateCollector) set(r cache.Cache, now func() time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reader, c.now = r, now
 }
 
 // unset forgets r, unless another manager has taken its place since.
-func (c *stateCollector) unset(r client.Reader) {
+func (c *stateCollector) unset(r cache.Cache) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reader == r {
@@ -127,13 +127,18 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	t := now()
 	for _, k := range kinds {
-		kind, l := k.kind, k.newList()
-		if err := r.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
+		kind := k.kind
+		items, err := cachedObjects(ctx, r, k.newObject())
+		if err != nil {
 			continue
 		}
 		stalled, oldest, paymentFailed, disputed := 0, 0.0, 0, 0
-		_ = forEachItem(l, func(o client.Object) {
-			conds := o.(billingv1.StripeObject).GetStripeStatus().Conditions
+		for _, it := range items {
+			o, ok := it.(billingv1.StripeObject)
+			if !ok {
+				continue
+			}
+			conds := o.GetStripeStatus().Conditions
 			if s := meta.FindStatusCondition(conds, billingv1.ConditionStalled); s != nil &&
 				s.Status == metav1.ConditionTrue {
 				stalled++
@@ -145,7 +150,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			if meta.IsStatusConditionTrue(conds, billingv1.ConditionDisputed) {
 				disputed++
 			}
-		})
+		}
 		ch <- prometheus.MustNewConstMetric(descStalled, prometheus.GaugeValue, float64(stalled), kind)
 		ch <- prometheus.MustNewConstMetric(descStalledOldest, prometheus.GaugeValue, oldest, kind)
 		switch kind {
@@ -155,15 +160,18 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descDisputed, prometheus.GaugeValue, float64(disputed))
 		}
 	}
-	evs := &billingv1.StripeEventList{}
-	if err := r.List(ctx, evs, client.UnsafeDisableDeepCopy); err != nil {
+	evs, err := cachedObjects(ctx, r, &billingv1.StripeEvent{})
+	if err != nil {
 		return
 	}
 	phases := map[billingv1.StripeEventPhase]int{billingv1.EventPending: 0, billingv1.EventProcessed: 0,
 		billingv1.EventUnroutable: 0, billingv1.EventFailed: 0}
 	oldest := 0.0
-	for i := range evs.Items {
-		e := &evs.Items[i]
+	for _, it := range evs {
+		e, ok := it.(*billingv1.StripeEvent)
+		if !ok {
+			continue
+		}
 		phase := e.Status.Phase
 		if phase == "" {
 			phase = billingv1.EventPending
@@ -181,7 +189,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 
 // stateSource points the state gauges at the manager's cache while the manager leads.
 type stateSource struct {
-	reader client.Reader
+	reader cache.Cache
 	now    func() time.Time
 }
 

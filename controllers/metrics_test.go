@@ -8,8 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache/informertest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	billingv1 "github.com/stripe-operator/stripe-operator/api/v1"
@@ -66,7 +69,7 @@ func TestStateMetrics(t *testing.T) {
 	if n := testutil.CollectAndCount(c); n != 0 {
 		t.Errorf("%d metrics before a manager leads", n)
 	}
-	reader := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).Build()
+	reader := storesOf(t, scheme, objs...)
 	c.set(reader, func() time.Time { return now })
 	want := `
 # HELP stripe_operator_customers_disputed Customers with an open dispute (Disputed condition True).
@@ -113,11 +116,41 @@ stripe_operator_subscriptions_payment_failed 1
 		t.Error(err)
 	}
 	// Another manager took over: the first one's end does not stop the reporting.
-	c.set(fake.NewClientBuilder().WithScheme(scheme).Build(), time.Now)
+	c.set(storesOf(t, scheme), time.Now)
 	c.unset(reader)
 	if n := testutil.CollectAndCount(c, "stripe_operator_subscriptions_payment_failed"); n != 1 {
 		t.Errorf("%d payment-failed series after a takeover", n)
 	}
+}
+
+// storesOf is a cache whose informers' stores hold objs, with an empty store for every other billing kind and
+// StripeEvents (the informers are not run).
+func storesOf(t *testing.T, scheme *runtime.Scheme, objs ...client.Object) *informertest.FakeInformers {
+	t.Helper()
+	c := &informertest.FakeInformers{Scheme: scheme,
+		InformersByGVK: map[schema.GroupVersionKind]toolscache.SharedIndexInformer{}}
+	empty := make([]client.Object, 0, 1+len(kinds))
+	empty = append(empty, &billingv1.StripeEvent{})
+	for _, k := range kinds {
+		empty = append(empty, k.newObject())
+	}
+	for _, o := range append(empty, objs...) {
+		gvk, err := apiutil.GVKForObject(o, scheme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inf, ok := c.InformersByGVK[gvk]
+		if !ok {
+			inf = toolscache.NewSharedIndexInformer(nil, o, 0, toolscache.Indexers{})
+			c.InformersByGVK[gvk] = inf
+		}
+		if o.GetName() != "" {
+			if err := inf.GetStore().Add(o); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return c
 }
 
 // The kinds' work queues are the fair ones: an object's wait is counted under its namespace.

@@ -109,7 +109,11 @@ func Setup(mgr ctrl.Manager, creds *credentials.Resolver, opts Options) error {
 			b = b.Watches(target.newObject(), referrers(c, k.newList, ref.index), builder.WithPredicates(idAssigned()))
 		}
 		b = b.Watches(&corev1.Secret{}, secrets.handler(k.newList))
-		if err := b.Complete(k.reconciler(deps)); err != nil {
+		rec := k.reconciler(deps)
+		if s, ok := rec.(resyncScheduler); ok {
+			b = b.WatchesRawSource(resyncSweep(mgr.GetCache(), k.newObject(), s))
+		}
+		if err := b.Complete(rec); err != nil {
 			return fmt.Errorf("setting up the %s controller: %w", k.kind, err)
 		}
 	}

@@ -38,29 +38,47 @@ func TestResyncIntervalAndInSync(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	r := &Reconciler[*billingv1.Customer]{Options: Options{ResyncInterval: 10 * time.Hour,
 		Now: func() time.Time { return now }}}
-	c := &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Generation: 1}}
+	c := &billingv1.Customer{ObjectMeta: metav1.ObjectMeta{Generation: 1, UID: "1b4e28ba-2fa1-11d2-883f-0016d3cca427"}}
 	setReady(c, "ok")
 	synced := metav1.NewTime(now.Add(-2 * time.Hour))
 	c.Status.LastSyncedAt = &synced
-	if ok, _ := r.inSync(c); !ok {
-		t.Error("synced 2 h ago with a 10 h interval: should be in sync")
+	if !r.inSync(c) || r.resyncDue(c) {
+		t.Error("synced 2 h ago with a 10 h interval: should be in sync, not due")
 	}
 	// The per-object annotation shortens the interval, and inSync honours it.
 	c.Annotations = map[string]string{billingv1.AnnotationResyncInterval: "1h"}
-	if ok, _ := r.inSync(c); ok {
+	if r.inSync(c) || !r.resyncDue(c) {
 		t.Error("synced 2 h ago with a 1 h annotation: should be due")
 	}
-	if d := r.resyncAfter(c); d < 54*time.Minute || d > 66*time.Minute {
-		t.Errorf("jittered resync %v, want 1 h ± 10%%", d)
+	// The jitter is ±10%, the same at every call for one object, and spreads objects created together.
+	at := r.resyncAt(c)
+	if d := at.Sub(synced.Time); d < 54*time.Minute || d > 66*time.Minute {
+		t.Errorf("jittered resync after %v, want 1 h ± 10%%", d)
+	}
+	if !r.resyncAt(c).Equal(at) {
+		t.Error("the resync time moved between two calls")
+	}
+	other := c.DeepCopy()
+	other.UID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+	if r.resyncAt(other).Equal(at) {
+		t.Error("two objects synced together resync at the same instant")
 	}
 	c.Annotations[billingv1.AnnotationResyncInterval] = "5s" // below the minimum: ignored
 	if r.resyncInterval(c) != 10*time.Hour {
 		t.Errorf("interval %v", r.resyncInterval(c))
 	}
-	// A reconcile request not yet handled is due at once.
+	// A reconcile request not yet handled is due at once, through the watch, not the sweep.
 	c.Annotations = map[string]string{billingv1.AnnotationReconcileRequestedAt: "now"}
-	if ok, _ := r.inSync(c); ok {
-		t.Error("a pending reconcile request was skipped")
+	if r.inSync(c) || r.resyncDue(c) {
+		t.Error("a pending reconcile request was skipped, or left to the sweep")
+	}
+	// The sweep's period follows the interval, between a second and 30 s.
+	for _, c := range []struct{ interval, want time.Duration }{
+		{10 * time.Hour, 30 * time.Second}, {20 * time.Second, time.Second}, {2 * time.Minute, 6 * time.Second}} {
+		r.Options.ResyncInterval = c.interval
+		if got := r.sweepEvery(); got != c.want {
+			t.Errorf("sweep every %v for a %v interval, want %v", got, c.interval, c.want)
+		}
 	}
 }
 
