@@ -155,6 +155,7 @@ func startManager(mods ...func(*Options)) (*runningManager, error) {
 		return nil, err
 	}
 	resolver := newResolver(mgr.GetClient())
+	resolver.Live = mgr.GetAPIReader()
 	// Processed events keep their payload 5 s (the tests look at them) before they are compacted.
 	opts := Options{ResyncInterval: time.Hour, ResyncSweep: time.Second, ClusterName: "test-cluster", Webhooks: true,
 		EventRetention: 5 * time.Second, EventCompactionDelay: 5 * time.Second, EventRouteBackoff: 20 * time.Millisecond,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -40,6 +41,11 @@ func (e *Error) Error() string { return e.Message }
 type Resolver struct {
 	// Reader reads Secrets (the manager's cache).
 	Reader client.Reader
+	// Live, if set, confirms with the API server that a namespace has no Secret of its own before the operator-wide
+	// key is used for it: a Secret applied just before the object may not be in the cache yet, and the object would
+	// be created in the operator-wide Stripe account instead of the namespace's. A confirmed absence is remembered
+	// for absentFor, so that namespaces using the operator-wide key cost one read per half minute.
+	Live client.Reader
 	// Default is the operator-wide Secret.
 	Default types.NamespacedName
 	// NamespaceSecretName is the name of the per-namespace override Secret.
@@ -51,7 +57,14 @@ type Resolver struct {
 
 	mu       sync.Mutex
 	rejected map[types.UID]string // Secret UID -> resourceVersion whose key Stripe refused with 401
+	absent   map[string]time.Time // namespace -> when the API server last confirmed it has no Secret
+	// now is the clock (time.Now when nil).
+	now func() time.Time
 }
+
+// absentFor is how long a namespace confirmed to have no Secret of its own is not asked again. The cache is read
+// first every time, so a Secret it has seen is used at once.
+const absentFor = 30 * time.Second
 
 // Resolved is the outcome of a lookup.
 type Resolved struct {
@@ -67,6 +80,11 @@ func (r *Resolver) For(ctx context.Context, namespace string) (*Resolved, error)
 	secret := &corev1.Secret{}
 	ref := types.NamespacedName{Namespace: namespace, Name: r.NamespaceSecretName}
 	err := r.Reader.Get(ctx, ref, secret)
+	if apierrors.IsNotFound(err) && r.Live != nil && ref != r.Default && !r.knownAbsent(namespace) {
+		if err = r.Live.Get(ctx, ref, secret); apierrors.IsNotFound(err) {
+			r.markAbsent(namespace)
+		}
+	}
 	if apierrors.IsNotFound(err) {
 		ref = r.Default
 		err = r.Reader.Get(ctx, ref, secret)
@@ -119,4 +137,36 @@ func AsError(err error) (*Error, bool) {
 	var ce *Error
 	ok := errors.As(err, &ce)
 	return ce, ok
+}
+
+func (r *Resolver) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
+}
+
+// knownAbsent reports whether the API server confirmed within absentFor that namespace has no Secret of its own.
+func (r *Resolver) knownAbsent(namespace string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	at, ok := r.absent[namespace]
+	return ok && r.clock().Sub(at) < absentFor
+}
+
+func (r *Resolver) markAbsent(namespace string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.clock()
+	if r.absent == nil {
+		r.absent = map[string]time.Time{}
+	}
+	if len(r.absent) >= 1024 {
+		for ns, at := range r.absent {
+			if now.Sub(at) >= absentFor {
+				delete(r.absent, ns)
+			}
+		}
+	}
+	r.absent[namespace] = now
 }

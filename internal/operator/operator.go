@@ -126,8 +126,9 @@ func New(ctx context.Context, cfg *rest.Config, c Config) (ctrl.Manager, error) 
 			c.Stripe.Logger = ctrl.Log.WithName("stripe")
 		}
 		resolver := &credentials.Resolver{
-			Reader: mgr.GetClient(), Default: c.CredentialsSecret, NamespaceSecretName: c.NamespaceSecretName,
-			AllowLiveMode: c.AllowLiveMode, Factory: stripe.NewFactory(c.Stripe),
+			Reader: mgr.GetClient(), Live: mgr.GetAPIReader(), Default: c.CredentialsSecret,
+			NamespaceSecretName: c.NamespaceSecretName,
+			AllowLiveMode:       c.AllowLiveMode, Factory: stripe.NewFactory(c.Stripe),
 		}
 		if err := controllers.Setup(mgr, resolver, c.Controllers); err != nil {
 			return nil, err
