@@ -141,6 +141,9 @@ func main() {
 	flag.Parse()
 	o.defaultEntitlementSummaries(flag.CommandLine)
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.zap)))
+	if limit := setMemoryLimit("/sys/fs/cgroup"); limit > 0 {
+		ctrl.Log.Info("Go soft memory limit set from the container's memory limit", "bytes", limit)
+	}
 
 	if err := run(ctrl.SetupSignalHandler(), o); err != nil {
 		ctrl.Log.Error(err, "Manager exited with an error")
