@@ -362,6 +362,15 @@ spec:
 // securityContext reads back, from containerd and from the kernel, what the operator's containers run with.
 func (n *node) securityContext(t *testing.T) {
 	for _, pod := range n.operatorPods(t) {
+		// The Go runtime's soft memory limit follows the container's (512Mi in both install methods): 90% of it.
+		logs, err := n.command("", n.kubectl, "logs", "-n", namespace, "pod/"+pod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs, "Go soft memory limit set from the container's memory limit") ||
+			!strings.Contains(logs, `"bytes":483183820`) {
+			t.Errorf("%s: no soft memory limit of 90%% of 512Mi in its log", pod)
+		}
 		id := strings.TrimPrefix(n.get(t, namespace, "pod/"+pod, "{.status.containerStatuses[0].containerID}"),
 			"containerd://")
 		var info struct {
