@@ -50,8 +50,8 @@ func resyncSweep(c cache.Cache, obj client.Object, s resyncScheduler) source.Sou
 	})
 }
 
-// sweep queues the objects among items that are due for their resync, and returns how many.
-func sweep(items []any, q workqueue.TypedRateLimitingInterface[reconcile.Request], s resyncScheduler) int {
+// sweep queues the objects among items that are due for their resync.
+func sweep(items []any, q workqueue.TypedRateLimitingInterface[reconcile.Request], s resyncScheduler) {
 	var due []reconcile.Request
 	for _, it := range items {
 		if o, ok := it.(client.Object); ok && s.resyncDue(o) {
@@ -59,15 +59,14 @@ func sweep(items []any, q workqueue.TypedRateLimitingInterface[reconcile.Request
 		}
 	}
 	if len(due) == 0 {
-		return 0
+		return
 	}
 	if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
 		low := handler.LowPriority
 		pq.AddWithOpts(priorityqueue.AddOpts{Priority: &low}, due...)
-		return len(due)
+		return
 	}
 	for _, r := range due {
 		q.Add(r)
 	}
-	return len(due)
 }
