@@ -42,12 +42,14 @@ type Budget struct {
 	dispatches bool // a dispatcher goroutine is serving the waiters
 }
 
-// NewBudget returns a full bucket of perSecond tokens a second. The burst is one second's worth, at least 1.
+// NewBudget returns a full bucket of perSecond tokens a second. The burst is one token short of one second's worth
+// (at least 1): the account's own bucket holds a second's worth, so it keeps a token in hand for requests that reach
+// Stripe closer together than they left (they travel concurrently), and the budget's pace does not meet a 429.
 func NewBudget(perSecond float64) *Budget { return NewFairBudget(perSecond, nil) }
 
 // NewFairBudget is NewBudget with tenants' weights (nil: every tenant weighs 1).
 func NewFairBudget(perSecond float64, weights fairness.Weights) *Budget {
-	b := &Budget{limit: perSecond, rate: perSecond, burst: math.Max(1, perSecond), now: time.Now, weights: weights}
+	b := &Budget{limit: perSecond, rate: perSecond, burst: math.Max(1, perSecond-1), now: time.Now, weights: weights}
 	b.tokens, b.last = b.burst, b.now()
 	b.taggers = [2]*fairness.Tagger{fairness.NewTagger(weights), fairness.NewTagger(weights)}
 	return b

@@ -249,6 +249,9 @@ func Call[T any, P Params](ctx context.Context, c *Client, op Op, params P, fn f
 	}
 	if err != nil {
 		ce := Classify(err)
+		if op.write() {
+			ce.IdempotencyKey = op.IdempotencyKey
+		}
 		requests.WithLabelValues(op.Resource, op.Operation, ce.Class.String()).Inc()
 		if ce.Class == ClassRateLimited {
 			b.Throttled()

@@ -57,7 +57,9 @@ type Error struct {
 	Param       string
 	DeclineCode string
 	RequestID   string
-	Err         error
+	// IdempotencyKey is the key of the write that failed ("" for a read).
+	IdempotencyKey string
+	Err            error
 }
 
 func (e *Error) Error() string {

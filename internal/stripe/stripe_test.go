@@ -216,10 +216,19 @@ func TestIdempotencyKey(t *testing.T) {
 func TestBudgetPrioritisesAndBacksOff(t *testing.T) {
 	b := NewBudget(20)
 	ctx := context.Background()
-	for range 20 { // drain the burst
+	// A full bucket holds one token less than the account's (a second's worth): 19 go at once, the 20th waits for
+	// the refill (50 ms at 20/s), so requests that reach Stripe closer together than they left still find a token.
+	start := time.Now()
+	for range 19 {
 		if _, err := b.Wait(ctx, PriorityHigh); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := b.Wait(ctx, PriorityHigh); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Errorf("the 20th request went after %v: the burst is a whole second's worth, as large as the account's", d)
 	}
 	// With the bucket empty, a high-priority waiter that arrives after a low-priority one is still served first.
 	order := make(chan Priority, 2)
@@ -238,7 +247,7 @@ func TestBudgetPrioritisesAndBacksOff(t *testing.T) {
 	if r := b.Rate(); r != 10 {
 		t.Errorf("rate after a 429: %v, want 10", r)
 	}
-	start := time.Now()
+	start = time.Now()
 	if _, err := b.Wait(ctx, PriorityHigh); err != nil {
 		t.Fatal(err)
 	}
