@@ -47,6 +47,7 @@ func TestErrorTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			lists := calls("GET /v1/customers")
 			cus := newCustomer(ns, "transient")
 			create(t, cus)
 			waitReason(t, ctx, cus, c.reason)
@@ -65,6 +66,10 @@ func TestErrorTable(t *testing.T) {
 			cus = waitReady(t, ctx, cus)
 			if n := sim.ObjectsByUID()["customer"][string(cus.UID)]; n != 1 {
 				t.Errorf("%d customers", n)
+			}
+			// A create refused for the rate limit was not run: it is sent again without looking for it first.
+			if n := calls("GET /v1/customers") - lists; c.fault.Code == "rate_limit" && n != 0 {
+				t.Errorf("%d customer lists after creates refused with a 429 rate_limit", n)
 			}
 		})
 	}

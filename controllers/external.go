@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"math"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/stripe-operator/stripe-operator/internal/fairness"
@@ -151,6 +152,9 @@ type Reconciler[T billingv1.StripeObject] struct {
 	New func() T
 	// Handover, when events flow, writes what the loop read from Stripe of the fields the event worker owns.
 	Handover func(ctx context.Context, base, obj billingv1.StripeObject) error
+
+	// refused holds the idempotency keys of creates Stripe refused with a 429 rate_limit (see create).
+	refused sync.Map
 }
 
 func (r *Reconciler[T]) now() time.Time { return r.Options.now() }
@@ -629,15 +633,20 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 	log := ctrl.LoggerFrom(ctx)
 	now := r.now()
 	if p := pending; p != nil {
-		id, err := r.External.Find(ctx, sc, obj, p.StartedAt.Add(-time.Minute))
-		if err != nil {
-			return r.handle(obj, creds, err)
-		}
-		if id != "" {
-			log.Info("Recovered a Stripe object created by an earlier attempt", "stripeID", id,
-				"idempotencyKey", p.IdempotencyKey)
-			createsRecovered.WithLabelValues(r.External.Kind()).Inc()
-			return r.created(ctx, obj, *base, creds, id, replacing, p.IdempotencyKey, false)
+		// An attempt Stripe refused with a 429 rate_limit was not run (the limit is checked before anything else,
+		// and no idempotent result is kept): nothing to look for. After a restart this is not known, and Stripe is
+		// listed.
+		if _, refused := r.refused.LoadAndDelete(p.IdempotencyKey); !refused {
+			id, err := r.External.Find(ctx, sc, obj, p.StartedAt.Add(-time.Minute))
+			if err != nil {
+				return r.handle(obj, creds, err)
+			}
+			if id != "" {
+				log.Info("Recovered a Stripe object created by an earlier attempt", "stripeID", id,
+					"idempotencyKey", p.IdempotencyKey)
+				createsRecovered.WithLabelValues(r.External.Kind()).Inc()
+				return r.created(ctx, obj, *base, creds, id, replacing, p.IdempotencyKey, false)
+			}
 		}
 		window := r.Options.ReplayWindow
 		if window == 0 {
@@ -667,7 +676,13 @@ func (r *Reconciler[T]) create(ctx context.Context, obj T, base *T, creds *crede
 	setReconciling(obj, billingv1.ReasonCreating, "Creating the Stripe object")
 	id, err := r.External.Create(ctx, sc, obj, pending.IdempotencyKey, r.stamp(obj))
 	if err != nil {
-		if ce := stripe.Classify(err); ce.Class == stripe.ClassIdempotencyMismatch {
+		ce := stripe.Classify(err)
+		if ce.Class == stripe.ClassRateLimited && ce.IdempotencyKey == pending.IdempotencyKey {
+			// The create's own POST was refused (not a read before it, nor a call after it that found the object
+			// created).
+			r.refused.Store(pending.IdempotencyKey, struct{}{})
+		}
+		if ce.Class == stripe.ClassIdempotencyMismatch {
 			// The key was used with other parameters: recover by listing on the next pass, then use a new key.
 			log.Info("Idempotency key reused with other parameters; recovering", "idempotencyKey",
 				pending.IdempotencyKey)
