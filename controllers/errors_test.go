@@ -74,6 +74,30 @@ func TestErrorTable(t *testing.T) {
 		})
 	}
 
+	t.Run("a Customer deleted while its creates are refused for the rate limit goes without a list", func(t *testing.T) {
+		ctx, ns := newNamespace(t)
+		f, err := sim.AddFault(stripesim.Fault{Kind: "error", Status: 429, Code: "rate_limit", Method: "POST",
+			Path: "/v1/customers"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sim.RemoveFault(f.ID) })
+		lists := calls("GET /v1/customers")
+		cus := newCustomer(ns, "refused")
+		create(t, cus)
+		waitReason(t, ctx, cus, billingv1.ReasonRateLimited)
+		if err := env.Client.Delete(ctx, cus); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(t, ctx, cus)
+		if n := calls("GET /v1/customers") - lists; n != 0 {
+			t.Errorf("%d customer lists for a create Stripe never ran", n)
+		}
+		if n := sim.ObjectsByUID()["customer"][string(cus.UID)]; n != 0 {
+			t.Errorf("%d customers in Stripe", n)
+		}
+	})
+
 	t.Run("400 invalid_request_error is Stalled until the spec changes", func(t *testing.T) {
 		ctx, ns := newNamespace(t)
 		f, err := sim.AddFault(stripesim.Fault{Kind: "error", Status: 400, Code: "parameter_invalid_empty",

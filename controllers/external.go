@@ -739,8 +739,9 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 		if err != nil {
 			return r.handle(obj, nil, err)
 		}
-		if p != nil && st.ID == "" {
-			// A create that may have reached Stripe: find it, so the deletion policy applies to it too.
+		if _, refused := r.refused.Load(pendingKey(p)); p != nil && st.ID == "" && !refused {
+			// A create that may have reached Stripe: find it, so the deletion policy applies to it too (one Stripe
+			// refused for the rate limit did not).
 			id, err := r.External.Find(ctx, creds.Client, obj, p.StartedAt.Add(-time.Minute))
 			if err != nil {
 				return r.handle(obj, creds, err)
@@ -760,7 +761,16 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 		client.MergeFromWithOptimisticLock{})); err != nil {
 		return r.conflictOr(err)
 	}
+	r.refused.Delete(pendingKey(PendingCreate(obj)))
 	return ctrl.Result{}, nil
+}
+
+// pendingKey is p's idempotency key, or "" without a record.
+func pendingKey(p *billingv1.PendingCreate) string {
+	if p == nil {
+		return ""
+	}
+	return p.IdempotencyKey
 }
 
 func isStalledDeleted(obj billingv1.StripeObject) bool {
