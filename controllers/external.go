@@ -739,14 +739,16 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 		if err != nil {
 			return r.handle(obj, nil, err)
 		}
-		if _, refused := r.refused.Load(pendingKey(p)); p != nil && st.ID == "" && !refused {
+		if p != nil && st.ID == "" {
 			// A create that may have reached Stripe: find it, so the deletion policy applies to it too (one Stripe
 			// refused for the rate limit did not).
-			id, err := r.External.Find(ctx, creds.Client, obj, p.StartedAt.Add(-time.Minute))
-			if err != nil {
-				return r.handle(obj, creds, err)
+			if _, refused := r.refused.Load(p.IdempotencyKey); !refused {
+				id, err := r.External.Find(ctx, creds.Client, obj, p.StartedAt.Add(-time.Minute))
+				if err != nil {
+					return r.handle(obj, creds, err)
+				}
+				st.ID = id
 			}
-			st.ID = id
 		}
 		if st.ID != "" {
 			setReconciling(obj, billingv1.ReasonDeleting, "Carrying out the deletion policy in Stripe")
@@ -761,16 +763,10 @@ func (r *Reconciler[T]) reconcileDelete(ctx context.Context, obj T) (ctrl.Result
 		client.MergeFromWithOptimisticLock{})); err != nil {
 		return r.conflictOr(err)
 	}
-	r.refused.Delete(pendingKey(PendingCreate(obj)))
-	return ctrl.Result{}, nil
-}
-
-// pendingKey is p's idempotency key, or "" without a record.
-func pendingKey(p *billingv1.PendingCreate) string {
-	if p == nil {
-		return ""
+	if p := PendingCreate(obj); p != nil {
+		r.refused.Delete(p.IdempotencyKey)
 	}
-	return p.IdempotencyKey
+	return ctrl.Result{}, nil
 }
 
 func isStalledDeleted(obj billingv1.StripeObject) bool {
