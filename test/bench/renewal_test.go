@@ -74,6 +74,12 @@ func BenchmarkRenewalDay(b *testing.B) {
 	r.registerEndpoint(b, "http://"+hook+webhookreceiver.Path)
 	sim.SetWebhookOptions(renewalDelivery)
 	r.waitCompacted(b, 30*time.Minute)
+	// The operator with N Subscriptions and their Customers in sync, before the renewal day.
+	eve, err := processStatus(op.Process.Pid)
+	must(b, err)
+	if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
+		saveHeapProfile(b, "http://"+pprofAddr+"/debug/pprof/heap?gc=1", path+".before")
+	}
 	et := etcdClient{url: r.etcdURL}
 	et.compact(b)
 	before := et.sizes(b)
@@ -122,6 +128,9 @@ func BenchmarkRenewalDay(b *testing.B) {
 		maps.Copy(m, more)
 		return m
 	}
+	figure("renewal_day_operator_rss_before_mib", eve["VmRSS"], "MiB", with(map[string]any{
+		"rss_anon_mib": eve["RssAnon"], "rss_file_mib": eve["RssFile"],
+		"note": "the operator's resident memory with the N Subscriptions and their Customers in sync, before the burst"}))
 	figure("renewal_day_stored_events_per_second", stored/idle.Seconds(), "events/s",
 		with(map[string]any{"stored_events": stored, "delivery_seconds": idle.Seconds(),
 			"simulator_seconds": advanced.Seconds()}))
