@@ -257,6 +257,11 @@ func (r *Reconciler[T]) resyncInterval(obj T) time.Duration {
 			return parsed
 		}
 	}
+	return r.operatorInterval()
+}
+
+// operatorInterval is the operator's resync interval: the option, else 10 hours.
+func (r *Reconciler[T]) operatorInterval() time.Duration {
 	if r.Options.ResyncInterval > 0 {
 		return r.Options.ResyncInterval
 	}
@@ -300,11 +305,7 @@ func (r *Reconciler[T]) sweepEvery() time.Duration {
 	if r.Options.ResyncSweep > 0 {
 		return r.Options.ResyncSweep
 	}
-	interval := r.Options.ResyncInterval
-	if interval <= 0 {
-		interval = 10 * time.Hour
-	}
-	return min(max(interval/20, time.Second), 30*time.Second)
+	return min(max(r.operatorInterval()/20, time.Second), 30*time.Second)
 }
 
 func (r *Reconciler[T]) stamp(obj T) map[string]string {
