@@ -110,26 +110,41 @@ func BenchmarkOperatorRSS(b *testing.B) {
 // bench's credentials Secret and stripesim at url, and these flags besides; it is killed when the benchmark ends.
 func startOperatorProcess(b *testing.B, env *testenv.Env, url string, args ...string) *exec.Cmd {
 	b.Helper()
+	op, _ := startProcess(b, "./cmd/stripe-operator", append([]string{"--kubeconfig", env.Kubeconfig,
+		"--credentials-secret", benchNS + "/" + credentials.DefaultSecretName, "--stripe-api-base", url,
+		"--health-probe-bind-address", "0", "--cluster-name", "bench"}, args...)...)
+	return op
+}
+
+// startProcess builds the command of package pkg (a path from the repository's root) and runs it with args, its
+// output going to the file whose path it returns; it is killed when the benchmark ends.
+func startProcess(b *testing.B, pkg string, args ...string) (*exec.Cmd, string) {
+	b.Helper()
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "stripe-operator")
-	build := exec.CommandContext(b.Context(), "go", "build", "-o", bin, "./cmd/stripe-operator")
+	bin := filepath.Join(dir, filepath.Base(pkg))
+	build := exec.CommandContext(b.Context(), "go", "build", "-o", bin, pkg)
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("building the operator: %v\n%s", err, out)
+		b.Fatalf("building %s: %v\n%s", pkg, err, out)
 	}
-	logs, err := os.Create(filepath.Join(dir, "operator.log"))
+	logPath := filepath.Join(dir, filepath.Base(pkg)+".log")
+	logs, err := os.Create(logPath)
 	if err != nil {
 		b.Fatal(err)
 	}
-	op := exec.CommandContext(b.Context(), bin, append([]string{"--kubeconfig", env.Kubeconfig,
-		"--credentials-secret", benchNS + "/" + credentials.DefaultSecretName, "--stripe-api-base", url,
-		"--health-probe-bind-address", "0", "--cluster-name", "bench"}, args...)...)
-	op.Stdout, op.Stderr = logs, logs
-	if err := op.Start(); err != nil {
+	cmd := exec.CommandContext(b.Context(), bin, args...)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = op.Process.Kill(); _ = op.Wait(); _ = logs.Close() })
-	return op
+	b.Cleanup(func() { stopProcess(cmd); _ = logs.Close() })
+	return cmd, logPath
+}
+
+// stopProcess kills a process startProcess started and waits for it to end; it may be called again.
+func stopProcess(cmd *exec.Cmd) {
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }
 
 // processMemory reads a process's resident set and its peak, in MiB, from /proc/<pid>/status.

@@ -10,9 +10,11 @@ import (
 	"maps"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,8 +41,14 @@ func renewalN() int {
 	return 10000
 }
 
-// renewalSettle is how long the operator stays idle after the renewal day before its memory is read again.
-const renewalSettle = 3 * time.Minute
+// renewalSettleTime is how long the operator stays idle after the renewal day before its memory is read again (and a
+// restarted process after it synced): 3 minutes, 20 s with BENCH_QUICK.
+func renewalSettleTime() time.Duration {
+	if os.Getenv("BENCH_QUICK") != "" {
+		return 20 * time.Second
+	}
+	return 3 * time.Minute
+}
 
 // The delivery behaviour of the renewal day: Stripe sends a burst over a bounded number of connections, out of
 // order, now and then twice, and retries what fails.
@@ -55,15 +63,16 @@ var renewalDelivery = stripesim.WebhookOptions{Concurrency: 32, ShuffleWindow: 5
 // an empty backlog, and what the burst costs and keeps in etcd: its growth, and, after a compaction, the bytes kept
 // per processed event, with the extrapolation to 100,000 renewals.
 func BenchmarkRenewalDay(b *testing.B) {
-	n := renewalN()
+	n, renewalSettle := renewalN(), renewalSettleTime()
 	const rate = 1000
 	ctx, env, sim, url := startStack(b, rate)
 	r := &rig{ctx: ctx, c: env.Client, sim: sim, cfg: env.Config, webhooks: true, etcdURL: env.EtcdURL(),
 		simURL: url}
 	hook, metricsAddr := testenv.FreeAddr(b), testenv.FreeAddr(b)
 	pprofAddr := testenv.FreeAddr(b)
-	op := startOperatorProcess(b, env, url, "--stripe-test-rate", strconv.Itoa(rate), "--max-concurrent-reconciles",
-		"8", "--webhook-bind-address", hook, "--metrics-bind-address", metricsAddr, "--pprof-bind-address", pprofAddr)
+	opArgs := []string{"--stripe-test-rate", strconv.Itoa(rate), "--max-concurrent-reconciles", "8",
+		"--webhook-bind-address", hook, "--metrics-bind-address", metricsAddr, "--pprof-bind-address", pprofAddr}
+	op := startOperatorProcess(b, env, url, opArgs...)
 	metricsURL := "http://" + metricsAddr + "/metrics"
 	scrape := func() []sample { return scrapeSamples(b, metricsURL) }
 	r.createCatalogue(b, 3)
@@ -177,6 +186,39 @@ func BenchmarkRenewalDay(b *testing.B) {
 		"settle_s": renewalSettle.Seconds(), "go_heap_inuse_mib": mib(idleHeap, "go_memstats_heap_inuse_bytes"),
 		"go_heap_released_mib": mib(idleHeap, "go_memstats_heap_released_bytes"),
 		"note":                 "the operator's resident memory after the backlog emptied and it stayed idle settle_s"}))
+
+	// The same objects (and the ledger of the events processed) held by an operator that restarted with them, so
+	// with no burst behind it, and by a process that holds the operator's cache of them and nothing else: the
+	// floor of a controller-runtime process keeping these objects.
+	stopProcess(op)
+	floor, floorLog := startProcess(b, "./test/bench/cachefloor", "--kubeconfig", env.Kubeconfig,
+		"--settle", renewalSettle.String())
+	var floorHeap map[string]float64
+	must(b, json.Unmarshal([]byte(waitJSONLine(b, floor, floorLog, renewalSettle+10*time.Minute)), &floorHeap))
+	floorMem, err := processStatus(floor.Process.Pid)
+	must(b, err)
+	stopProcess(floor)
+	op = startOperatorProcess(b, env, url, opArgs...)
+	waitReconcilesSettled(b, metricsURL, 30*time.Minute)
+	time.Sleep(renewalSettle)
+	restarted, err := processStatus(op.Process.Pid)
+	must(b, err)
+	restartedHeap := scrape()
+	if path := os.Getenv("BENCH_HEAP_PROFILE"); path != "" {
+		saveHeapProfile(b, "http://"+pprofAddr+"/debug/pprof/heap?gc=1", path+".restarted")
+	}
+	figure("renewal_day_operator_rss_restarted_mib", restarted["VmRSS"], "MiB", with(map[string]any{
+		"rss_anon_mib": restarted["RssAnon"], "rss_file_mib": restarted["RssFile"], "settle_s": renewalSettle.Seconds(),
+		"go_heap_inuse_mib": mib(restartedHeap, "go_memstats_heap_inuse_bytes"),
+		"go_next_gc_mib":    mib(restartedHeap, "go_memstats_next_gc_bytes"),
+		"note": "a new operator process started after the renewal day, with the N Subscriptions, their Customers and " +
+			"the ledger of the events processed, once its reconciles stopped and it stayed idle settle_s"}))
+	figure("renewal_day_cache_floor_rss_mib", floorMem["VmRSS"], "MiB", with(map[string]any{
+		"rss_anon_mib": floorMem["RssAnon"], "rss_file_mib": floorMem["RssFile"], "settle_s": renewalSettle.Seconds(),
+		"go_heap_alloc_mib": floorHeap["heap_alloc"] / (1 << 20), "go_heap_inuse_mib": floorHeap["heap_inuse"] / (1 << 20),
+		"go_next_gc_mib": floorHeap["next_gc"] / (1 << 20),
+		"note": "test/bench/cachefloor: the operator's informer cache of the same objects (same scheme and " +
+			"transform) and nothing else, idle settle_s after it synced"}))
 
 	if wrong := r.checkRenewed(b); wrong != "" {
 		b.Errorf("status after the renewal day: %s", wrong)
@@ -497,4 +539,47 @@ func (e etcdClient) prefixBytes(b *testing.B, prefix string) int64 {
 		}
 		from = append(last, 0)
 	}
+}
+
+// waitJSONLine waits for a line starting with '{' in the output of cmd, written to the file at path, and returns it.
+func waitJSONLine(b *testing.B, cmd *exec.Cmd, path string, timeout time.Duration) string {
+	b.Helper()
+	var data []byte
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+		var err error
+		data, err = os.ReadFile(path)
+		must(b, err)
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "{") {
+				return line
+			}
+		}
+		if cmd.Process.Signal(syscall.Signal(0)) != nil {
+			b.Fatalf("%s ended without its report:\n%s", cmd.Path, data)
+		}
+	}
+	b.Fatalf("no report from %s after %v:\n%s", cmd.Path, timeout, data)
+	return ""
+}
+
+// waitReconcilesSettled waits until the operator whose metrics are at url has reconciled and its count of
+// reconciles has not moved for 15 s: a restarted operator has then been through the objects it found.
+func waitReconcilesSettled(b *testing.B, url string, timeout time.Duration) {
+	b.Helper()
+	last, since := -1.0, time.Now()
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(time.Second) {
+		page, err := scrapePage(url)
+		if err != nil {
+			continue // not serving yet
+		}
+		n := sumSamples(parseSamples(page), "controller_runtime_reconcile_total", nil)
+		if n != last {
+			last, since = n, time.Now()
+			continue
+		}
+		if n > 0 && time.Since(since) >= 15*time.Second {
+			return
+		}
+	}
+	b.Fatalf("the operator's reconciles did not stop within %v", timeout)
 }
