@@ -61,7 +61,9 @@ var renewalDelivery = stripesim.WebhookOptions{Concurrency: 32, ShuffleWindow: 5
 // invoice.payment_succeeded, which the operator does not register for) through the receiver. The operator runs as its own process (receiver and worker, as deployed), so its memory is
 // its own. It reports how fast events are stored and processed, the receiver's acknowledgement latency, the time to
 // an empty backlog, and what the burst costs and keeps in etcd: its growth, and, after a compaction, the bytes kept
-// per processed event, with the extrapolation to 100,000 renewals.
+// per processed event, with the extrapolation to 100,000 renewals. The operator's memory is read on the eve, after
+// the day, after idle minutes, and then against the same objects in two new processes: a restarted operator, and
+// test/bench/cachefloor, which holds only the operator's informer cache of them.
 func BenchmarkRenewalDay(b *testing.B) {
 	n, renewalSettle := renewalN(), renewalSettleTime()
 	const rate = 1000
