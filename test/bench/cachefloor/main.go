@@ -1,6 +1,7 @@
 // Command cachefloor holds the operator's informer cache of its billing objects and does nothing else: the same
-// scheme, the same transform (controllers.StripForCache), the same kinds, no controller, queue, index or HTTP
-// server. BenchmarkRenewalDay runs it beside the objects the operator converged, to measure the least memory a
+// scheme, the same transform (controllers.StripForCache), the kinds that hold the objects (Customers,
+// Subscriptions, Products, Prices, StripeEvents), and no controller, queue, index or HTTP server.
+// BenchmarkRenewalDay runs it beside the objects the operator converged, to measure the least memory a
 // controller-runtime process holding them takes: the floor under the operator's own figure.
 //
 // It prints one JSON line once it has been synced for -settle (the runtime's periodic collection and its scavenger
